@@ -1,0 +1,64 @@
+import type { EndpointType } from '../endpoints/types.js';
+
+/**
+ * One flow-log record: the 24 fields of DESIGN.md, in order. Strings use '-'
+ * for empty when encoded; here empty is represented by '-' as well so that
+ * decode(encode(r)) is the identity.
+ */
+export interface FlowRecord {
+  startTime: number; // Unix seconds, flush interval start
+  endTime: number; // Unix seconds, flush interval end
+  srcType: EndpointType;
+  srcNamespace: string;
+  srcName: string;
+  srcLabels: string; // '[k=v,k2=v2]' or '-'
+  dstType: EndpointType;
+  dstNamespace: string;
+  dstName: string;
+  dstLabels: string;
+  srcIP: string; // '-' when aggregated away
+  dstIP: string;
+  proto: number;
+  srcPort: number | '-';
+  dstPort: number | '-';
+  numFlows: number;
+  numFlowsStarted: number;
+  numFlowsCompleted: number;
+  reporter: 'src' | 'dst';
+  packetsIn: number;
+  packetsOut: number;
+  bytesIn: number;
+  bytesOut: number;
+  action: 'allow' | 'deny';
+  /** 27-field variant only. */
+  srcNameAggr?: string;
+  dstNameAggr?: string;
+  policies?: string;
+}
+
+export const RECORD_FIELDS = [
+  'startTime',
+  'endTime',
+  'srcType',
+  'srcNamespace',
+  'srcName',
+  'srcLabels',
+  'dstType',
+  'dstNamespace',
+  'dstName',
+  'dstLabels',
+  'srcIP',
+  'dstIP',
+  'proto',
+  'srcPort',
+  'dstPort',
+  'numFlows',
+  'numFlowsStarted',
+  'numFlowsCompleted',
+  'reporter',
+  'packetsIn',
+  'packetsOut',
+  'bytesIn',
+  'bytesOut',
+  'action',
+] as const;
