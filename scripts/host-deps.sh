@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs the system tools flowtrail's tests and demo use, when missing:
+# iptables/nftables/conntrack/iproute2 for the simulated node, nginx and ab
+# for traffic, curl, valgrind for the addon's leak check. Debian packages only.
+set -euo pipefail
+
+need=()
+command -v iptables  >/dev/null || need+=(iptables)
+command -v conntrack >/dev/null || need+=(conntrack)
+command -v nft       >/dev/null || need+=(nftables)
+command -v ip        >/dev/null || need+=(iproute2)
+command -v nginx     >/dev/null || need+=(nginx-light)
+command -v ab        >/dev/null || need+=(apache2-utils)
+command -v curl      >/dev/null || need+=(curl)
+command -v ping      >/dev/null || need+=(iputils-ping)
+command -v valgrind  >/dev/null || need+=(valgrind)
+command -v make      >/dev/null || need+=(make)
+command -v g++       >/dev/null || need+=(g++)
+command -v python3   >/dev/null || need+=(python3)
+
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "host-deps: missing ${need[*]}; run this script as root to install them" >&2
+    exit 1
+  fi
+  echo "host-deps: installing ${need[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+# CloudWatch emulator for tests and the demo: moto ships in the machine image's python.
+if ! command -v moto_server >/dev/null && ! python3 -c 'import moto.server' 2>/dev/null; then
+  echo "host-deps: moto_server is not installed (python3 -m pip install 'moto[server]')" >&2
+  exit 1
+fi
+echo "host-deps: ok" >&2
