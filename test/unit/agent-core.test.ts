@@ -1,0 +1,174 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { AgentCore, type CapturePort, type FlowTablePort } from '../../src/agent-core.js';
+import type { ConntrackEvent } from '../../src/conntrack/types.js';
+import { FlushClock } from '../../src/flush-clock.js';
+import type { FlowRecord } from '../../src/format/record.js';
+import type { EncodedRecord, Sink } from '../../src/sinks/types.js';
+import { silentLogger } from '../../src/util/log.js';
+
+function record(startTime: number, endTime: number, packets: number): FlowRecord {
+  return {
+    startTime,
+    endTime,
+    srcType: 'wep',
+    srcNamespace: 'a',
+    srcName: 'p',
+    srcLabels: '-',
+    dstType: 'wep',
+    dstNamespace: 'b',
+    dstName: 'q',
+    dstLabels: '-',
+    srcIP: '-',
+    dstIP: '-',
+    proto: 6,
+    srcPort: '-',
+    dstPort: 80,
+    numFlows: 1,
+    numFlowsStarted: 1,
+    numFlowsCompleted: 0,
+    reporter: 'src',
+    packetsIn: packets,
+    packetsOut: packets,
+    bytesIn: 0,
+    bytesOut: 0,
+    action: 'allow',
+  };
+}
+
+/** A flow table that records what it was given and reports one record per flush. */
+class FakeTable implements FlowTablePort {
+  dumps: number[] = [];
+  flushes: [number, number][] = [];
+  onConntrack() {}
+  onNflog() {}
+  applyDump(events: readonly ConntrackEvent[]) {
+    this.dumps.push(events.length);
+  }
+  flush(startMs: number, endMs: number) {
+    this.flushes.push([startMs, endMs]);
+    return [record(startMs / 1000, endMs / 1000, this.flushes.length)];
+  }
+}
+
+class FakeCapture implements CapturePort {
+  closed = false;
+  dumpFails = false;
+  async start() {
+    return [{} as ConntrackEvent, {} as ConntrackEvent];
+  }
+  async dump() {
+    if (this.dumpFails) throw new Error('ENOBUFS');
+    return [{} as ConntrackEvent];
+  }
+  async close() {
+    this.closed = true;
+  }
+}
+
+class MemorySink implements Sink {
+  readonly name = 'memory';
+  lines: EncodedRecord[] = [];
+  closed = false;
+  fail = false;
+  async start() {}
+  async write(_r: readonly FlowRecord[], lines: readonly EncodedRecord[]) {
+    if (this.fail) throw new Error('disk full');
+    this.lines.push(...lines);
+  }
+  async close() {
+    this.closed = true;
+  }
+  health() {
+    return { healthy: true };
+  }
+}
+
+describe('flush clock', () => {
+  it('makes contiguous whole-second intervals and cuts the last one short', () => {
+    const clock = new FlushClock(1_000_500, 10_000);
+    expect(clock.delayUntilDue(1_000_500)).toBe(9_500);
+    expect(clock.close(1_010_020)).toEqual({ startMs: 1_000_000, endMs: 1_010_000 });
+    expect(clock.close(1_013_999)).toEqual({ startMs: 1_010_000, endMs: 1_013_000 });
+    // A close before the start never goes backwards.
+    expect(clock.close(1_012_000)).toEqual({ startMs: 1_013_000, endMs: 1_013_000 });
+  });
+});
+
+describe('agent core', () => {
+  let now = 0;
+  beforeEach(() => {
+    vi.useFakeTimers();
+    now = 1_700_000_000_000;
+    vi.setSystemTime(now);
+  });
+  afterEach(() => vi.useRealTimers());
+
+  function make(sinks: MemorySink[]) {
+    const table = new FakeTable();
+    const capture = new FakeCapture();
+    const core = new AgentCore({
+      table,
+      capture,
+      sinks,
+      encode: (r) => `${r.startTime} ${r.endTime} ${r.packetsIn}`,
+      flushIntervalMs: 10_000,
+      now: () => Date.now(),
+      logger: silentLogger(),
+    });
+    return { table, capture, core };
+  }
+
+  it('seeds the table from the start-up dump and flushes every interval with a fresh dump', async () => {
+    const sink = new MemorySink();
+    const { table, core } = make([sink]);
+    await core.start();
+    expect(table.dumps).toEqual([2]);
+    await vi.advanceTimersByTimeAsync(10_000);
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(table.dumps).toEqual([2, 1, 1]);
+    expect(table.flushes).toEqual([
+      [now, now + 10_000],
+      [now + 10_000, now + 20_000],
+    ]);
+    expect(sink.lines.map((l) => l.line)).toEqual([
+      `${now / 1000} ${now / 1000 + 10} 1`,
+      `${now / 1000 + 10} ${now / 1000 + 20} 2`,
+    ]);
+    // CloudWatch files each event under its record's endTime.
+    expect(sink.lines[0]?.timestampMs).toBe(now + 10_000);
+  });
+
+  it('flushes the partial interval on stop, then closes capture and sinks', async () => {
+    const sink = new MemorySink();
+    const { table, capture, core } = make([sink]);
+    await core.start();
+    await vi.advanceTimersByTimeAsync(4_200);
+    await core.stop();
+    expect(table.flushes).toEqual([[now, now + 4_000]]);
+    expect(capture.closed).toBe(true);
+    expect(sink.closed).toBe(true);
+    await core.stop(); // idempotent
+    expect(table.flushes).toHaveLength(1);
+  });
+
+  it('a failing sink does not keep records from the others', async () => {
+    const bad = new MemorySink();
+    bad.fail = true;
+    const good = new MemorySink();
+    const { core } = make([bad, good]);
+    await core.start();
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(good.lines).toHaveLength(1);
+    expect(core.stats.flushErrors).toBe(1);
+  });
+
+  it('a failed dump still closes the interval (open connections report next time)', async () => {
+    const sink = new MemorySink();
+    const { table, capture, core } = make([sink]);
+    await core.start();
+    capture.dumpFails = true;
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(table.dumps).toEqual([2, 0]);
+    expect(sink.lines).toHaveLength(1);
+  });
+});
