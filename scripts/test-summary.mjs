@@ -7,7 +7,14 @@ import { join } from 'node:path';
 
 const dir = mkdtempSync(join(tmpdir(), 'ft-vitest-'));
 const out = join(dir, 'results.json');
-const args = ['vitest', 'run', '--reporter=default', '--reporter=json', `--outputFile.json=${out}`, ...process.argv.slice(2)];
+const args = [
+  'vitest',
+  'run',
+  '--reporter=default',
+  '--reporter=json',
+  `--outputFile.json=${out}`,
+  ...process.argv.slice(2),
+];
 const run = spawnSync('npx', args, { stdio: 'inherit' });
 let summary;
 try {
