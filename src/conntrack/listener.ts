@@ -1,0 +1,242 @@
+/**
+ * Conntrack events and dumps over ctnetlink.
+ *
+ * The event socket joins NEW and DESTROY (UPDATE optional: it multiplies the
+ * event rate and counters come from dumps anyway). Every batch the kernel
+ * delivers becomes one `onEvents` call. When the socket overran (ENOBUFS:
+ * the kernel dropped events), the listener reports the overrun and runs a
+ * resync dump, so no open connection stays unknown.
+ */
+
+import { NetlinkError, NetlinkSocket } from '../netlink/socket.js';
+import type { DecodeError } from '../util/errors.js';
+import { decodeConntrackBatch } from './decode.js';
+import { buildDumpRequest, CT_GROUP_DESTROY, CT_GROUP_NEW, CT_GROUP_UPDATE } from './request.js';
+import type { ConntrackEvent } from './types.js';
+
+export interface ConntrackListenerStats {
+  new: number;
+  update: number;
+  destroy: number;
+  dumped: number;
+  dumps: number;
+  overruns: number;
+  resyncs: number;
+  decodeErrors: number;
+  batches: number;
+}
+
+export interface OverrunInfo {
+  /** ENOBUFS errors seen in the drain (each means one or more lost events). */
+  count: number;
+  atMs: number;
+}
+
+export interface ConntrackListenerOptions {
+  subscribeUpdates?: boolean;
+  rcvbufBytes?: number;
+  tickMs?: number;
+  /** Keep the event loop alive while listening (default true). */
+  ref?: boolean;
+  now?: () => number;
+  onEvents(events: ConntrackEvent[]): void;
+  onOverrun?(info: OverrunInfo): void;
+  /** The resync dump that follows an overrun. */
+  onResync?(events: ConntrackEvent[], info: OverrunInfo): void;
+  onDecodeError?(err: DecodeError): void;
+  onError?(err: Error): void;
+}
+
+const DUMP_TIMEOUT_MS = 30_000;
+const DUMP_RETRIES = 3;
+
+let seqCounter = Math.floor(Math.random() * 0x7fff_0000);
+function nextSeq(): number {
+  seqCounter = (seqCounter + 1) >>> 0;
+  return seqCounter;
+}
+
+/**
+ * One dump on its own socket: resolves with every entry (fromDump events).
+ * An interrupted dump (NLM_F_DUMP_INTR: the table changed under it) is retried.
+ */
+export async function dumpConntrack(
+  options: { rcvbufBytes?: number; onDecodeError?(err: DecodeError): void } = {},
+): Promise<ConntrackEvent[]> {
+  for (let attempt = 1; ; attempt++) {
+    const result = await dumpOnce(options);
+    if (!result.interrupted || attempt >= DUMP_RETRIES) return result.events;
+  }
+}
+
+function dumpOnce(options: {
+  rcvbufBytes?: number;
+  onDecodeError?(err: DecodeError): void;
+}): Promise<{ events: ConntrackEvent[]; interrupted: boolean }> {
+  return new Promise((resolve, reject) => {
+    const events: ConntrackEvent[] = [];
+    const seq = nextSeq();
+    let interrupted = false;
+    let settled = false;
+    let socket: NetlinkSocket | undefined;
+    const finish = (err?: Error) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      socket?.close();
+      if (err) reject(err);
+      else resolve({ events, interrupted });
+    };
+    const timer = setTimeout(
+      () =>
+        finish(
+          new NetlinkError(
+            'ETIMEDOUT',
+            'dump',
+            `conntrack dump did not finish within ${DUMP_TIMEOUT_MS} ms`,
+          ),
+        ),
+      DUMP_TIMEOUT_MS,
+    );
+    try {
+      socket = NetlinkSocket.open({
+        groups: [],
+        rcvbufBytes: options.rcvbufBytes ?? 32 * 1024 * 1024,
+        tickMs: 0,
+        onBatch: (buf) =>
+          decodeConntrackBatch(
+            buf,
+            {
+              event: (ev) => events.push(ev),
+              error: (err) => options.onDecodeError?.(err),
+              done: (doneSeq, intr) => {
+                if (doneSeq !== seq) return;
+                interrupted = intr;
+                finish();
+              },
+              nlError: (errSeq, errno) => {
+                if (errSeq === seq && errno !== 0) {
+                  finish(
+                    new NetlinkError(
+                      `E${errno}`,
+                      'dump',
+                      `conntrack dump refused by the kernel (errno ${errno})`,
+                    ),
+                  );
+                }
+              },
+            },
+            { fromDump: true },
+          ),
+        onOverrun: () =>
+          finish(
+            new NetlinkError(
+              'ENOBUFS',
+              'dump',
+              'conntrack dump overran its receive buffer; raise conntrack.receiveBufferBytes',
+            ),
+          ),
+        onError: (err) => finish(err),
+      });
+      socket.listen(true);
+      socket.send(buildDumpRequest(seq));
+    } catch (err) {
+      finish(err as Error);
+    }
+  });
+}
+
+export class ConntrackListener {
+  readonly stats: ConntrackListenerStats = {
+    new: 0,
+    update: 0,
+    destroy: 0,
+    dumped: 0,
+    dumps: 0,
+    overruns: 0,
+    resyncs: 0,
+    decodeErrors: 0,
+    batches: 0,
+  };
+  private socket: NetlinkSocket | undefined;
+  private resyncing: Promise<void> | undefined;
+  private closed = false;
+  private readonly now: () => number;
+
+  constructor(private readonly options: ConntrackListenerOptions) {
+    this.now = options.now ?? Date.now;
+  }
+
+  /** Opens the event socket; events flow from here on. */
+  start(): void {
+    const groups = [CT_GROUP_NEW, CT_GROUP_DESTROY];
+    if (this.options.subscribeUpdates) groups.push(CT_GROUP_UPDATE);
+    this.socket = NetlinkSocket.open({
+      groups,
+      rcvbufBytes: this.options.rcvbufBytes,
+      tickMs: this.options.tickMs,
+      onBatch: (buf) => this.onBatch(buf),
+      onOverrun: (count) => this.onOverrun(count),
+      onError: (err) => this.options.onError?.(err),
+    });
+    this.socket.listen(this.options.ref ?? true);
+  }
+
+  private onBatch(buf: Buffer): void {
+    if (this.closed) return;
+    this.stats.batches++;
+    const events: ConntrackEvent[] = [];
+    decodeConntrackBatch(buf, {
+      event: (ev) => {
+        events.push(ev);
+        this.stats[ev.type]++;
+      },
+      error: (err) => {
+        this.stats.decodeErrors++;
+        this.options.onDecodeError?.(err);
+      },
+    });
+    if (events.length > 0) this.options.onEvents(events);
+  }
+
+  private onOverrun(count: number): void {
+    if (this.closed) return;
+    this.stats.overruns += count;
+    const info = { count, atMs: this.now() };
+    this.options.onOverrun?.(info);
+    // One resync at a time; overruns during it are covered by it or the next.
+    if (this.resyncing) return;
+    this.resyncing = this.dump()
+      .then((events) => {
+        this.stats.resyncs++;
+        if (!this.closed) this.options.onResync?.(events, info);
+      })
+      .catch((err: Error) => this.options.onError?.(err))
+      .finally(() => {
+        this.resyncing = undefined;
+      });
+  }
+
+  async dump(): Promise<ConntrackEvent[]> {
+    const events = await dumpConntrack({
+      rcvbufBytes: this.options.rcvbufBytes,
+      onDecodeError: (err) => {
+        this.stats.decodeErrors++;
+        this.options.onDecodeError?.(err);
+      },
+    });
+    this.stats.dumps++;
+    this.stats.dumped += events.length;
+    return events;
+  }
+
+  nativeStats() {
+    return this.socket?.stats();
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.socket?.close();
+    await this.resyncing;
+  }
+}

@@ -1,0 +1,276 @@
+/**
+ * NFLOG packet decoder: the group, the rule prefix (parsed into a verdict),
+ * timestamp, interfaces, and the payload's IPv4/IPv6 and TCP/UDP/SCTP/ICMP
+ * headers → 5-tuple and IP length. The payload is usually cut at the copy
+ * range (128 bytes): enough for the headers, and the IP length field still
+ * gives the packet's full size.
+ */
+
+import {
+  align4,
+  errorCode,
+  errorRequestSeq,
+  NFGENMSG_LEN,
+  NLA_TYPE_MASK,
+  NLMSG_ERROR,
+  NLMSG_HDRLEN,
+  u16be,
+  u16le,
+  u32be,
+  u32le,
+  u64be,
+} from '../netlink/frame.js';
+import { formatIPv4, formatIPv6 } from '../netlink/ip.js';
+import { DecodeError } from '../util/errors.js';
+import {
+  NFULA_HWADDR,
+  NFULA_IFINDEX_INDEV,
+  NFULA_IFINDEX_OUTDEV,
+  NFULA_PAYLOAD,
+  NFULA_PREFIX,
+  NFULA_TIMESTAMP,
+  NFULNL_MSG_PACKET,
+} from './constants.js';
+import { parseRulePrefix } from './prefix.js';
+import type { NflogPacket } from './types.js';
+
+export interface NflogBatchHandler {
+  packet(p: NflogPacket): void;
+  error(err: DecodeError): void;
+  nlError?(seq: number, errno: number): void;
+}
+
+const PORT_PROTOS = new Set([6, 17, 132, 136, 33]); // TCP UDP SCTP UDPLITE DCCP
+
+interface L3 {
+  family: 4 | 6;
+  proto: number;
+  src: string;
+  dst: string;
+  sport: number;
+  dport: number;
+  icmpType: number | undefined;
+  icmpCode: number | undefined;
+  bytes: number;
+}
+
+function l4(
+  b: Uint8Array,
+  o: number,
+  end: number,
+  proto: number,
+  out: L3,
+  firstFragment: boolean,
+): void {
+  if (!firstFragment) return;
+  if (PORT_PROTOS.has(proto) && end - o >= 4) {
+    out.sport = u16be(b, o);
+    out.dport = u16be(b, o + 2);
+  } else if ((proto === 1 || proto === 58) && end - o >= 2) {
+    out.icmpType = b[o]!;
+    out.icmpCode = b[o + 1]!;
+  }
+}
+
+/** Decodes the IP header at [o, end); returns a DecodeError when it cannot. */
+export function decodeIpPayload(b: Uint8Array, o: number, end: number): L3 | DecodeError {
+  if (end - o < 1) return new DecodeError('ERR_NFLOG_BAD_PAYLOAD', 'empty payload', { offset: o });
+  const version = b[o]! >> 4;
+  const out: L3 = {
+    family: 4,
+    proto: 0,
+    src: '',
+    dst: '',
+    sport: 0,
+    dport: 0,
+    icmpType: undefined,
+    icmpCode: undefined,
+    bytes: 0,
+  };
+  if (version === 4) {
+    if (end - o < 20)
+      return new DecodeError('ERR_NFLOG_BAD_PAYLOAD', 'IPv4 header truncated', { offset: o });
+    const ihl = (b[o]! & 15) * 4;
+    if (ihl < 20)
+      return new DecodeError('ERR_NFLOG_BAD_PAYLOAD', `IPv4 header length ${ihl}`, { offset: o });
+    out.bytes = u16be(b, o + 2);
+    out.proto = b[o + 9]!;
+    out.src = formatIPv4(u32be(b, o + 12));
+    out.dst = formatIPv4(u32be(b, o + 16));
+    const fragOffset = u16be(b, o + 6) & 0x1fff;
+    l4(b, o + ihl, end, out.proto, out, fragOffset === 0);
+    return out;
+  }
+  if (version === 6) {
+    if (end - o < 40)
+      return new DecodeError('ERR_NFLOG_BAD_PAYLOAD', 'IPv6 header truncated', { offset: o });
+    out.family = 6;
+    out.bytes = u16be(b, o + 4) + 40;
+    out.src = formatIPv6(b, o + 8);
+    out.dst = formatIPv6(b, o + 24);
+    let next = b[o + 6]!;
+    let p = o + 40;
+    let firstFragment = true;
+    // Walk extension headers (bounded: each one advances p by ≥ 8 bytes).
+    for (let hops = 0; hops < 16; hops++) {
+      if (next === 0 || next === 43 || next === 60) {
+        if (end - p < 2) break;
+        const n = b[p]!;
+        p += (b[p + 1]! + 1) * 8;
+        next = n;
+      } else if (next === 44) {
+        if (end - p < 8) break;
+        firstFragment = (u16be(b, p + 2) & 0xfff8) === 0;
+        next = b[p]!;
+        p += 8;
+      } else if (next === 51) {
+        if (end - p < 2) break;
+        const n = b[p]!;
+        p += (b[p + 1]! + 2) * 4;
+        next = n;
+      } else {
+        break;
+      }
+    }
+    out.proto = next;
+    if (p <= end) l4(b, p, end, next, out, firstFragment);
+    return out;
+  }
+  return new DecodeError('ERR_NFLOG_BAD_PAYLOAD', `IP version ${version}`, { offset: o });
+}
+
+function cString(b: Uint8Array, o: number, len: number): string {
+  let e = o;
+  const end = o + len;
+  while (e < end && b[e] !== 0) e++;
+  return Buffer.from(b.buffer, b.byteOffset + o, e - o).toString('latin1');
+}
+
+export function decodeNflogMessage(
+  b: Uint8Array,
+  offset: number,
+  length: number,
+): NflogPacket | DecodeError {
+  const end = offset + length;
+  if (length < NLMSG_HDRLEN + NFGENMSG_LEN) {
+    return new DecodeError('ERR_NFLOG_SHORT', `NFLOG message of ${length} bytes has no nfgenmsg`, {
+      offset,
+    });
+  }
+  const group = u16be(b, offset + NLMSG_HDRLEN + 2);
+  let prefix = '';
+  let payloadStart = -1;
+  let payloadEnd = -1;
+  let timestampMs: number | undefined;
+  let indev: number | undefined;
+  let outdev: number | undefined;
+  let hwaddr: string | undefined;
+  for (let o = offset + NLMSG_HDRLEN + NFGENMSG_LEN; end - o >= 4; ) {
+    const len = u16le(b, o);
+    const type = u16le(b, o + 2) & NLA_TYPE_MASK;
+    if (len < 4 || len > end - o) {
+      return new DecodeError(
+        'ERR_ATTR_OVERRUN',
+        `NFLOG attribute ${type} length ${len} overruns the message`,
+        {
+          offset: o,
+          attribute: type,
+        },
+      );
+    }
+    const v = o + 4;
+    const vlen = len - 4;
+    switch (type) {
+      case NFULA_PREFIX:
+        prefix = cString(b, v, vlen);
+        break;
+      case NFULA_PAYLOAD:
+        payloadStart = v;
+        payloadEnd = v + vlen;
+        break;
+      case NFULA_TIMESTAMP:
+        if (vlen >= 16) timestampMs = u64be(b, v) * 1000 + Math.floor(u64be(b, v + 8) / 1000);
+        break;
+      case NFULA_IFINDEX_INDEV:
+        if (vlen >= 4) indev = u32be(b, v);
+        break;
+      case NFULA_IFINDEX_OUTDEV:
+        if (vlen >= 4) outdev = u32be(b, v);
+        break;
+      case NFULA_HWADDR:
+        if (vlen >= 4) {
+          const n = Math.min(u16be(b, v), vlen - 4, 8);
+          const parts: string[] = [];
+          for (let i = 0; i < n; i++) parts.push(b[v + 4 + i]!.toString(16).padStart(2, '0'));
+          hwaddr = parts.join(':');
+        }
+        break;
+      default:
+        break;
+    }
+    o += align4(len);
+  }
+  if (payloadStart < 0) {
+    return new DecodeError('ERR_NFLOG_NO_PAYLOAD', 'NFLOG packet without NFULA_PAYLOAD', {
+      offset,
+      attribute: 'NFULA_PAYLOAD',
+    });
+  }
+  const l3 = decodeIpPayload(b, payloadStart, payloadEnd);
+  if (l3 instanceof DecodeError) return l3;
+  return {
+    group,
+    prefix,
+    verdict: parseRulePrefix(prefix),
+    family: l3.family,
+    proto: l3.proto,
+    src: l3.src,
+    dst: l3.dst,
+    sport: l3.sport,
+    dport: l3.dport,
+    ...(l3.icmpType !== undefined ? { icmpType: l3.icmpType, icmpCode: l3.icmpCode } : {}),
+    bytes: l3.bytes,
+    timestampMs,
+    indev,
+    outdev,
+    hwaddr,
+  };
+}
+
+export function decodeNflogBatch(buf: Uint8Array, out: NflogBatchHandler): void {
+  let o = 0;
+  const end = buf.length;
+  while (end - o >= NLMSG_HDRLEN) {
+    const length = u32le(buf, o);
+    if (length < NLMSG_HDRLEN || length > end - o) {
+      out.error(
+        new DecodeError(
+          'ERR_NL_BAD_LENGTH',
+          `netlink message length ${length} at offset ${o} does not fit`,
+          {
+            offset: o,
+            length,
+            remaining: end - o,
+          },
+        ),
+      );
+      return;
+    }
+    const type = u16le(buf, o + 4);
+    if (type === NFULNL_MSG_PACKET) {
+      const r = decodeNflogMessage(buf, o, length);
+      if (r instanceof DecodeError) out.error(r);
+      else out.packet(r);
+    } else if (type === NLMSG_ERROR) {
+      const errno = errorCode(buf, o, length);
+      if (errno === undefined) {
+        out.error(
+          new DecodeError('ERR_NL_SHORT_ERROR', `NLMSG_ERROR of ${length} bytes`, { offset: o }),
+        );
+      } else {
+        out.nlError?.(errorRequestSeq(buf, o, length) ?? u32le(buf, o + 8), errno);
+      }
+    }
+    o += align4(length);
+  }
+}
