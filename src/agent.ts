@@ -1,0 +1,177 @@
+/**
+ * `flowtrail agent`: wires the validated config to the parts — endpoint
+ * source, flow table, netlink listeners, sinks — and runs the flush loop
+ * (src/agent-core.ts) until SIGTERM/SIGINT, then flushes the partial interval.
+ */
+import { mkdirSync } from 'node:fs';
+import { AgentCore, type CapturePort } from './agent-core.js';
+import { type Config, defaultLogGroupName, defaultLogStreamName } from './config.js';
+import { ConntrackListener } from './conntrack/listener.js';
+import type { ConntrackEvent } from './conntrack/types.js';
+import { EndpointCache } from './endpoints/cache.js';
+import { startFileSource } from './endpoints/file-source.js';
+import { FlowTable } from './flows/flow-table.js';
+import { encodeRecord } from './format/codec.js';
+import { NflogListener } from './nflog/listener.js';
+import type { NflogPacket } from './nflog/types.js';
+import { createFileSink, createStdoutSink } from './sinks/file-sink.js';
+import type { Sink } from './sinks/types.js';
+import { FlowtrailError } from './util/errors.js';
+import type { Logger } from './util/log.js';
+
+export interface RunAgentDeps {
+  logger: Logger;
+  now?: () => number;
+  /** Resolves when the agent should stop (default: SIGTERM or SIGINT). */
+  stopSignal?: Promise<void>;
+}
+
+function signalStop(): Promise<void> {
+  return new Promise((resolve) => {
+    process.once('SIGTERM', () => resolve());
+    process.once('SIGINT', () => resolve());
+  });
+}
+
+function buildSinks(config: Config, logger: Logger, now: () => number): Sink[] {
+  const sinks: Sink[] = [];
+  const cw = config.sinks.cloudwatch;
+  if (cw) {
+    mkdirSync(config.spool.dir, { recursive: true });
+    void [defaultLogGroupName, defaultLogStreamName, now];
+    throw new FlowtrailError(
+      'ERR_NOT_BUILT',
+      'sinks.cloudwatch is not built yet in this version; use sinks.file',
+    );
+  }
+  if (config.sinks.file) sinks.push(createFileSink(config.sinks.file));
+  if (config.sinks.stdout) sinks.push(createStdoutSink());
+  if (sinks.length === 0) {
+    throw new FlowtrailError(
+      'ERR_NO_SINK',
+      'no sink configured: set sinks.cloudwatch, sinks.file.path or sinks.stdout (or --file/--stdout)',
+    );
+  }
+  return sinks;
+}
+
+/** Netlink capture as the agent core sees it. */
+function netlinkCapture(
+  config: Config,
+  logger: Logger,
+  table: FlowTable,
+  now: () => number,
+): CapturePort & {
+  conntrack: ConntrackListener;
+  nflog: NflogListener;
+} {
+  let handlers:
+    | { conntrack(e: readonly ConntrackEvent[]): void; nflog(p: readonly NflogPacket[]): void }
+    | undefined;
+  const conntrack = new ConntrackListener({
+    subscribeUpdates: config.conntrack.subscribeUpdates,
+    rcvbufBytes: config.conntrack.receiveBufferBytes,
+    tickMs: config.conntrack.tickMs,
+    now,
+    onEvents: (events) => handlers?.conntrack(events),
+    onOverrun: (info) =>
+      logger.warn(
+        { count: info.count, setting: 'conntrack.receiveBufferBytes' },
+        'conntrack socket overran: events lost, resyncing with a dump',
+      ),
+    onResync: (events) => table.applyDump(events, now()),
+    onDecodeError: (err) =>
+      logger.debug({ code: err.code, ...err.context }, 'conntrack message skipped'),
+    onError: (err) => logger.error({ err: err.message }, 'conntrack listener error'),
+  });
+  const groups = [config.nflog.ingressGroup, config.nflog.egressGroup];
+  const nflog = new NflogListener({
+    groups,
+    rcvbufBytes: config.conntrack.receiveBufferBytes,
+    tickMs: config.conntrack.tickMs,
+    logger,
+    onPackets: (packets) => handlers?.nflog(packets),
+    onOverrun: (count) =>
+      logger.warn(
+        { count, setting: 'conntrack.receiveBufferBytes' },
+        'NFLOG socket overran: denied packets lost',
+      ),
+    onDecodeError: (err) =>
+      logger.debug({ code: err.code, ...err.context }, 'NFLOG message skipped'),
+    onError: (err) => logger.error({ err: err.message }, 'NFLOG listener error'),
+  });
+  return {
+    conntrack,
+    nflog,
+    async start(h) {
+      handlers = h;
+      conntrack.start();
+      await nflog.start();
+      return conntrack.dump();
+    },
+    dump: () => conntrack.dump(),
+    async close() {
+      await conntrack.close();
+      await nflog.close();
+    },
+  };
+}
+
+export async function runAgent(config: Config, deps: RunAgentDeps): Promise<void> {
+  const { logger } = deps;
+  const now = deps.now ?? Date.now;
+  const cache = new EndpointCache({
+    nodeName: config.nodeName,
+    graceMs: config.endpoints.graceSeconds * 1000,
+  });
+  let source: { close(): Promise<void> } | undefined;
+  if (config.endpoints.file) {
+    source = await startFileSource({ path: config.endpoints.file, cache, logger, now });
+  } else if (config.endpoints.kubernetes) {
+    throw new FlowtrailError(
+      'ERR_NOT_BUILT',
+      'endpoints.kubernetes is not built yet in this version; use endpoints.file',
+    );
+  } else {
+    logger.warn(
+      'no endpoint source configured (endpoints.file or endpoints.kubernetes): every address is reported as net',
+    );
+    cache.markSynced();
+  }
+  const table = new FlowTable({
+    endpoints: cache,
+    aggregationKindForAllowed: config.flowLogs.aggregationKindForAllowed,
+    aggregationKindForDenied: config.flowLogs.aggregationKindForDenied,
+    includeLabels: config.flowLogs.includeLabels,
+    includePolicies: config.flowLogs.includePolicies,
+    enabledForAllowed: config.flowLogs.enabledForAllowed,
+    enabledForDenied: config.flowLogs.enabledForDenied,
+    ingressGroup: config.nflog.ingressGroup,
+    egressGroup: config.nflog.egressGroup,
+    maxFlows: config.flowLogs.maxTrackedFlows,
+  });
+  const sinks = buildSinks(config, logger, now);
+  const capture = netlinkCapture(config, logger, table, now);
+  const variant = config.flowLogs.includePolicies ? 27 : 24;
+  const core = new AgentCore({
+    table,
+    capture,
+    sinks,
+    encode: (r) => encodeRecord(r, { variant }),
+    flushIntervalMs: config.flowLogs.flushIntervalSeconds * 1000,
+    now,
+    logger,
+    onFlushed: () => cache.prune(now()),
+  });
+  try {
+    await core.start();
+  } catch (err) {
+    await capture.close().catch(() => {});
+    await source?.close();
+    throw err;
+  }
+  await (deps.stopSignal ?? signalStop());
+  logger.info('stopping: flushing the partial interval');
+  await core.stop();
+  await source?.close();
+}

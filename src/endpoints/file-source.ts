@@ -1,0 +1,162 @@
+/**
+ * Endpoints from a YAML file (docs/architecture.md "Contracts"): for the
+ * demo, tests and hosts without Kubernetes. Reloaded when the file changes; a
+ * bad file keeps the last good state and logs what is wrong.
+ */
+import { readFileSync, unwatchFile, watchFile } from 'node:fs';
+import { parse } from 'yaml';
+import { z } from 'zod';
+import { FlowtrailError } from '../util/errors.js';
+import type { Logger } from '../util/log.js';
+import type { EndpointCache, NodeInfo, PodInfo } from './cache.js';
+
+const labels = z.record(
+  z.string(),
+  z.union([z.string(), z.number(), z.boolean()]).transform(String),
+);
+const fileSchema = z.strictObject({
+  nodes: z
+    .array(
+      z.strictObject({
+        name: z.string().min(1),
+        ips: z.array(z.string().min(1)).default([]),
+        labels: labels.optional(),
+      }),
+    )
+    .default([]),
+  pods: z
+    .array(
+      z.strictObject({
+        namespace: z.string().min(1),
+        name: z.string().min(1),
+        uid: z.string().optional(),
+        generateName: z.string().optional(),
+        ip: z.string().min(1).optional(),
+        ips: z.array(z.string().min(1)).optional(),
+        node: z.string().optional(),
+        labels: labels.optional(),
+        hostNetwork: z.boolean().optional(),
+        phase: z.string().optional(),
+      }),
+    )
+    .default([]),
+});
+
+export function parseEndpointsFile(
+  text: string,
+  path: string,
+): { pods: PodInfo[]; nodes: NodeInfo[] } {
+  let raw: unknown;
+  try {
+    raw = parse(text) ?? {};
+  } catch (err) {
+    throw new FlowtrailError(
+      'ERR_ENDPOINTS_FILE',
+      `${path}: invalid YAML: ${(err as Error).message.split('\n')[0]}`,
+      { path },
+    );
+  }
+  const result = fileSchema.safeParse(raw);
+  if (!result.success) {
+    const issues = result.error.issues.map((i) => {
+      const where = i.path
+        .map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`))
+        .join('')
+        .replace(/^\./, '');
+      return `${where || '(top)'}: ${i.code === 'unrecognized_keys' ? `unknown key(s) ${i.keys.join(', ')}` : i.message}`;
+    });
+    throw new FlowtrailError('ERR_ENDPOINTS_FILE', `${path}: ${issues.join('; ')}`, {
+      path,
+      issues,
+    });
+  }
+  const pods: PodInfo[] = result.data.pods.map((p) => {
+    const ips = p.ips ?? (p.ip ? [p.ip] : []);
+    return {
+      namespace: p.namespace,
+      name: p.name,
+      ...(p.uid ? { uid: p.uid } : {}),
+      ...(p.generateName ? { generateName: p.generateName } : {}),
+      ips,
+      ...(p.node ? { nodeName: p.node } : {}),
+      labels: p.labels ?? {},
+      ...(p.hostNetwork ? { hostNetwork: true } : {}),
+      ...(p.phase ? { phase: p.phase } : {}),
+    };
+  });
+  const nodes: NodeInfo[] = result.data.nodes.map((n) => ({
+    name: n.name,
+    ips: n.ips,
+    labels: n.labels ?? {},
+  }));
+  return { pods, nodes };
+}
+
+export interface FileSource {
+  close(): Promise<void>;
+  readonly reloads: number;
+  readonly errors: number;
+}
+
+export async function startFileSource(opts: {
+  path: string;
+  cache: EndpointCache;
+  logger: Logger;
+  now?: () => number;
+  pollMs?: number;
+}): Promise<FileSource> {
+  const now = opts.now ?? Date.now;
+  let lastText: string | undefined;
+  const state = { reloads: 0, errors: 0 };
+  const load = (initial: boolean) => {
+    let text: string;
+    try {
+      text = readFileSync(opts.path, 'utf8');
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
+      throw new FlowtrailError(
+        'ERR_ENDPOINTS_FILE',
+        `${opts.path}: cannot read the endpoints file (${code})`,
+        {
+          path: opts.path,
+          errno: code,
+        },
+      );
+    }
+    if (text === lastText) return;
+    const snapshot = parseEndpointsFile(text, opts.path);
+    opts.cache.replaceAll(snapshot, now());
+    lastText = text;
+    state.reloads++;
+    opts.cache.markSynced();
+    opts.logger.info(
+      { path: opts.path, pods: snapshot.pods.length, nodes: snapshot.nodes.length, initial },
+      'endpoints loaded',
+    );
+  };
+  load(true);
+  const onChange = () => {
+    try {
+      load(false);
+    } catch (err) {
+      state.errors++;
+      opts.logger.error(
+        { err: (err as Error).message },
+        'endpoints file not reloaded; keeping the last good state',
+      );
+    }
+  };
+  // Polling survives editors' atomic renames, which fs.watch loses track of.
+  watchFile(opts.path, { interval: opts.pollMs ?? 1_000, persistent: false }, onChange);
+  return {
+    get reloads() {
+      return state.reloads;
+    },
+    get errors() {
+      return state.errors;
+    },
+    async close() {
+      unwatchFile(opts.path, onChange);
+    },
+  };
+}
