@@ -14,6 +14,7 @@ import { FlowTable } from './flows/flow-table.js';
 import { encodeRecord } from './format/codec.js';
 import { NflogListener } from './nflog/listener.js';
 import type { NflogPacket } from './nflog/types.js';
+import { createCloudWatchLogsSink } from './sinks/cloudwatch-logs/sink.js';
 import { createFileSink, createStdoutSink } from './sinks/file-sink.js';
 import type { Sink } from './sinks/types.js';
 import { FlowtrailError } from './util/errors.js';
@@ -38,10 +39,20 @@ function buildSinks(config: Config, logger: Logger, now: () => number): Sink[] {
   const cw = config.sinks.cloudwatch;
   if (cw) {
     mkdirSync(config.spool.dir, { recursive: true });
-    void [defaultLogGroupName, defaultLogStreamName, now];
-    throw new FlowtrailError(
-      'ERR_NOT_BUILT',
-      'sinks.cloudwatch is not built yet in this version; use sinks.file',
+    sinks.push(
+      createCloudWatchLogsSink({
+        region:
+          cw.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1',
+        ...(cw.endpoint ? { endpoint: cw.endpoint } : {}),
+        logGroupName: cw.logGroupName ?? defaultLogGroupName(config.clusterName),
+        logStreamName: cw.logStreamName ?? defaultLogStreamName(config.nodeName),
+        retentionDays: cw.retentionDays,
+        tags: { 'flowtrail:cluster': config.clusterName, ...(cw.tags ?? {}) },
+        spoolDir: config.spool.dir,
+        spoolMaxBytes: config.spool.maxBytes,
+        logger,
+        now,
+      }),
     );
   }
   if (config.sinks.file) sinks.push(createFileSink(config.sinks.file));

@@ -136,3 +136,32 @@ export function awsTestConfig(endpoint: string) {
     credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
   };
 }
+
+const CW_READ = new URL('../../scripts/cw-read.mjs', import.meta.url).pathname;
+
+/** Runs scripts/cw-read.mjs (optionally inside a namespace) and parses its JSON. */
+export function readFromEmulator(
+  endpoint: string,
+  netns: string | undefined,
+  args: string[],
+): unknown {
+  const argv = [process.execPath, CW_READ, endpoint, ...args];
+  const full = netns ? inNs(netns, argv) : argv;
+  const out = execFileSync(full[0]!, full.slice(1), {
+    encoding: 'utf8',
+    maxBuffer: 512 * 1024 * 1024,
+  });
+  return JSON.parse(out);
+}
+
+export function readLogEvents(
+  endpoint: string,
+  netns: string | undefined,
+  group: string,
+  stream: string,
+): { timestamp: number; message: string }[] {
+  return readFromEmulator(endpoint, netns, ['events', group, stream]) as {
+    timestamp: number;
+    message: string;
+  }[];
+}

@@ -1,0 +1,136 @@
+/**
+ * The thin slice end to end: real connections on a simulated node → the agent
+ * → CloudWatch Logs (moto_server in the node namespace, since the agent's
+ * 127.0.0.1 is that namespace's loopback). The records in CloudWatch are the
+ * ones the file sink wrote, filed under their endTime, in the
+ * `flowtrail-flowlogs-<cluster>` group and `<node>_Flowlogs` stream, and
+ * their counts equal the kernel's.
+ */
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decodeRecord } from '../../src/format/codec.js';
+import { type Moto, readLogEvents, startMoto } from '../../src/sim/moto.js';
+import { stopProcess } from '../../src/sim/netns.js';
+import { Policy } from '../../src/sim/policy.js';
+import { SimNode, type SimPod } from '../../src/sim/simnode.js';
+import { startTcpServer, tcpTransfer, udpSend } from '../../src/sim/traffic.js';
+import { conntrackEntries, findEntry, type TruthEntry } from '../../src/sim/truth.js';
+import { skipKernel, skipMoto } from '../harness/env.js';
+
+const CLI = new URL('../../bin/flowtrail.js', import.meta.url).pathname;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function waitForLog(child: ChildProcess, pattern: RegExp, timeoutMs: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let text = '';
+    const timer = setTimeout(
+      () => reject(new Error(`no ${pattern} within ${timeoutMs} ms: ${text}`)),
+      timeoutMs,
+    );
+    child.stderr!.on('data', (c: Buffer) => {
+      text += c.toString();
+      if (pattern.test(text)) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`agent exited (${code}): ${text}`)));
+  });
+}
+
+describe.skipIf(skipKernel || skipMoto)('agent → CloudWatch Logs (moto)', () => {
+  let node: SimNode;
+  let moto: Moto;
+  let client: SimPod;
+  let server: SimPod;
+  let policy: Policy;
+  let agent: ChildProcess;
+  const dir = mkdtempSync(join(tmpdir(), 'ft-cw-'));
+  const file = join(dir, 'flows.log');
+  let truth: TruthEntry;
+  let events: { timestamp: number; message: string }[] = [];
+  let deniedSent = 0;
+
+  beforeAll(async () => {
+    node = await SimNode.create({ nodeName: 'ip-10-0-0-1', timeWaitSeconds: 2 });
+    moto = await startMoto({ netns: node.netns });
+    client = node.addPod({ namespace: 'client', name: 'client-1', ip: '10.244.2.2' });
+    server = node.addPod({ namespace: 'prod', name: 'api-0', ip: '10.244.2.3' });
+    policy = new Policy(node);
+    policy.allow({ to: server, proto: 'tcp', port: 8080, name: 'default.allow-api' });
+    policy.defaultDeny();
+    await startTcpServer(node, server, server.ip, 8080);
+    writeFileSync(join(dir, 'endpoints.yaml'), node.endpointsYaml());
+    writeFileSync(
+      join(dir, 'flowtrail.yaml'),
+      [
+        'clusterName: ci',
+        `nodeName: ${node.nodeName}`,
+        `endpoints: { file: ${join(dir, 'endpoints.yaml')} }`,
+        'flowLogs: { flushIntervalSeconds: 2, aggregationKindForAllowed: 0 }',
+        `sinks: { cloudwatch: { region: us-east-1, endpoint: '${moto.endpoint}', retentionDays: 14 }, file: { path: ${file} } }`,
+        `spool: { dir: ${join(dir, 'spool')} }`,
+      ].join('\n'),
+    );
+    agent = node.spawn([process.execPath, CLI, 'agent', '--config', join(dir, 'flowtrail.yaml')], {
+      env: { ...process.env, AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing' },
+    });
+    await waitForLog(agent, /agent started/, 20_000);
+    const t = await tcpTransfer(node, client, server.ip, 8080, {
+      sendBytes: 5000,
+      receiveBytes: 50_000,
+    });
+    truth = findEntry(conntrackEntries(node), { src: client.ip, sport: t.sport, dport: 8080 })!;
+    deniedSent = (await udpSend(node, client, server.ip, 53, { count: 4, size: 20 })).sent;
+    await sleep(2_500);
+    await stopProcess(agent, 15_000);
+    events = readLogEvents(
+      moto.endpoint,
+      node.netns,
+      'flowtrail-flowlogs-ci',
+      'ip-10-0-0-1_Flowlogs',
+    );
+  }, 120_000);
+
+  afterAll(async () => {
+    if (agent) await stopProcess(agent);
+    await moto?.stop();
+    await node?.destroy();
+  });
+
+  it('delivers exactly the records the file sink wrote, each once, filed under its endTime', () => {
+    const lines = readFileSync(file, 'utf8').split('\n').filter(Boolean);
+    expect(lines.length).toBeGreaterThan(0);
+    expect(events.map((e) => e.message).sort()).toEqual([...lines].sort());
+    for (const e of events) expect(e.timestamp).toBe(decodeRecord(e.message).endTime * 1000);
+  });
+
+  it('allowed traffic in CloudWatch equals the conntrack counters, denied equals the DROP counter', () => {
+    expect(truth).toBeDefined();
+    const records = events.map((e) => decodeRecord(e.message));
+    const mine = records.filter(
+      (r) => r.action === 'allow' && r.reporter === 'dst' && r.srcPort === truth.orig.sport,
+    );
+    expect({
+      packetsIn: mine.reduce((n, r) => n + r.packetsIn, 0),
+      bytesIn: mine.reduce((n, r) => n + r.bytesIn, 0),
+      packetsOut: mine.reduce((n, r) => n + r.packetsOut, 0),
+      bytesOut: mine.reduce((n, r) => n + r.bytesOut, 0),
+    }).toEqual({
+      packetsIn: truth.orig.packets,
+      bytesIn: truth.orig.bytes,
+      packetsOut: truth.reply.packets,
+      bytesOut: truth.reply.bytes,
+    });
+    const denied = records.filter((r) => r.action === 'deny').reduce((n, r) => n + r.packetsIn, 0);
+    expect(denied).toBe(deniedSent);
+    expect(denied).toBe(policy.dropped('default.default-deny').packets);
+    expect(records.find((r) => r.action === 'allow')).toMatchObject({
+      dstNamespace: 'prod',
+      dstName: 'api-0',
+    });
+  });
+});
