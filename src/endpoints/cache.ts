@@ -204,9 +204,17 @@ export class EndpointCache implements EndpointLookup {
       // Traffic before the first known owner (e.g. a pod seen late): the earliest owner.
       const first = owners[0]!;
       if (timeMs < first.fromMs) return first.endpoint;
-      // After the last owner left, within the grace period: still theirs.
-      const last = owners.at(-1)!;
-      if (timeMs >= last.toMs && timeMs - last.toMs <= this.graceMs) return last.endpoint;
+      // Between owners or after the last left: the one that left most recently, within the grace period.
+      let recent: Owner | undefined;
+      for (const o of owners) {
+        if (
+          o.toMs <= timeMs &&
+          timeMs - o.toMs <= this.graceMs &&
+          (!recent || o.toMs > recent.toMs)
+        )
+          recent = o;
+      }
+      if (recent) return recent.endpoint;
     }
     return netEndpoint(ip);
   }

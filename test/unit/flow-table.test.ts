@@ -1,0 +1,422 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import type { ConntrackEvent, ConntrackEventType } from '../../src/conntrack/types.js';
+import type { Endpoint, EndpointLookup } from '../../src/endpoints/types.js';
+import { AggregationKind } from '../../src/flows/aggregation.js';
+import { FlowTable, type FlowTableOptions } from '../../src/flows/flow-table.js';
+import type { FlowRecord } from '../../src/format/record.js';
+import type { NflogPacket } from '../../src/nflog/types.js';
+
+/** A fake endpoint lookup: a table of owners per IP with validity from a time on. */
+class FakeEndpoints implements EndpointLookup {
+  owners = new Map<string, { fromMs: number; endpoint: Endpoint }[]>();
+  add(ip: string, fromMs: number, e: Partial<Endpoint> & { name: string }) {
+    const endpoint: Endpoint = {
+      type: 'wep',
+      namespace: 'default',
+      aggregatedName: e.name,
+      labels: {},
+      local: true,
+      ...e,
+    };
+    const list = this.owners.get(ip) ?? [];
+    list.push({ fromMs, endpoint });
+    this.owners.set(ip, list);
+    return this;
+  }
+  lookup(ip: string, timeMs: number): Endpoint {
+    const list = (this.owners.get(ip) ?? []).filter((o) => o.fromMs <= timeMs);
+    return (
+      list.at(-1)?.endpoint ?? {
+        type: 'net',
+        namespace: '-',
+        name: 'pub',
+        aggregatedName: 'pub',
+        labels: {},
+        local: false,
+      }
+    );
+  }
+}
+
+const nextId = 1;
+function ev(
+  type: ConntrackEventType,
+  t: {
+    src: string;
+    dst: string;
+    sport: number;
+    dport: number;
+    replySrc?: string;
+    id?: number;
+    proto?: number;
+  },
+  counters?: [number, number, number, number],
+  extra: Partial<ConntrackEvent> = {},
+): ConntrackEvent {
+  const proto = t.proto ?? 6;
+  return {
+    type,
+    fromDump: false,
+    orig: { family: 4, proto, src: t.src, dst: t.dst, sport: t.sport, dport: t.dport },
+    reply: {
+      family: 4,
+      proto,
+      src: t.replySrc ?? t.dst,
+      dst: t.src,
+      sport: t.dport,
+      dport: t.sport,
+    },
+    id: t.id ?? 1,
+    zone: 0,
+    mark: 0,
+    status: 0,
+    tcpState: undefined,
+    countersOrig: counters ? { packets: counters[0], bytes: counters[1] } : undefined,
+    countersReply: counters ? { packets: counters[2], bytes: counters[3] } : undefined,
+    startNs: undefined,
+    stopNs: undefined,
+    ...extra,
+  };
+}
+const dump = (e: ConntrackEvent): ConntrackEvent => ({ ...e, type: 'update', fromDump: true });
+
+function table(endpoints: EndpointLookup, o: Partial<FlowTableOptions> = {}) {
+  return new FlowTable({
+    endpoints,
+    aggregationKindForAllowed: AggregationKind.Full,
+    aggregationKindForDenied: AggregationKind.Full,
+    includeLabels: false,
+    ingressGroup: 1,
+    egressGroup: 2,
+    ...o,
+  });
+}
+
+const A = { src: '10.244.1.2', dst: '10.244.1.3', sport: 40000, dport: 80 };
+const sum = (rs: FlowRecord[], k: keyof FlowRecord) => rs.reduce((n, r) => n + (r[k] as number), 0);
+
+describe('flow table: allowed traffic from conntrack', () => {
+  const eps = () =>
+    new FakeEndpoints().add(A.src, 0, { name: 'client' }).add(A.dst, 0, { name: 'server' });
+
+  it('a long-lived connection reports its delta every interval and the deltas sum to the kernel total', () => {
+    const t = table(eps());
+    t.onConntrack([ev('new', A)], 1_000);
+    t.applyDump([dump(ev('update', A, [10, 1000, 8, 5000]))], 2_000);
+    const r1 = t.flush(0, 2_000);
+    t.applyDump([dump(ev('update', A, [25, 2500, 20, 9000]))], 4_000);
+    const r2 = t.flush(2_000, 4_000);
+    t.onConntrack([ev('destroy', A, [30, 2800, 24, 9900])], 5_000);
+    t.applyDump([], 6_000);
+    const r3 = t.flush(4_000, 6_000);
+    const src = [...r1, ...r2, ...r3].filter((r) => r.reporter === 'src');
+    expect(src.map((r) => [r.packetsOut, r.bytesOut, r.packetsIn, r.bytesIn])).toEqual([
+      [10, 1000, 8, 5000],
+      [15, 1500, 12, 4000],
+      [5, 300, 4, 900],
+    ]);
+    expect(src.map((r) => [r.numFlowsStarted, r.numFlowsCompleted])).toEqual([
+      [1, 0],
+      [0, 0],
+      [0, 1],
+    ]);
+    expect(t.stats.tracked).toBe(0);
+  });
+
+  it('both ends local: two records with mirrored directions', () => {
+    const t = table(eps());
+    t.onConntrack([ev('destroy', A, [3, 300, 2, 200])], 1_000);
+    const rs = t.flush(0, 2_000);
+    const src = rs.find((r) => r.reporter === 'src')!;
+    const dst = rs.find((r) => r.reporter === 'dst')!;
+    expect([src.packetsOut, src.bytesOut, src.packetsIn, src.bytesIn]).toEqual([3, 300, 2, 200]);
+    expect([dst.packetsIn, dst.bytesIn, dst.packetsOut, dst.bytesOut]).toEqual([3, 300, 2, 200]);
+  });
+
+  it('service traffic (DNAT) is reported against the backend from the reply tuple', () => {
+    const e = new FakeEndpoints()
+      .add(A.src, 0, { name: 'client' })
+      .add('10.244.9.9', 0, { name: 'backend-1' });
+    const t = table(e);
+    t.onConntrack(
+      [ev('destroy', { ...A, dst: '10.96.0.10', replySrc: '10.244.9.9' }, [1, 60, 1, 60])],
+      1_000,
+    );
+    const rs = t.flush(0, 2_000);
+    expect(rs.map((r) => [r.reporter, r.dstIP, r.dstName])).toEqual([
+      ['src', '10.244.9.9', 'backend-1'],
+      ['dst', '10.244.9.9', 'backend-1'],
+    ]);
+  });
+
+  it('connections with no local end are ignored and counted', () => {
+    const e = new FakeEndpoints()
+      .add(A.src, 0, { name: 'x', local: false })
+      .add(A.dst, 0, { name: 'y', local: false });
+    const t = table(e);
+    t.onConntrack([ev('destroy', A, [1, 1, 1, 1])], 1_000);
+    expect(t.flush(0, 2_000)).toEqual([]);
+    expect(t.stats.ignoredNonLocal).toBe(1);
+  });
+
+  it('an IP reused by another pod: earlier flows keep the old owner, later ones the new', () => {
+    const e = new FakeEndpoints()
+      .add(A.src, 0, { name: 'client' })
+      .add(A.dst, 0, { name: 'old-pod', namespace: 'a' })
+      .add(A.dst, 5_000, { name: 'new-pod', namespace: 'b' });
+    const t = table(e);
+    t.onConntrack([ev('new', A, undefined, { id: 1 })], 1_000);
+    t.onConntrack([ev('destroy', A, [1, 1, 1, 1], { id: 1 })], 2_000);
+    t.onConntrack([ev('new', { ...A, sport: 40001, id: 2 }, undefined)], 6_000);
+    t.onConntrack([ev('destroy', { ...A, sport: 40001, id: 2 }, [1, 1, 1, 1])], 7_000);
+    const rs = t.flush(0, 8_000).filter((r) => r.reporter === 'dst');
+    expect(rs.map((r) => [r.srcPort, r.dstNamespace, r.dstName])).toEqual([
+      [40000, 'a', 'old-pod'],
+      [40001, 'b', 'new-pod'],
+    ]);
+  });
+
+  it('a connection that vanished from dumps without a DESTROY completes with its last counters; a late DESTROY adds only the rest', () => {
+    const t = table(eps());
+    t.onConntrack([ev('new', A)], 1_000);
+    t.applyDump([dump(ev('update', A, [5, 500, 5, 500]))], 2_000);
+    t.flush(0, 2_000);
+    t.applyDump([], 4_000);
+    t.flush(2_000, 4_000);
+    t.applyDump([], 6_000); // gone twice: ended unseen
+    const r = t.flush(4_000, 6_000).filter((x) => x.reporter === 'src');
+    expect(r.map((x) => x.numFlowsCompleted)).toEqual([1]);
+    expect(t.stats.vanished).toBe(1);
+    t.onConntrack([ev('destroy', A, [7, 640, 6, 560])], 7_000);
+    const late = t.flush(6_000, 8_000).filter((x) => x.reporter === 'src');
+    expect(
+      late.map((x) => [
+        x.packetsOut,
+        x.bytesOut,
+        x.packetsIn,
+        x.bytesIn,
+        x.numFlowsStarted,
+        x.numFlowsCompleted,
+      ]),
+    ).toEqual([[2, 140, 1, 60, 0, 0]]);
+  });
+
+  it('a DESTROY whose NEW was lost still reports its counters as started and completed', () => {
+    const t = table(eps());
+    t.onConntrack([ev('destroy', A, [2, 120, 2, 120])], 1_000);
+    const r = t.flush(0, 2_000).find((x) => x.reporter === 'src')!;
+    expect([r.packetsOut, r.numFlowsStarted, r.numFlowsCompleted]).toEqual([2, 1, 1]);
+  });
+
+  it('connections found by the start-up dump are not counted as started', () => {
+    const t = table(eps());
+    t.applyDump([dump(ev('update', A, [4, 400, 4, 400]))], 1_000);
+    const r = t.flush(1_000, 2_000).find((x) => x.reporter === 'src')!;
+    expect([r.packetsOut, r.numFlowsStarted]).toEqual([4, 0]);
+  });
+
+  it('restored baselines keep a restart from counting totals twice', () => {
+    const before = table(eps());
+    before.applyDump([dump(ev('update', A, [10, 1000, 10, 1000]))], 1_000);
+    before.flush(0, 1_000);
+    const saved = JSON.parse(JSON.stringify(before.exportBaselines()));
+    const after = table(eps());
+    after.importBaselines(saved);
+    after.applyDump([dump(ev('update', A, [12, 1100, 11, 1050]))], 5_000);
+    const r = after.flush(5_000, 6_000).find((x) => x.reporter === 'src')!;
+    expect([r.packetsOut, r.bytesOut, r.packetsIn, r.bytesIn]).toEqual([2, 100, 1, 50]);
+  });
+
+  it('sheds connections beyond maxFlows and counts them', () => {
+    const t = table(eps(), { maxFlows: 2 });
+    t.onConntrack(
+      [1, 2, 3, 4].map((i) => ev('new', { ...A, sport: 40000 + i, id: i })),
+      1_000,
+    );
+    expect(t.stats.tracked).toBe(2);
+    expect(t.stats.shed).toBe(2);
+  });
+
+  it('property: for random interleavings of dumps and flushes, per-connection sums equal the final counters', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.nat(50), fc.nat(5000), fc.nat(50), fc.nat(5000)), {
+          minLength: 1,
+          maxLength: 8,
+        }),
+        fc.boolean(),
+        (steps, destroyAtEnd) => {
+          const t = table(eps());
+          t.onConntrack([ev('new', A)], 0);
+          const total = [0, 0, 0, 0] as [number, number, number, number];
+          const out: FlowRecord[] = [];
+          steps.forEach((s, i) => {
+            for (let k = 0; k < 4; k++) total[k]! += s[k]!;
+            t.applyDump([dump(ev('update', A, [...total]))], (i + 1) * 1000);
+            out.push(...t.flush(i * 1000, (i + 1) * 1000));
+          });
+          if (destroyAtEnd) t.onConntrack([ev('destroy', A, [...total])], 99_000);
+          out.push(...t.flush(90_000, 100_000));
+          const src = out.filter((r) => r.reporter === 'src');
+          expect([
+            sum(src, 'packetsOut'),
+            sum(src, 'bytesOut'),
+            sum(src, 'packetsIn'),
+            sum(src, 'bytesIn'),
+          ]).toEqual(total);
+          expect(sum(src, 'numFlowsStarted')).toBe(1);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+});
+
+describe('flow table: denied traffic and aggregation', () => {
+  function deny(
+    group: number,
+    src: string,
+    dst: string,
+    sport: number,
+    dport: number,
+    bytes = 60,
+  ): NflogPacket {
+    return {
+      group,
+      prefix: 'DPI|default.default-deny',
+      verdict: {
+        action: 'deny',
+        owner: 'policy',
+        direction: 'ingress',
+        ruleIndex: undefined,
+        policyName: 'default.default-deny',
+        prefix: 'DPI|default.default-deny',
+      },
+      family: 4,
+      proto: 6,
+      src,
+      dst,
+      sport,
+      dport,
+      bytes,
+      timestampMs: undefined,
+      indev: undefined,
+      outdev: undefined,
+      hwaddr: undefined,
+    };
+  }
+  const e = () =>
+    new FakeEndpoints()
+      .add('10.244.1.2', 0, { name: 'client-1', local: true })
+      .add('10.244.1.3', 0, {
+        name: 'web-7d98456675-aaaaa',
+        aggregatedName: 'web-7d98456675-*',
+        labels: { app: 'web', v: '1' },
+      })
+      .add('10.244.1.4', 0, {
+        name: 'web-7d98456675-bbbbb',
+        aggregatedName: 'web-7d98456675-*',
+        labels: { app: 'web', v: '2' },
+      });
+
+  it('ingress group packets report dst, egress group packets report src; no packets, no record', () => {
+    const t = table(e());
+    t.onNflog(
+      [
+        deny(1, '10.244.1.2', '10.244.1.3', 1000, 80),
+        deny(1, '10.244.1.2', '10.244.1.3', 1000, 80, 40),
+      ],
+      1_000,
+    );
+    t.onNflog([deny(2, '10.244.1.2', '203.0.113.9', 1001, 443)], 1_000);
+    const rs = t.flush(0, 2_000);
+    expect(rs.map((r) => [r.action, r.reporter, r.packetsIn, r.bytesIn, r.packetsOut])).toEqual([
+      ['deny', 'dst', 2, 100, 0],
+      ['deny', 'src', 0, 0, 1],
+    ]);
+    expect(t.takeDeniedPackets()).toBe(3);
+    expect(t.flush(2_000, 4_000)).toEqual([]);
+  });
+
+  it('kind 2 merges the replicas of a deployment: numFlows = distinct 5-tuples, labels intersected', () => {
+    const t = table(e(), {
+      aggregationKindForAllowed: AggregationKind.PrefixName,
+      includeLabels: true,
+    });
+    t.onConntrack(
+      [
+        ev(
+          'destroy',
+          { src: '10.244.1.2', dst: '10.244.1.3', sport: 1, dport: 80, id: 1 },
+          [1, 10, 1, 10],
+        ),
+        ev(
+          'destroy',
+          { src: '10.244.1.2', dst: '10.244.1.4', sport: 2, dport: 80, id: 2 },
+          [2, 20, 2, 20],
+        ),
+        ev(
+          'destroy',
+          { src: '10.244.1.2', dst: '10.244.1.4', sport: 3, dport: 80, id: 3 },
+          [3, 30, 3, 30],
+        ),
+      ],
+      1_000,
+    );
+    const dst = t.flush(0, 2_000).filter((r) => r.reporter === 'dst');
+    expect(dst).toHaveLength(1);
+    expect(dst[0]).toMatchObject({
+      dstName: 'web-7d98456675-*',
+      srcIP: '-',
+      dstIP: '-',
+      srcPort: '-',
+      dstPort: 80,
+      numFlows: 3,
+      numFlowsStarted: 3,
+      numFlowsCompleted: 3,
+      packetsIn: 6,
+      bytesIn: 60,
+      dstLabels: '[app=web]',
+    });
+  });
+
+  it('kind 1 drops only the source port', () => {
+    const t = table(e(), { aggregationKindForAllowed: AggregationKind.NoSourcePort });
+    t.onConntrack(
+      [
+        ev(
+          'destroy',
+          { src: '10.244.1.2', dst: '10.244.1.3', sport: 1, dport: 80, id: 1 },
+          [1, 10, 1, 10],
+        ),
+        ev(
+          'destroy',
+          { src: '10.244.1.2', dst: '10.244.1.3', sport: 2, dport: 80, id: 2 },
+          [1, 10, 1, 10],
+        ),
+      ],
+      1_000,
+    );
+    const src = t.flush(0, 2_000).filter((r) => r.reporter === 'src');
+    expect(src.map((r) => [r.srcIP, r.srcPort, r.dstName, r.numFlows])).toEqual([
+      ['10.244.1.2', '-', 'web-7d98456675-aaaaa', 2],
+    ]);
+  });
+
+  it('ICMP records carry "-" for both ports', () => {
+    const t = table(e());
+    t.onConntrack(
+      [
+        ev(
+          'destroy',
+          { src: '10.244.1.2', dst: '10.244.1.3', sport: 0, dport: 0, proto: 1 },
+          [3, 252, 3, 252],
+        ),
+      ],
+      1_000,
+    );
+    const r = t.flush(0, 2_000)[0]!;
+    expect([r.proto, r.srcPort, r.dstPort]).toEqual([1, '-', '-']);
+  });
+});
