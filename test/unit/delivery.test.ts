@@ -203,7 +203,7 @@ describe('disk spool', () => {
     s.close();
     const seg = join(dir, readdirSync(dir).find((n) => n.endsWith('.seg'))!);
     const buf = readFileSync(seg);
-    buf[buf.length - 1] ^= 0xff; // corrupt the last frame's payload
+    buf[buf.length - 1] = buf[buf.length - 1]! ^ 0xff; // corrupt the last frame's payload
     writeFileSync(seg, buf);
     const again = Spool.open({ dir, maxBytes: 1 << 20 });
     expect(again.read(0, 10).map((r) => r.line)).toEqual(['r0', 'r1']);

@@ -39,7 +39,6 @@ class FakeEndpoints implements EndpointLookup {
   }
 }
 
-const nextId = 1;
 function ev(
   type: ConntrackEventType,
   t: {
