@@ -1,0 +1,94 @@
+/**
+ * `flowtrail demo` end to end, as a newcomer runs it: the stars scenario on a
+ * simulated node shipping to the CloudWatch emulator. Asserts what the
+ * records in CloudWatch say, and that the demo leaves nothing behind.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import type { DemoResult } from '../../src/demo/run.js';
+import type { FlowRecord } from '../../src/format/record.js';
+import { listSystemNamespaces } from '../../src/sim/netns.js';
+import { skipKernel, skipMoto } from '../harness/env.js';
+
+const CLI = new URL('../../bin/flowtrail.js', import.meta.url).pathname;
+
+function ours(): string[] {
+  return execFileSync('ps', ['-eo', 'args='], { encoding: 'utf8' })
+    .split('\n')
+    .filter((l) => /moto_server|traffic-tool|flowtrail\.js agent/.test(l));
+}
+
+describe.skipIf(skipKernel || skipMoto)('flowtrail demo', () => {
+  it('shows denies before and after the allow policies, allowed pairs only after, egress as net/pub, and cleans up', () => {
+    const namespacesBefore = listSystemNamespaces();
+    const processesBefore = ours();
+    const workDir = join(mkdtempSync(join(tmpdir(), 'ft-demo-')), 'work');
+    const run = spawnSync(
+      process.execPath,
+      [CLI, 'demo', '--duration', '12', '--flush', '2', '--json', '--work-dir', workDir],
+      {
+        encoding: 'utf8',
+        timeout: 120_000,
+      },
+    );
+    expect(run.stderr).not.toMatch(/failed/);
+    expect(run.status).toBe(0);
+    const result = JSON.parse(run.stdout.trim().split('\n').at(-1)!) as DemoResult;
+    expect(result.source).toBe('cloudwatch');
+    expect(result.logGroupName).toBe('flowtrail-flowlogs-stars-demo');
+    const records: FlowRecord[] = result.records;
+    const boundary = result.phaseBoundary;
+
+    const pair = (r: FlowRecord, src: string, dst: string) =>
+      r.srcName.startsWith(src) && r.dstName.startsWith(dst);
+    const clientBackendDenied = records.filter(
+      (r) => r.action === 'deny' && pair(r, 'client-', 'backend-'),
+    );
+    expect(clientBackendDenied.some((r) => r.endTime <= boundary)).toBe(true);
+    expect(clientBackendDenied.some((r) => r.startTime >= boundary)).toBe(true);
+    expect(records.some((r) => r.action === 'allow' && pair(r, 'client-', 'backend-'))).toBe(false);
+
+    for (const [src, dst] of [
+      ['management-ui-', 'frontend-'],
+      ['management-ui-', 'backend-'],
+      ['client-', 'frontend-'],
+      ['frontend-', 'backend-'],
+    ] as const) {
+      const allowed = records.filter((r) => r.action === 'allow' && pair(r, src, dst));
+      expect(allowed.length, `${src} → ${dst}`).toBeGreaterThan(0);
+      // Allowed only once the policies were in: no allow record ends before the boundary.
+      expect(
+        allowed.every((r) => r.endTime > boundary),
+        `${src} → ${dst} allowed before policy`,
+      ).toBe(true);
+    }
+
+    const internet = records.filter(
+      (r) => r.action === 'allow' && r.srcName.startsWith('frontend-') && r.dstType === 'net',
+    );
+    expect(internet.length).toBeGreaterThan(0);
+    for (const r of internet)
+      expect([r.dstType, r.dstNamespace, r.dstName]).toEqual(['net', '-', 'pub']);
+
+    const deniedInRecords = records
+      .filter((r) => r.action === 'deny')
+      .reduce((n, r) => n + r.packetsIn + r.packetsOut, 0);
+    const dropped = result.dropCounters.reduce((n, c) => n + c.packets, 0);
+    expect(dropped).toBeGreaterThan(0);
+    expect(deniedInRecords).toBe(dropped);
+
+    expect(listSystemNamespaces().sort()).toEqual([...namespacesBefore].sort());
+    expect(ours()).toEqual(processesBefore);
+  }, 150_000);
+
+  it('refuses clearly, with exit code 2, when a flag is bad', () => {
+    const run = spawnSync(process.execPath, [CLI, 'demo', '--duration', 'soon'], {
+      encoding: 'utf8',
+    });
+    expect(run.status).toBe(2);
+    expect(run.stderr).toContain('--duration: expected an integer from 5 to 86400, got "soon"');
+  });
+});
