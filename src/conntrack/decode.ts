@@ -153,10 +153,31 @@ class Event implements ConntrackEvent {
   mark = 0;
   status = 0;
   tcpState: number | undefined = undefined;
-  countersOrig: ConntrackCounters | undefined = undefined;
-  countersReply: ConntrackCounters | undefined = undefined;
-  startNs: bigint | undefined = undefined;
-  stopNs: bigint | undefined = undefined;
+  // Counters as plain numbers (-1 = absent); objects only when read.
+  po = -1;
+  bo = 0;
+  pr = -1;
+  br = 0;
+
+  get countersOrig(): ConntrackCounters | undefined {
+    return this.po < 0 ? undefined : { packets: this.po, bytes: this.bo };
+  }
+
+  get countersReply(): ConntrackCounters | undefined {
+    return this.pr < 0 ? undefined : { packets: this.pr, bytes: this.br };
+  }
+  /** Offsets of the raw be64 timestamps: BigInts are built only when read. */
+  buf: Uint8Array | undefined = undefined;
+  startOff = -1;
+  stopOff = -1;
+
+  get startNs(): bigint | undefined {
+    return this.startOff < 0 ? undefined : u64beBig(this.buf!, this.startOff);
+  }
+
+  get stopNs(): bigint | undefined {
+    return this.stopOff < 0 ? undefined : u64beBig(this.buf!, this.stopOff);
+  }
 }
 
 /** Thrown internally, caught per message: never escapes the decoder. */
@@ -300,7 +321,9 @@ function decodeCounters(
   start: number,
   end: number,
   where: string,
-): ConntrackCounters {
+  ev: Event,
+  orig: boolean,
+): void {
   let packets = 0;
   let bytes = 0;
   for (let o = start; end - o >= 4; ) {
@@ -330,7 +353,13 @@ function decodeCounters(
     }
     o += align4(len);
   }
-  return { packets, bytes };
+  if (orig) {
+    ev.po = packets;
+    ev.bo = bytes;
+  } else {
+    ev.pr = packets;
+    ev.br = bytes;
+  }
 }
 
 function decodeProtoinfo(b: Uint8Array, start: number, end: number, ev: Event): void {
@@ -355,10 +384,12 @@ function decodeTimestamp(b: Uint8Array, start: number, end: number, ev: Event): 
     const type = u16le(b, o + 2) & NLA_TYPE_MASK;
     if (type === CTA_TIMESTAMP_START) {
       need(len - 4, 8, o, 'CTA_TIMESTAMP_START');
-      ev.startNs = u64beBig(b, o + 4);
+      ev.buf = b;
+      ev.startOff = o + 4;
     } else if (type === CTA_TIMESTAMP_STOP) {
       need(len - 4, 8, o, 'CTA_TIMESTAMP_STOP');
-      ev.stopNs = u64beBig(b, o + 4);
+      ev.buf = b;
+      ev.stopOff = o + 4;
     }
     o += align4(len);
   }
@@ -425,10 +456,10 @@ export function decodeConntrackMessage(
           ev.mark = u32be(b, v);
           break;
         case CTA_COUNTERS_ORIG:
-          ev.countersOrig = decodeCounters(b, v, vend, 'CTA_COUNTERS_ORIG');
+          decodeCounters(b, v, vend, 'CTA_COUNTERS_ORIG', ev, true);
           break;
         case CTA_COUNTERS_REPLY:
-          ev.countersReply = decodeCounters(b, v, vend, 'CTA_COUNTERS_REPLY');
+          decodeCounters(b, v, vend, 'CTA_COUNTERS_REPLY', ev, false);
           break;
         case CTA_ID:
           need(len - 4, 4, o, 'CTA_ID');

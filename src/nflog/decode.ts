@@ -140,10 +140,15 @@ export function decodeIpPayload(b: Uint8Array, o: number, end: number): L3 | Dec
 }
 
 function cString(b: Uint8Array, o: number, len: number): string {
-  let e = o;
+  // Prefixes are short: building the string directly beats a Buffer slice.
+  let s = '';
   const end = o + len;
-  while (e < end && b[e] !== 0) e++;
-  return Buffer.from(b.buffer, b.byteOffset + o, e - o).toString('latin1');
+  for (let i = o; i < end; i++) {
+    const c = b[i]!;
+    if (c === 0) break;
+    s += String.fromCharCode(c);
+  }
+  return s;
 }
 
 export function decodeNflogMessage(
