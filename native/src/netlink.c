@@ -283,8 +283,10 @@ static void on_readable(uv_poll_t *poll, int status, int events) {
   uv_poll_stop(&st->poll);
   st->polling = 0;
   if (status < 0) {
+    /* Reported, then drained anyway: a pending socket error is read (and
+     * cleared) by recvmmsg, so polling can go on. */
     report_error(st, -status, "poll");
-    return;
+    if (st->closing) return;
   }
   if (st->tick_ms == 0) {
     on_timer(&st->timer);
@@ -328,6 +330,12 @@ static void maybe_free(nl_state *st) {
 static void on_handle_closed(uv_handle_t *handle) {
   nl_state *st = (nl_state *)handle->data;
   st->handles_open--;
+  /* The fd is closed only once libuv has let go of it: closing it earlier
+   * lets a new socket reuse the number while epoll still watches the old one. */
+  if (st->handles_open == 0 && st->fd >= 0) {
+    close(st->fd);
+    st->fd = -1;
+  }
   maybe_free(st);
 }
 
@@ -339,8 +347,6 @@ static void close_state(nl_state *st) {
   uv_timer_stop(&st->timer);
   uv_close((uv_handle_t *)&st->poll, on_handle_closed);
   uv_close((uv_handle_t *)&st->timer, on_handle_closed);
-  if (st->fd >= 0) close(st->fd);
-  st->fd = -1;
   release_js(st);
 }
 

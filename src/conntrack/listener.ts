@@ -160,6 +160,7 @@ export class ConntrackListener {
   };
   private socket: NetlinkSocket | undefined;
   private resyncing: Promise<void> | undefined;
+  private resyncAgain: OverrunInfo | undefined;
   private closed = false;
   private readonly now: () => number;
 
@@ -204,8 +205,16 @@ export class ConntrackListener {
     this.stats.overruns += count;
     const info = { count, atMs: this.now() };
     this.options.onOverrun?.(info);
-    // One resync at a time; overruns during it are covered by it or the next.
-    if (this.resyncing) return;
+    // One resync at a time. An overrun during a resync may have lost events
+    // the running dump already walked past: run one more after it.
+    if (this.resyncing) {
+      this.resyncAgain = info;
+      return;
+    }
+    this.resync(info);
+  }
+
+  private resync(info: OverrunInfo): void {
     this.resyncing = this.dump()
       .then((events) => {
         this.stats.resyncs++;
@@ -214,6 +223,9 @@ export class ConntrackListener {
       .catch((err: Error) => this.options.onError?.(err))
       .finally(() => {
         this.resyncing = undefined;
+        const again = this.resyncAgain;
+        this.resyncAgain = undefined;
+        if (again && !this.closed) this.resync(again);
       });
   }
 
@@ -237,6 +249,6 @@ export class ConntrackListener {
   async close(): Promise<void> {
     this.closed = true;
     this.socket?.close();
-    await this.resyncing;
+    while (this.resyncing) await this.resyncing;
   }
 }
