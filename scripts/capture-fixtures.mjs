@@ -108,9 +108,9 @@ if (process.argv[2] !== '--inside') {
     onBatch: (b) => batches.nflog.push(Buffer.from(b)),
   });
   nflog.listen(true);
-  let seq = 1000;
-  for (const g of [1, 2])
-    for (const req of buildNflogBindRequests(g, (seq += 10), { copyRange: 128 })) nflog.send(req);
+  for (const [i, g] of [1, 2].entries()) {
+    for (const req of buildNflogBindRequests(g, 1000 + 10 * i, { copyRange: 128 })) nflog.send(req);
+  }
   await sleep(300);
   process.stdout.write('ready\n');
   // Dump while the held connection is open.

@@ -51,6 +51,8 @@ export interface AgentCoreOptions {
 
 export interface AgentStats {
   flushes: number;
+  /** When a conntrack dump last succeeded (the capture liveness signal). */
+  lastDumpOkMs: number | undefined;
   recordsWritten: number;
   flushErrors: number;
   lastFlushMs: number | undefined;
@@ -63,6 +65,7 @@ export class AgentCore {
   private stopped = false;
   readonly stats: AgentStats = {
     flushes: 0,
+    lastDumpOkMs: undefined,
     recordsWritten: 0,
     flushErrors: 0,
     lastFlushMs: undefined,
@@ -82,6 +85,7 @@ export class AgentCore {
     });
     // Connections that existed before the listener never emit NEW: seed them.
     table.applyDump(initial, now());
+    this.stats.lastDumpOkMs = now();
     this.clock = new FlushClock(now(), this.o.flushIntervalMs);
     this.o.logger.info(
       {
@@ -108,6 +112,7 @@ export class AgentCore {
     let dump: readonly ConntrackEvent[] = [];
     try {
       dump = await capture.dump();
+      this.stats.lastDumpOkMs = now();
     } catch (err) {
       // Without a dump, open connections report at the next flush instead.
       logger.warn(

@@ -12,9 +12,13 @@ import { EndpointCache } from './endpoints/cache.js';
 import { startFileSource } from './endpoints/file-source.js';
 import { FlowTable } from './flows/flow-table.js';
 import { encodeRecord } from './format/codec.js';
+import { MetricsPublisher } from './metrics/cloudwatch-metrics.js';
+import { evaluateHealth } from './metrics/health.js';
+import { startHttpServer } from './metrics/http-server.js';
+import { createSelfMetrics } from './metrics/self-metrics.js';
 import { NflogListener } from './nflog/listener.js';
 import type { NflogPacket } from './nflog/types.js';
-import { createCloudWatchLogsSink } from './sinks/cloudwatch-logs/sink.js';
+import { type CloudWatchLogsSink, createCloudWatchLogsSink } from './sinks/cloudwatch-logs/sink.js';
 import { createFileSink, createStdoutSink } from './sinks/file-sink.js';
 import type { Sink } from './sinks/types.js';
 import { FlowtrailError } from './util/errors.js';
@@ -174,15 +178,94 @@ export async function runAgent(config: Config, deps: RunAgentDeps): Promise<void
     logger,
     onFlushed: () => cache.prune(now()),
   });
+  let captureOpen = false;
+  const health = () =>
+    evaluateHealth(
+      {
+        captureOpen: () => captureOpen,
+        lastDumpOkMs: () => core.stats.lastDumpOkMs,
+        endpointsSynced: () => cache.synced,
+        sinks: () => sinks.map((k) => ({ name: k.name, ...k.health() })),
+      },
+      now(),
+      // Dumps run once per flush: unhealthy after three missed ones.
+      Math.max(3 * config.flowLogs.flushIntervalSeconds * 1000, 60_000),
+    );
+  const cw = sinks.find((k): k is CloudWatchLogsSink => k.name === 'cloudwatch');
+  const registry = createSelfMetrics({
+    conntrackEvents: (kind) => capture.conntrack.stats[kind],
+    nflogPackets: () => capture.nflog.stats.packets,
+    overruns: (src) =>
+      src === 'conntrack' ? capture.conntrack.stats.overruns : capture.nflog.stats.overruns,
+    resyncs: () => capture.conntrack.stats.resyncs,
+    decodeErrors: () => capture.conntrack.stats.decodeErrors + capture.nflog.stats.decodeErrors,
+    unparsedPrefixes: () => capture.nflog.stats.unparsedPrefixes,
+    flowsTracked: () => table.stats.tracked,
+    flowsShed: () => table.stats.shed,
+    deniedPackets: () => table.stats.deniedPackets,
+    recordsWritten: () => core.stats.recordsWritten,
+    flushes: () => core.stats.flushes,
+    ...(cw
+      ? {
+          sink: {
+            recordsSent: () => cw.stats.recordsSent,
+            bytesSent: () => cw.stats.bytesSent,
+            requests: () => cw.stats.requests,
+            failedRequests: () => cw.stats.failedRequests,
+            rejected: () =>
+              cw.stats.rejectedTooOld + cw.stats.rejectedTooNew + cw.stats.rejectedExpired,
+            dropped: () => cw.stats.droppedTooOld + cw.stats.droppedTooNew,
+            spoolDepth: () => cw.spool?.stats.depth ?? 0,
+            spoolBytes: () => cw.spool?.stats.bytes ?? 0,
+            spoolDropped: () =>
+              (cw.spool?.stats.droppedFull ?? 0) + (cw.spool?.stats.droppedCorrupt ?? 0),
+            lastPutLatencySeconds: () => (cw.stats.lastPutLatencyMs ?? 0) / 1000,
+          },
+        }
+      : {}),
+  });
+  const cwConfig = config.sinks.cloudwatch;
+  const metrics =
+    cwConfig && config.metrics.enabled
+      ? new MetricsPublisher({
+          region:
+            cwConfig.region ??
+            process.env.AWS_REGION ??
+            process.env.AWS_DEFAULT_REGION ??
+            'us-east-1',
+          ...(cwConfig.endpoint ? { endpoint: cwConfig.endpoint } : {}),
+          namespace: config.metrics.namespace,
+          clusterName: config.clusterName,
+          nodeName: config.nodeName,
+          pushIntervalMs: config.metrics.pushIntervalSeconds * 1000,
+          logger,
+          now,
+          sources: {
+            takeDeniedPackets: () => table.takeDeniedPackets(),
+            healthy: () => health().healthy,
+          },
+        })
+      : undefined;
+  let http: { address: string; close(): Promise<void> } | undefined;
   try {
     await core.start();
+    captureOpen = true;
+    if (config.http.listen) {
+      http = await startHttpServer({ listen: config.http.listen, registry, health });
+      logger.info({ address: http.address }, 'serving /healthz /readyz /metrics');
+    }
+    metrics?.start();
   } catch (err) {
     await capture.close().catch(() => {});
     await source?.close();
+    await http?.close();
     throw err;
   }
   await (deps.stopSignal ?? signalStop());
   logger.info('stopping: flushing the partial interval');
   await core.stop();
+  captureOpen = false;
+  await metrics?.stop();
+  await http?.close();
   await source?.close();
 }

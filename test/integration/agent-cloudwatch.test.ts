@@ -12,13 +12,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeRecord } from '../../src/format/codec.js';
-import { type Moto, readLogEvents, startMoto } from '../../src/sim/moto.js';
+import { type Moto, readFromEmulator, readLogEvents, startMoto } from '../../src/sim/moto.js';
 import { stopProcess } from '../../src/sim/netns.js';
 import { Policy } from '../../src/sim/policy.js';
 import { SimNode, type SimPod } from '../../src/sim/simnode.js';
 import { startTcpServer, tcpTransfer, udpSend } from '../../src/sim/traffic.js';
 import { conntrackEntries, findEntry, type TruthEntry } from '../../src/sim/truth.js';
 import { skipKernel, skipMoto } from '../harness/env.js';
+
+interface Datapoint {
+  Sum?: number;
+  Minimum?: number;
+  SampleCount?: number;
+}
 
 const CLI = new URL('../../bin/flowtrail.js', import.meta.url).pathname;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -53,6 +59,12 @@ describe.skipIf(skipKernel || skipMoto)('agent → CloudWatch Logs (moto)', () =
   let truth: TruthEntry;
   let events: { timestamp: number; message: string }[] = [];
   let deniedSent = 0;
+  let metricsText = '';
+  let readyz = '';
+  const denied: Datapoint[] = [];
+  const deniedByNode: Datapoint[] = [];
+  const healthy: Datapoint[] = [];
+  const startedAt = Date.now();
 
   beforeAll(async () => {
     node = await SimNode.create({ nodeName: 'ip-10-0-0-1', timeWaitSeconds: 2 });
@@ -73,6 +85,8 @@ describe.skipIf(skipKernel || skipMoto)('agent → CloudWatch Logs (moto)', () =
         'flowLogs: { flushIntervalSeconds: 2, aggregationKindForAllowed: 0 }',
         `sinks: { cloudwatch: { region: us-east-1, endpoint: '${moto.endpoint}', retentionDays: 14 }, file: { path: ${file} } }`,
         `spool: { dir: ${join(dir, 'spool')} }`,
+        'metrics: { pushIntervalSeconds: 1 }',
+        `http: { listen: '127.0.0.1:9099' }`,
       ].join('\n'),
     );
     agent = node.spawn([process.execPath, CLI, 'agent', '--config', join(dir, 'flowtrail.yaml')], {
@@ -86,6 +100,8 @@ describe.skipIf(skipKernel || skipMoto)('agent → CloudWatch Logs (moto)', () =
     truth = findEntry(conntrackEntries(node), { src: client.ip, sport: t.sport, dport: 8080 })!;
     deniedSent = (await udpSend(node, client, server.ip, 53, { count: 4, size: 20 })).sent;
     await sleep(2_500);
+    metricsText = node.exec(['curl', '-s', 'http://127.0.0.1:9099/metrics']);
+    readyz = node.exec(['curl', '-s', 'http://127.0.0.1:9099/readyz']);
     await stopProcess(agent, 15_000);
     events = readLogEvents(
       moto.endpoint,
@@ -132,5 +148,32 @@ describe.skipIf(skipKernel || skipMoto)('agent → CloudWatch Logs (moto)', () =
       dstNamespace: 'prod',
       dstName: 'api-0',
     });
+  });
+
+  it('DeniedPackets in CloudWatch sums to the DROP counter, per cluster and per node; NodeHealthy stayed 1', () => {
+    const sum = (ps: Datapoint[]) => ps.reduce((n, p) => n + (p.Sum ?? 0), 0);
+    expect(sum(denied)).toBe(policy.dropped('default.default-deny').packets);
+    expect(sum(deniedByNode)).toBe(sum(denied));
+    expect(healthy.length).toBeGreaterThan(0);
+    expect(Math.min(...healthy.map((p) => p.Minimum ?? 0))).toBe(1);
+  });
+
+  it('/metrics is valid Prometheus text whose counters moved with the traffic, and /readyz says ready', () => {
+    const samples = new Map<string, number>();
+    for (const line of metricsText.split('\n')) {
+      if (line === '') continue;
+      if (line.startsWith('#')) {
+        expect(line).toMatch(/^# (HELP|TYPE) flowtrail_[a-z_]+ .+/);
+        continue;
+      }
+      const m = /^([a-z_]+)(\{[a-z_]+="[^"]*"(,[a-z_]+="[^"]*")*\})? (-?[0-9.e+]+)$/.exec(line);
+      expect(m, line).not.toBeNull();
+      samples.set(`${m![1]}${m![2] ?? ''}`, Number(m![4]));
+    }
+    expect(samples.get('flowtrail_denied_packets_total')).toBe(deniedSent);
+    expect(samples.get('flowtrail_conntrack_events_total{kind="new"}')).toBeGreaterThanOrEqual(1);
+    expect(samples.get('flowtrail_nflog_packets_total')).toBeGreaterThanOrEqual(deniedSent + 1);
+    expect(samples.get('flowtrail_netlink_overruns_total{source="conntrack"}')).toBe(0);
+    expect(JSON.parse(readyz)).toEqual({ ready: true, reasons: [] });
   });
 });

@@ -1,0 +1,180 @@
+/**
+ * The agent's own metrics for Prometheus, in a registry of its own (never
+ * the global default). Values are read from each component's stats at
+ * scrape time, so components need not know about Prometheus.
+ */
+import { Counter, Gauge, Registry } from 'prom-client';
+
+type Reader = () => number;
+
+export interface SelfMetricSources {
+  conntrackEvents(kind: 'new' | 'update' | 'destroy' | 'dumped'): number;
+  nflogPackets(): number;
+  overruns(source: 'conntrack' | 'nflog'): number;
+  resyncs(): number;
+  decodeErrors(): number;
+  unparsedPrefixes(): number;
+  flowsTracked(): number;
+  flowsShed(): number;
+  deniedPackets(): number;
+  recordsWritten(): number;
+  flushes(): number;
+  sink?: {
+    recordsSent: Reader;
+    bytesSent: Reader;
+    requests: Reader;
+    failedRequests: Reader;
+    rejected: Reader;
+    dropped: Reader;
+    spoolDepth: Reader;
+    spoolBytes: Reader;
+    spoolDropped: Reader;
+    lastPutLatencySeconds: Reader;
+  };
+}
+
+function counter(registry: Registry, name: string, help: string, read: Reader): void {
+  new Counter({
+    name,
+    help,
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(read());
+    },
+  });
+}
+
+function labelledCounter<L extends string>(
+  registry: Registry,
+  name: string,
+  help: string,
+  label: string,
+  values: readonly L[],
+  read: (v: L) => number,
+): void {
+  new Counter({
+    name,
+    help,
+    labelNames: [label],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const v of values) this.inc({ [label]: v }, read(v));
+    },
+  });
+}
+
+function gauge(registry: Registry, name: string, help: string, read: Reader): void {
+  new Gauge({
+    name,
+    help,
+    registers: [registry],
+    collect() {
+      this.set(read());
+    },
+  });
+}
+
+export function createSelfMetrics(s: SelfMetricSources): Registry {
+  const r = new Registry();
+  labelledCounter(
+    r,
+    'flowtrail_conntrack_events_total',
+    'conntrack events received, by kind',
+    'kind',
+    ['new', 'update', 'destroy', 'dumped'] as const,
+    (k) => s.conntrackEvents(k),
+  );
+  counter(r, 'flowtrail_nflog_packets_total', 'NFLOG packets received', s.nflogPackets);
+  labelledCounter(
+    r,
+    'flowtrail_netlink_overruns_total',
+    'netlink socket overruns (ENOBUFS): events were lost',
+    'source',
+    ['conntrack', 'nflog'] as const,
+    (k) => s.overruns(k),
+  );
+  counter(
+    r,
+    'flowtrail_conntrack_resyncs_total',
+    'conntrack resync dumps after overruns',
+    s.resyncs,
+  );
+  counter(
+    r,
+    'flowtrail_decode_errors_total',
+    'netlink messages skipped as malformed',
+    s.decodeErrors,
+  );
+  counter(
+    r,
+    'flowtrail_nflog_unparsed_prefixes_total',
+    'NFLOG packets whose prefix is not in the AODIII|tier.policy convention',
+    s.unparsedPrefixes,
+  );
+  gauge(r, 'flowtrail_flows_tracked', 'connections tracked by the flow table', s.flowsTracked);
+  counter(
+    r,
+    'flowtrail_flows_shed_total',
+    'connections not tracked because flowLogs.maxTrackedFlows was reached',
+    s.flowsShed,
+  );
+  counter(
+    r,
+    'flowtrail_denied_packets_total',
+    'denied packets seen (NFLOG deny verdicts)',
+    s.deniedPackets,
+  );
+  counter(r, 'flowtrail_records_written_total', 'flow records produced', s.recordsWritten);
+  counter(r, 'flowtrail_flushes_total', 'flush intervals completed', s.flushes);
+  if (s.sink) {
+    const k = s.sink;
+    counter(
+      r,
+      'flowtrail_cloudwatch_records_sent_total',
+      'records accepted by PutLogEvents',
+      k.recordsSent,
+    );
+    counter(
+      r,
+      'flowtrail_cloudwatch_bytes_sent_total',
+      'bytes sent to PutLogEvents (message bytes + 26 each)',
+      k.bytesSent,
+    );
+    counter(r, 'flowtrail_cloudwatch_requests_total', 'PutLogEvents requests', k.requests);
+    counter(
+      r,
+      'flowtrail_cloudwatch_request_failures_total',
+      'failed CloudWatch Logs requests (retried)',
+      k.failedRequests,
+    );
+    counter(
+      r,
+      'flowtrail_cloudwatch_rejected_events_total',
+      'events CloudWatch rejected in rejectedLogEventsInfo',
+      k.rejected,
+    );
+    counter(
+      r,
+      'flowtrail_cloudwatch_dropped_events_total',
+      'events dropped before sending (outside the accepted time window)',
+      k.dropped,
+    );
+    gauge(r, 'flowtrail_spool_records', 'records in the spool waiting for delivery', k.spoolDepth);
+    gauge(r, 'flowtrail_spool_bytes', 'bytes of spool segments on disk', k.spoolBytes);
+    counter(
+      r,
+      'flowtrail_spool_dropped_total',
+      'records dropped because the spool was full',
+      k.spoolDropped,
+    );
+    gauge(
+      r,
+      'flowtrail_cloudwatch_put_latency_seconds',
+      'latency of the last PutLogEvents call',
+      k.lastPutLatencySeconds,
+    );
+  }
+  return r;
+}
