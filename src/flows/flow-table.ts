@@ -25,71 +25,80 @@
  *
  * Only connections with traffic, a start or an end in the interval are
  * reported: an idle open connection adds no record (it would carry zeros).
+ *
+ * Endpoints are looked up at the connection's start (CTA_TIMESTAMP_START when
+ * the kernel gives it, else when we first saw it): the owner at the time of
+ * the traffic, so a flow from before a pod's deletion names the old pod even
+ * after its IP was reused. Denied 5-tuples use their first packet's time.
+ *
+ * Bounded memory: at most `maxFlows` tracked connections; more are shed and
+ * counted in stats.shed, never silently.
+ *
+ * Restart continuity: exportBaselines() gives, per connection, the counters
+ * already reported (JSON-serialisable); importBaselines() before the start-up
+ * dump makes that dump yield deltas, not totals counted twice.
+ *
+ * The lifecycle of a connection is a union (connection-state.ts); denied
+ * counting lives in deny-counter.ts; record building in aggregation.ts.
  */
 import type { ConntrackEvent } from '../conntrack/types.js';
 import type { EndpointLookup } from '../endpoints/types.js';
 import type { FlowRecord } from '../format/record.js';
 import type { NflogPacket } from '../nflog/types.js';
 import { AggregationKind, aggregate, type Contribution } from './aggregation.js';
+import {
+  type ConnPhase,
+  type Counters,
+  endPhase,
+  flushStep,
+  isOpen,
+  maxCounters,
+  OPEN,
+  STARTING,
+  ZERO_COUNTERS,
+} from './connection-state.js';
+import { DenyCounter, hasPorts, tupleKey } from './deny-counter.js';
 
 export interface FlowTableOptions {
   endpoints: EndpointLookup;
   aggregationKindForAllowed: AggregationKind;
   aggregationKindForDenied: AggregationKind;
   includeLabels: boolean;
+  /** The 27-field variant: policies and aggregated names on records. */
   includePolicies?: boolean;
   enabledForAllowed?: boolean;
   enabledForDenied?: boolean;
   ingressGroup: number;
   egressGroup: number;
-  /** Tracked connections at most; more are shed and counted. */
+  /** Tracked connections at most (default 250,000); more are shed and counted. */
   maxFlows?: number;
   /** How long a completed connection's reported totals are remembered (default 10 min). */
   tombstoneMs?: number;
 }
 
-interface Counters {
-  po: number; // packets, original direction
-  bo: number;
-  pr: number; // packets, reply direction
-  br: number;
-}
-
-/** The lifecycle of a tracked connection as a union, not flags. */
-type ConnPhase = { kind: 'open' } | { kind: 'closed'; atMs: number };
-
+/** A tracked connection: identity and addresses fixed; phase and counters replaced, never flagged. */
 interface Conn {
-  readonly key: string;
   readonly proto: number;
   readonly src: string;
+  /** The reply tuple's source: the real destination (the backend after DNAT). */
   readonly dst: string;
   readonly sport: number | undefined;
+  /** The reply tuple's source port. */
   readonly dport: number | undefined;
+  /** Start time, the endpoint lookup time. */
   readonly startMs: number;
   phase: ConnPhase;
+  /** Latest kernel counters. */
   cur: Counters;
+  /** Counters already reported (the baseline). */
   reported: Counters;
-  startReported: boolean;
-  completeReported: boolean;
+  /** The dump generation that last listed it (or created it). */
   lastDumpGen: number;
 }
 
 interface Tombstone {
-  reported: Counters;
-  untilMs: number;
-}
-
-interface DenyEntry {
-  reporter: 'src' | 'dst';
-  proto: number;
-  src: string;
-  dst: string;
-  sport: number | undefined;
-  dport: number | undefined;
-  packets: number;
-  bytes: number;
-  firstMs: number;
-  policy: string;
+  readonly reported: Counters;
+  readonly untilMs: number;
 }
 
 export interface BaselineSnapshot {
@@ -99,24 +108,26 @@ export interface BaselineSnapshot {
 }
 
 export interface FlowTableStats {
+  /** Connections tracked now. */
   tracked: number;
+  /** Connections not tracked because maxFlows was reached. */
   shed: number;
+  /** Connection-interval reports dropped because neither end is local. */
   ignoredNonLocal: number;
+  /** Connections completed because a dump no longer listed them (DESTROY lost). */
   vanished: number;
+  /** DESTROYs of connections already completed (vanished earlier). */
   lateDestroys: number;
+  /** Denied packets counted (ingress + egress groups). */
   deniedPackets: number;
+  /** Deny packets from groups other than the ingress/egress groups (not counted). */
+  deniedOtherGroup: number;
   recordsAllowed: number;
   recordsDenied: number;
 }
 
 const TCP_TIME_WAIT = 7;
 const TCP_CLOSE = 8;
-
-const ZERO: Counters = Object.freeze({ po: 0, bo: 0, pr: 0, br: 0 });
-
-function hasPorts(proto: number): boolean {
-  return proto === 6 || proto === 17 || proto === 132 || proto === 136 || proto === 33;
-}
 
 export function connectionKey(ev: ConntrackEvent): string {
   const o = ev.orig;
@@ -141,12 +152,9 @@ function nsToMs(ns: bigint | undefined): number | undefined {
 export class FlowTable {
   private readonly conns = new Map<string, Conn>();
   private readonly tombstones = new Map<string, Tombstone>();
-  private denies = new Map<string, DenyEntry>();
-  private previousDenies = new Set<string>();
-  private readonly allowPolicies = new Map<string, Set<string>>();
-  private pendingBaselines = new Map<string, Counters>();
+  private readonly denies: DenyCounter;
+  private readonly pendingBaselines = new Map<string, Counters>();
   private dumpGen = 0;
-  private deniedSinceTake = 0;
   private readonly o: Required<Omit<FlowTableOptions, 'endpoints'>> & { endpoints: EndpointLookup };
   readonly stats: FlowTableStats = {
     tracked: 0,
@@ -155,6 +163,7 @@ export class FlowTable {
     vanished: 0,
     lateDestroys: 0,
     deniedPackets: 0,
+    deniedOtherGroup: 0,
     recordsAllowed: 0,
     recordsDenied: 0,
   };
@@ -168,10 +177,16 @@ export class FlowTable {
       tombstoneMs: 10 * 60_000,
       ...options,
     };
+    this.denies = new DenyCounter({
+      ingressGroup: this.o.ingressGroup,
+      egressGroup: this.o.egressGroup,
+      includePolicies: this.o.includePolicies,
+    });
   }
 
   // --- conntrack ------------------------------------------------------------
 
+  /** Multicast events (NEW/UPDATE/DESTROY); dump replies in a batch are treated as dump entries. */
   onConntrack(events: readonly ConntrackEvent[], nowMs: number): void {
     for (const ev of events) {
       if (ev.fromDump) this.dumpEntry(ev, nowMs);
@@ -181,31 +196,32 @@ export class FlowTable {
     }
   }
 
-  private create(ev: ConntrackEvent, startMs: number, startReported: boolean): Conn | undefined {
+  private create(
+    key: string,
+    ev: ConntrackEvent,
+    startMs: number,
+    phase: ConnPhase,
+  ): Conn | undefined {
     if (this.conns.size >= this.o.maxFlows) {
       this.stats.shed++;
       return undefined;
     }
     const o = ev.orig;
     const r = ev.reply;
-    const key = connectionKey(ev);
     const ports = hasPorts(o.proto);
     const restored = this.pendingBaselines.get(key);
-    if (restored) this.pendingBaselines.delete(key);
+    if (restored !== undefined) this.pendingBaselines.delete(key);
     const conn: Conn = {
-      key,
       proto: o.proto,
       src: o.src,
-      // The reply's source is the real destination (the backend after DNAT).
       dst: r ? r.src : o.dst,
       sport: ports ? o.sport : undefined,
       dport: ports ? (r ? r.sport : o.dport) : undefined,
       startMs,
-      phase: { kind: 'open' },
-      cur: { ...ZERO },
-      reported: restored ?? { ...ZERO },
-      startReported: startReported || restored !== undefined,
-      completeReported: false,
+      // A restored connection was already reported as started before the restart.
+      phase: restored !== undefined && phase.kind === 'starting' ? OPEN : phase,
+      cur: ZERO_COUNTERS,
+      reported: restored ?? ZERO_COUNTERS,
       lastDumpGen: this.dumpGen,
     };
     this.conns.set(key, conn);
@@ -217,66 +233,67 @@ export class FlowTable {
     const key = connectionKey(ev);
     if (this.conns.has(key)) return;
     this.tombstones.delete(key);
-    this.create(ev, nsToMs(ev.startNs) ?? nowMs, false);
+    this.create(key, ev, nsToMs(ev.startNs) ?? nowMs, STARTING);
   }
 
   private onUpdate(ev: ConntrackEvent): void {
     const conn = this.conns.get(connectionKey(ev));
     const c = countersOf(ev);
-    if (conn && c && conn.phase.kind === 'open') conn.cur = c;
+    if (conn !== undefined && c !== undefined && isOpen(conn.phase))
+      conn.cur = maxCounters(conn.cur, c);
   }
 
   private onDestroy(ev: ConntrackEvent, nowMs: number): void {
     const key = connectionKey(ev);
+    const atMs = nsToMs(ev.stopNs) ?? nowMs;
     let conn = this.conns.get(key);
-    const c = countersOf(ev);
-    if (!conn) {
+    if (conn === undefined) {
       const tomb = this.tombstones.get(key);
-      const startMs = nsToMs(ev.startNs) ?? nowMs;
-      conn = this.create(ev, startMs, tomb !== undefined);
-      if (!conn) return;
-      if (tomb) {
+      if (tomb !== undefined) {
         // Completed earlier (vanished from a dump): report only the remainder.
         this.stats.lateDestroys++;
-        conn.reported = tomb.reported;
-        conn.completeReported = true;
         this.tombstones.delete(key);
+        conn = this.create(key, ev, nsToMs(ev.startNs) ?? nowMs, { kind: 'remainder', atMs });
+        if (conn === undefined) return;
+        conn.reported = tomb.reported;
+      } else {
+        // Its NEW was lost (or came before we listened): started and completed
+        // now, unless its start timestamp is older than the interval.
+        conn = this.create(key, ev, nsToMs(ev.startNs) ?? nowMs, STARTING);
+        if (conn === undefined) return;
       }
     }
-    if (c) conn.cur = maxCounters(conn.cur, c);
-    if (conn.phase.kind === 'open')
-      conn.phase = { kind: 'closed', atMs: nsToMs(ev.stopNs) ?? nowMs };
+    const c = countersOf(ev);
+    if (c !== undefined) conn.cur = maxCounters(conn.cur, c);
+    conn.phase = endPhase(conn.phase, atMs);
   }
 
   private dumpEntry(ev: ConntrackEvent, nowMs: number): void {
     const key = connectionKey(ev);
     let conn = this.conns.get(key);
-    if (!conn) {
+    if (conn === undefined) {
       if (this.tombstones.has(key)) return; // already completed
       const start = nsToMs(ev.startNs);
       // Seen first in a dump: it began before we listened (the start-up dump:
-      // not a start of ours to report) or its NEW was lost (a resync dump).
-      conn = this.create(ev, start ?? nowMs, start === undefined || this.dumpGen <= 1);
-      if (!conn) return;
+      // not a start of ours to report) or its NEW was lost (a later dump).
+      const older = start === undefined || this.dumpGen <= 1;
+      conn = this.create(key, ev, start ?? nowMs, older ? OPEN : STARTING);
+      if (conn === undefined) return;
     }
     conn.lastDumpGen = this.dumpGen;
     const c = countersOf(ev);
-    if (c && conn.phase.kind === 'open') conn.cur = maxCounters(conn.cur, c);
+    if (c !== undefined && isOpen(conn.phase)) conn.cur = maxCounters(conn.cur, c);
     // TIME_WAIT/CLOSE: no more traffic, the counters are final; the DESTROY
     // may lag by the TIME_WAIT timeout and the conntrack GC.
-    if (
-      conn.phase.kind === 'open' &&
-      ev.tcpState !== undefined &&
-      ev.tcpState >= TCP_TIME_WAIT &&
-      ev.tcpState <= TCP_CLOSE
-    ) {
-      conn.phase = { kind: 'closed', atMs: nowMs };
+    if (ev.tcpState !== undefined && ev.tcpState >= TCP_TIME_WAIT && ev.tcpState <= TCP_CLOSE) {
+      conn.phase = endPhase(conn.phase, nowMs);
     }
   }
 
   /**
    * Applies a full dump: entries update counters; open connections that the
-   * dump no longer holds ended without a DESTROY reaching us.
+   * dump no longer holds ended without a DESTROY reaching us. Restored
+   * baselines apply to the first (start-up) dump only.
    */
   applyDump(events: readonly ConntrackEvent[], nowMs: number): void {
     this.dumpGen++;
@@ -284,136 +301,55 @@ export class FlowTable {
     for (const ev of events) this.dumpEntry(ev, nowMs);
     for (const conn of this.conns.values()) {
       // A NEW that raced the dump request is not "vanished": it was created this generation.
-      if (conn.phase.kind === 'open' && conn.lastDumpGen < gen - 1) {
-        conn.phase = { kind: 'closed', atMs: nowMs };
+      if (isOpen(conn.phase) && conn.lastDumpGen < gen - 1) {
+        conn.phase = endPhase(conn.phase, nowMs);
         this.stats.vanished++;
       }
     }
-    // Restored baselines apply to the start-up dump only.
     if (gen > 1) this.pendingBaselines.clear();
   }
 
   // --- NFLOG ----------------------------------------------------------------
 
   onNflog(packets: readonly NflogPacket[], nowMs: number): void {
-    for (const p of packets) {
-      const v = p.verdict;
-      if (!v) continue;
-      const ports = hasPorts(p.proto);
-      if (v.action === 'allow') {
-        if (!this.o.includePolicies) continue;
-        const k = `${p.proto}|${p.src}|${p.dst}|${ports ? p.sport : ''}|${ports ? p.dport : ''}`;
-        let set = this.allowPolicies.get(k);
-        if (!set) {
-          set = new Set();
-          this.allowPolicies.set(k, set);
-        }
-        set.add(v.policyName);
-        continue;
-      }
-      if (v.action !== 'deny') continue;
-      const reporter =
-        p.group === this.o.ingressGroup
-          ? 'dst'
-          : p.group === this.o.egressGroup
-            ? 'src'
-            : undefined;
-      if (!reporter) continue;
-      this.stats.deniedPackets++;
-      this.deniedSinceTake++;
-      const k = `${reporter}|${p.proto}|${p.src}|${p.dst}|${ports ? p.sport : ''}|${ports ? p.dport : ''}`;
-      const e = this.denies.get(k);
-      if (e) {
-        e.packets++;
-        e.bytes += p.bytes;
-      } else {
-        this.denies.set(k, {
-          reporter,
-          proto: p.proto,
-          src: p.src,
-          dst: p.dst,
-          sport: ports ? p.sport : undefined,
-          dport: ports ? p.dport : undefined,
-          packets: 1,
-          bytes: p.bytes,
-          firstMs: p.timestampMs ?? nowMs,
-          policy: v.policyName,
-        });
-      }
-    }
+    this.denies.add(packets, nowMs);
+    this.stats.deniedPackets = this.denies.total;
+    this.stats.deniedOtherGroup = this.denies.otherGroup;
   }
 
-  /** Denied packets seen since the last call (for the DeniedPackets metric). */
+  /** Denied packets seen since the last call, both directions (the DeniedPackets metric). */
   takeDeniedPackets(): number {
-    const n = this.deniedSinceTake;
-    this.deniedSinceTake = 0;
-    return n;
+    return this.denies.takeDeniedPackets();
   }
 
   // --- flush ----------------------------------------------------------------
 
+  /**
+   * Records of the interval [startMs, endMs): allowed then denied. Completed
+   * connections leave the table afterwards (their totals stay as tombstones
+   * for `tombstoneMs`, for late DESTROYs and the baseline snapshot).
+   */
   flush(startMs: number, endMs: number): FlowRecord[] {
     const startTime = Math.floor(startMs / 1000);
     const endTime = Math.floor(endMs / 1000);
     const allowed: Contribution[] = [];
-    for (const conn of this.conns.values()) {
-      const d: Counters = {
-        po: conn.cur.po - conn.reported.po,
-        bo: conn.cur.bo - conn.reported.bo,
-        pr: conn.cur.pr - conn.reported.pr,
-        br: conn.cur.br - conn.reported.br,
-      };
-      // A connection older than the interval (found by the start-up dump) did not start in it.
-      const started = !conn.startReported && conn.startMs >= startMs;
-      const completed = conn.phase.kind === 'closed' && !conn.completeReported;
-      const traffic = d.po > 0 || d.bo > 0 || d.pr > 0 || d.br > 0;
-      if (traffic || started || completed) {
-        this.contribute(conn, d, started, completed, allowed);
-        conn.reported = { ...conn.cur };
-        conn.startReported = true;
-        if (completed) conn.completeReported = true;
-      }
-    }
-    // Completed connections leave the table; their totals stay as tombstones.
     for (const [key, conn] of this.conns) {
-      if (conn.phase.kind === 'closed' && conn.completeReported) {
+      const step = flushStep(conn.phase, conn.startMs, conn.cur, conn.reported, startMs);
+      if (step.report) {
+        this.contribute(conn, step.delta, step.started, step.completed, allowed);
+        conn.reported = conn.cur;
+      }
+      if (step.next === undefined) {
         this.tombstones.set(key, { reported: conn.reported, untilMs: endMs + this.o.tombstoneMs });
         this.conns.delete(key);
+      } else {
+        conn.phase = step.next;
       }
     }
     for (const [key, t] of this.tombstones) if (t.untilMs < endMs) this.tombstones.delete(key);
     this.stats.tracked = this.conns.size;
-    this.allowPolicies.clear();
 
-    const denied: Contribution[] = [];
-    const seenDenies = new Set<string>();
-    for (const [key, e] of this.denies) {
-      seenDenies.add(key);
-      const src = this.o.endpoints.lookup(e.src, e.firstMs);
-      const dst = this.o.endpoints.lookup(e.dst, e.firstMs);
-      const isDst = e.reporter === 'dst';
-      denied.push({
-        src,
-        dst,
-        srcIP: e.src,
-        dstIP: e.dst,
-        proto: e.proto,
-        srcPort: e.sport,
-        dstPort: e.dport,
-        reporter: e.reporter,
-        action: 'deny',
-        started: !this.previousDenies.has(key),
-        completed: false,
-        packetsIn: isDst ? e.packets : 0,
-        packetsOut: isDst ? 0 : e.packets,
-        bytesIn: isDst ? e.bytes : 0,
-        bytesOut: isDst ? 0 : e.bytes,
-        policies: [e.policy],
-      });
-    }
-    this.previousDenies = seenDenies;
-    this.denies = new Map();
-
+    const denied = this.denies.drain(this.o.endpoints);
     const common = {
       includeLabels: this.o.includeLabels,
       includePolicies: this.o.includePolicies,
@@ -438,6 +374,7 @@ export class FlowTable {
     completed: boolean,
     out: Contribution[],
   ): void {
+    // The owners at the connection's start, not at flush time (IP reuse).
     const src = this.o.endpoints.lookup(conn.src, conn.startMs);
     const dst = this.o.endpoints.lookup(conn.dst, conn.startMs);
     if (!src.local && !dst.local) {
@@ -445,9 +382,7 @@ export class FlowTable {
       return;
     }
     const policies = this.o.includePolicies
-      ? this.allowPolicies.get(
-          `${conn.proto}|${conn.src}|${conn.dst}|${conn.sport ?? ''}|${conn.dport ?? ''}`,
-        )
+      ? this.denies.policiesFor(tupleKey(conn.proto, conn.src, conn.dst, conn.sport, conn.dport))
       : undefined;
     const base = {
       src,
@@ -460,7 +395,7 @@ export class FlowTable {
       action: 'allow' as const,
       started,
       completed,
-      policies: policies ? [...policies] : undefined,
+      policies,
     };
     if (src.local) {
       out.push({
@@ -503,16 +438,6 @@ export class FlowTable {
       this.pendingBaselines.set(key, { po, bo, pr, br });
     }
   }
-}
-
-function maxCounters(a: Counters, b: Counters): Counters {
-  // Kernel counters only grow; never let a stale reading move them back.
-  return {
-    po: Math.max(a.po, b.po),
-    bo: Math.max(a.bo, b.bo),
-    pr: Math.max(a.pr, b.pr),
-    br: Math.max(a.br, b.br),
-  };
 }
 
 export { AggregationKind };

@@ -1,0 +1,160 @@
+/**
+ * Denied traffic: NFLOG packets whose prefix says deny, counted per reporter
+ * and 5-tuple for one interval. The ingress group reports dst (packetsIn),
+ * the egress group src (packetsOut). A 5-tuple with no denied packet in an
+ * interval yields nothing (no stale zero-count deny flows); a 5-tuple counts
+ * as started when the previous interval did not see it. Allowed packets only
+ * remember their policy names per 5-tuple (for the 27-field `policies`
+ * field); pass verdicts and unparsed prefixes are not counted here (the
+ * caller counts them).
+ */
+import type { EndpointLookup } from '../endpoints/types.js';
+import type { NflogPacket } from '../nflog/types.js';
+import type { Contribution } from './aggregation.js';
+
+export function hasPorts(proto: number): boolean {
+  return proto === 6 || proto === 17 || proto === 132 || proto === 136 || proto === 33;
+}
+
+/** The 5-tuple key used to join NFLOG packets with connections. */
+export function tupleKey(
+  proto: number,
+  src: string,
+  dst: string,
+  sport: number | undefined,
+  dport: number | undefined,
+): string {
+  return `${proto}|${src}|${dst}|${sport ?? ''}|${dport ?? ''}`;
+}
+
+interface DenyEntry {
+  readonly reporter: 'src' | 'dst';
+  readonly proto: number;
+  readonly src: string;
+  readonly dst: string;
+  readonly sport: number | undefined;
+  readonly dport: number | undefined;
+  packets: number;
+  bytes: number;
+  /** Time of the first packet: the owner lookup time. */
+  readonly firstMs: number;
+  readonly policy: string;
+}
+
+export interface DenyCounterOptions {
+  ingressGroup: number;
+  egressGroup: number;
+  /** Remember allow-policy names per 5-tuple (27-field variant). */
+  includePolicies: boolean;
+}
+
+export class DenyCounter {
+  private entries = new Map<string, DenyEntry>();
+  private previous = new Set<string>();
+  private readonly allowPolicies = new Map<string, Set<string>>();
+  private sinceTake = 0;
+  /** Denied packets ever counted. */
+  total = 0;
+  /** Deny packets from a group that is neither the ingress nor the egress group. */
+  otherGroup = 0;
+
+  constructor(private readonly o: DenyCounterOptions) {}
+
+  add(packets: readonly NflogPacket[], nowMs: number): void {
+    for (const p of packets) {
+      const v = p.verdict;
+      if (v === undefined) continue;
+      const ports = hasPorts(p.proto);
+      const sport = ports ? p.sport : undefined;
+      const dport = ports ? p.dport : undefined;
+      if (v.action === 'allow') {
+        if (!this.o.includePolicies) continue;
+        const k = tupleKey(p.proto, p.src, p.dst, sport, dport);
+        let set = this.allowPolicies.get(k);
+        if (set === undefined) {
+          set = new Set();
+          this.allowPolicies.set(k, set);
+        }
+        set.add(v.policyName);
+        continue;
+      }
+      if (v.action !== 'deny') continue;
+      const reporter =
+        p.group === this.o.ingressGroup
+          ? 'dst'
+          : p.group === this.o.egressGroup
+            ? 'src'
+            : undefined;
+      if (reporter === undefined) {
+        this.otherGroup++;
+        continue;
+      }
+      this.total++;
+      this.sinceTake++;
+      const k = `${reporter}|${tupleKey(p.proto, p.src, p.dst, sport, dport)}`;
+      const e = this.entries.get(k);
+      if (e !== undefined) {
+        e.packets++;
+        e.bytes += p.bytes;
+      } else {
+        this.entries.set(k, {
+          reporter,
+          proto: p.proto,
+          src: p.src,
+          dst: p.dst,
+          sport,
+          dport,
+          packets: 1,
+          bytes: p.bytes,
+          firstMs: p.timestampMs ?? nowMs,
+          policy: v.policyName,
+        });
+      }
+    }
+  }
+
+  /** Allow-policy names seen for a 5-tuple in this interval. */
+  policiesFor(key: string): readonly string[] | undefined {
+    const s = this.allowPolicies.get(key);
+    return s === undefined ? undefined : [...s];
+  }
+
+  /** Denied packets since the last call (the DeniedPackets metric). */
+  takeDeniedPackets(): number {
+    const n = this.sinceTake;
+    this.sinceTake = 0;
+    return n;
+  }
+
+  /** The interval's denied contributions; resets the interval. */
+  drain(endpoints: EndpointLookup): Contribution[] {
+    const out: Contribution[] = [];
+    const seen = new Set<string>();
+    for (const [key, e] of this.entries) {
+      seen.add(key);
+      const isDst = e.reporter === 'dst';
+      out.push({
+        src: endpoints.lookup(e.src, e.firstMs),
+        dst: endpoints.lookup(e.dst, e.firstMs),
+        srcIP: e.src,
+        dstIP: e.dst,
+        proto: e.proto,
+        srcPort: e.sport,
+        dstPort: e.dport,
+        reporter: e.reporter,
+        action: 'deny',
+        started: !this.previous.has(key),
+        completed: false,
+        packetsIn: isDst ? e.packets : 0,
+        packetsOut: isDst ? 0 : e.packets,
+        bytesIn: isDst ? e.bytes : 0,
+        bytesOut: isDst ? 0 : e.bytes,
+        policies: [e.policy],
+      });
+    }
+    this.previous = seen;
+    this.entries = new Map();
+    this.allowPolicies.clear();
+    return out;
+  }
+}

@@ -1,0 +1,9 @@
+/** The flow table's public surface: the table, its options, stats and snapshot types. */
+export { AggregationKind } from './aggregation.js';
+export {
+  type BaselineSnapshot,
+  connectionKey,
+  FlowTable,
+  type FlowTableOptions,
+  type FlowTableStats,
+} from './flow-table.js';
