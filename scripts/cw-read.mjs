@@ -4,7 +4,12 @@
 //   cw-read.mjs ENDPOINT events GROUP STREAM
 //   cw-read.mjs ENDPOINT streams GROUP
 //   cw-read.mjs ENDPOINT metric NAMESPACE METRIC DIMNAME=VALUE[,..] START_MS END_MS
-import { CloudWatchClient, GetMetricStatisticsCommand } from '@aws-sdk/client-cloudwatch';
+//   cw-read.mjs ENDPOINT list-metrics NAMESPACE
+import {
+  CloudWatchClient,
+  GetMetricStatisticsCommand,
+  ListMetricsCommand,
+} from '@aws-sdk/client-cloudwatch';
 import {
   CloudWatchLogsClient,
   DescribeLogStreamsCommand,
@@ -58,6 +63,10 @@ if (what === 'events') {
     }),
   );
   process.stdout.write(JSON.stringify(r.Datapoints ?? []));
+} else if (what === 'list-metrics') {
+  const cw = new CloudWatchClient(cfg);
+  const r = await cw.send(new ListMetricsCommand({ Namespace: args[0] }));
+  process.stdout.write(JSON.stringify(r.Metrics ?? []));
 } else {
   process.stderr.write(`cw-read: unknown request ${what}\n`);
   process.exit(2);

@@ -264,8 +264,9 @@ export async function runAgent(config: Config, deps: RunAgentDeps): Promise<void
   await (deps.stopSignal ?? signalStop());
   logger.info('stopping: flushing the partial interval');
   await core.stop();
-  captureOpen = false;
+  // The last push reports health as it was while running: a rolling restart is not an unhealthy node.
   await metrics?.stop();
+  captureOpen = false;
   await http?.close();
   await source?.close();
 }

@@ -20,6 +20,11 @@ import { startTcpServer, tcpTransfer, udpSend } from '../../src/sim/traffic.js';
 import { conntrackEntries, findEntry, type TruthEntry } from '../../src/sim/truth.js';
 import { skipKernel, skipMoto } from '../harness/env.js';
 
+interface MetricSeries {
+  MetricName: string;
+  Dimensions: { Name: string; Value: string }[];
+}
+
 interface Datapoint {
   Sum?: number;
   Minimum?: number;
@@ -61,9 +66,9 @@ describe.skipIf(skipKernel || skipMoto)('agent → CloudWatch Logs (moto)', () =
   let deniedSent = 0;
   let metricsText = '';
   let readyz = '';
-  const denied: Datapoint[] = [];
-  const deniedByNode: Datapoint[] = [];
-  const healthy: Datapoint[] = [];
+  let deniedByNode: Datapoint[] = [];
+  let healthy: Datapoint[] = [];
+  let metricSeries: MetricSeries[] = [];
   const startedAt = Date.now();
 
   beforeAll(async () => {
@@ -109,6 +114,26 @@ describe.skipIf(skipKernel || skipMoto)('agent → CloudWatch Logs (moto)', () =
       'flowtrail-flowlogs-ci',
       'ip-10-0-0-1_Flowlogs',
     );
+    const range = [String(startedAt - 120_000), String(Date.now() + 120_000)];
+    const nodeDims = `ClusterName=ci,NodeName=${node.nodeName}`;
+    deniedByNode = readFromEmulator(moto.endpoint, node.netns, [
+      'metric',
+      'flowtrail',
+      'DeniedPackets',
+      nodeDims,
+      ...range,
+    ]) as Datapoint[];
+    healthy = readFromEmulator(moto.endpoint, node.netns, [
+      'metric',
+      'flowtrail',
+      'NodeHealthy',
+      nodeDims,
+      ...range,
+    ]) as Datapoint[];
+    metricSeries = readFromEmulator(moto.endpoint, node.netns, [
+      'list-metrics',
+      'flowtrail',
+    ]) as MetricSeries[];
   }, 120_000);
 
   afterAll(async () => {
@@ -150,10 +175,19 @@ describe.skipIf(skipKernel || skipMoto)('agent → CloudWatch Logs (moto)', () =
     });
   });
 
-  it('DeniedPackets in CloudWatch sums to the DROP counter, per cluster and per node; NodeHealthy stayed 1', () => {
+  it('DeniedPackets in CloudWatch sums to the DROP counter; both series exist; NodeHealthy stayed 1', () => {
     const sum = (ps: Datapoint[]) => ps.reduce((n, p) => n + (p.Sum ?? 0), 0);
-    expect(sum(denied)).toBe(policy.dropped('default.default-deny').packets);
-    expect(sum(deniedByNode)).toBe(sum(denied));
+    expect(sum(deniedByNode)).toBe(policy.dropped('default.default-deny').packets);
+    expect(sum(deniedByNode)).toBe(deniedSent);
+    // moto matches dimension subsets, so the cluster-wide series is checked by its existence.
+    const sets = metricSeries
+      .filter((m) => m.MetricName === 'DeniedPackets')
+      .map((m) =>
+        m.Dimensions.map((d) => d.Name)
+          .sort()
+          .join(','),
+      );
+    expect(new Set(sets)).toEqual(new Set(['ClusterName', 'ClusterName,NodeName']));
     expect(healthy.length).toBeGreaterThan(0);
     expect(Math.min(...healthy.map((p) => p.Minimum ?? 0))).toBe(1);
   });
