@@ -25,7 +25,13 @@ import {
   topTalkers,
   totals,
 } from '../report/analyze.js';
-import { type Moto, motoAvailable, readLogEvents, startMoto } from '../sim/moto.js';
+import {
+  type Moto,
+  motoAvailable,
+  readFromEmulator,
+  readLogEvents,
+  startMoto,
+} from '../sim/moto.js';
 import { stopProcess } from '../sim/netns.js';
 import { Policy } from '../sim/policy.js';
 import { SimNode, type SimPod } from '../sim/simnode.js';
@@ -49,6 +55,10 @@ export interface DemoResult {
   records: FlowRecord[];
   source: 'cloudwatch' | 'file';
   dropCounters: { prefix: string; packets: number; bytes: number }[];
+  /** Sum of the DeniedPackets metric read back from CloudWatch (emulator runs). */
+  deniedPacketsMetric: number | undefined;
+  /** Lowest NodeHealthy value pushed during the run. */
+  nodeHealthy: number | undefined;
   phaseBoundary: number;
 }
 
@@ -105,6 +115,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
     cloudwatch = 'none';
   }
 
+  const demoStart = Date.now();
   rmSync(o.workDir, { recursive: true, force: true });
   mkdirSync(o.workDir, { recursive: true });
   const file = join(o.workDir, 'flowlogs.log');
@@ -157,7 +168,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
       join(o.workDir, 'flowtrail.yaml'),
       `clusterName: ${clusterName}\nnodeName: ${nodeName}\nendpoints: { file: ${join(o.workDir, 'endpoints.yaml')} }\n` +
         `flowLogs: { flushIntervalSeconds: ${o.flushSeconds}, aggregationKindForAllowed: 1, aggregationKindForDenied: 1, includeLabels: true }\n` +
-        `sinks:\n${cwLine}  file: { path: ${file} }\nspool: { dir: ${join(o.workDir, 'spool')} }\nhttp: { listen: '' }\n`,
+        `sinks:\n${cwLine}  file: { path: ${file} }\nspool: { dir: ${join(o.workDir, 'spool')} }\nmetrics: { pushIntervalSeconds: ${o.flushSeconds} }\nhttp: { listen: '' }\n`,
     );
     const env = { ...process.env };
     if (cloudwatch === 'emulator')
@@ -231,11 +242,30 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
     agent = undefined;
     let records: FlowRecord[];
     let source: 'cloudwatch' | 'file' = 'file';
+    let deniedPacketsMetric: number | undefined;
+    let nodeHealthy: number | undefined;
     if (cloudwatch === 'emulator' && moto) {
       records = readLogEvents(moto.endpoint, node.netns, logGroupName, logStreamName).map((e) =>
         decodeRecord(e.message),
       );
       source = 'cloudwatch';
+      const range = [String(demoStart - 120_000), String(Date.now() + 120_000)];
+      const points = readFromEmulator(moto.endpoint, node.netns, [
+        'metric',
+        'flowtrail',
+        'DeniedPackets',
+        `ClusterName=${clusterName},NodeName=${nodeName}`,
+        ...range,
+      ]) as { Sum?: number }[];
+      deniedPacketsMetric = points.reduce((n, p) => n + (p.Sum ?? 0), 0);
+      const health = readFromEmulator(moto.endpoint, node.netns, [
+        'metric',
+        'flowtrail',
+        'NodeHealthy',
+        `ClusterName=${clusterName},NodeName=${nodeName}`,
+        ...range,
+      ]) as { Minimum?: number; Maximum?: number }[];
+      nodeHealthy = health.length > 0 ? Math.min(...health.map((p) => p.Minimum ?? 0)) : undefined;
     } else {
       records = readRecords(file);
     }
@@ -246,6 +276,8 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
       source,
       dropCounters,
       phaseBoundary,
+      deniedPacketsMetric,
+      nodeHealthy,
     };
     if (o.json) {
       o.out.write(`${JSON.stringify({ ...result, totals: totals(records) })}\n`);
@@ -326,6 +358,11 @@ function printAnswers(r: DemoResult, say: (s: string) => void, file: string): vo
   say(
     `\nDenied packets: ${t.deniedPackets} in the records; the kernel's DROP counters say ${drop} ${t.deniedPackets === drop ? pc.green('(equal)') : pc.red('(differ)')}`,
   );
+  if (r.deniedPacketsMetric !== undefined) {
+    say(
+      `CloudWatch metrics: DeniedPackets summed to ${r.deniedPacketsMetric} ${r.deniedPacketsMetric === drop ? pc.green('(equal to DROP)') : pc.red('(differs from DROP)')}; NodeHealthy stayed ${r.nodeHealthy === 1 ? pc.green('1') : pc.red(String(r.nodeHealthy))}`,
+    );
+  }
   say(
     `Records: ${t.records} (${t.allowRecords} allow, ${t.denyRecords} deny) between ${t.firstTime} and ${t.lastTime}.`,
   );

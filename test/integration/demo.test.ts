@@ -79,6 +79,8 @@ describe.skipIf(skipKernel || skipMoto)('flowtrail demo', () => {
     const dropped = result.dropCounters.reduce((n, c) => n + c.packets, 0);
     expect(dropped).toBeGreaterThan(0);
     expect(deniedInRecords).toBe(dropped);
+    expect(result.deniedPacketsMetric).toBe(dropped);
+    expect(result.nodeHealthy).toBe(1);
 
     expect(listSystemNamespaces().sort()).toEqual([...namespacesBefore].sort());
     expect(ours()).toEqual(processesBefore);
