@@ -39,9 +39,60 @@ export interface Contribution {
   readonly bytesIn: number;
   readonly bytesOut: number;
   readonly policies?: readonly string[] | undefined;
+  /** The 5-tuple's identity for numFlows, when the caller keeps it precomputed. */
+  readonly tuple?: string | undefined;
+  /** A per-connection cache of its record key (valid while kind and endpoints stay the same). */
+  readonly memo?: KeyMemo | undefined;
+}
+
+/**
+ * The record key a connection had at its last flush. Reused when the kind
+ * and the endpoint objects (by identity) are unchanged, so a long-lived
+ * connection's key is built once, not every interval; the stored string is
+ * the bucket's own key, shared by all members of the bucket.
+ */
+export interface KeyMemo {
+  kind: AggregationKind | -1;
+  src: Endpoint | undefined;
+  dst: Endpoint | undefined;
+  keySrc: string | undefined;
+  keyDst: string | undefined;
+}
+
+export function newKeyMemo(): KeyMemo {
+  return { kind: -1, src: undefined, dst: undefined, keySrc: undefined, keyDst: undefined };
+}
+
+function memoKey(
+  m: KeyMemo | undefined,
+  c: Contribution,
+  kind: AggregationKind,
+): string | undefined {
+  if (m === undefined || m.kind !== kind || m.src !== c.src || m.dst !== c.dst) return undefined;
+  return c.reporter === 'src' ? m.keySrc : m.keyDst;
+}
+
+function remember(
+  m: KeyMemo | undefined,
+  c: Contribution,
+  kind: AggregationKind,
+  key: string,
+): void {
+  if (m === undefined) return;
+  if (m.kind !== kind || m.src !== c.src || m.dst !== c.dst) {
+    m.kind = kind;
+    m.src = c.src;
+    m.dst = c.dst;
+    m.keySrc = undefined;
+    m.keyDst = undefined;
+  }
+  if (c.reporter === 'src') m.keySrc = key;
+  else m.keyDst = key;
 }
 
 interface Bucket {
+  /** The bucket's key string (shared with the members' memos). */
+  key: string;
   record: FlowRecord;
   tuples: Set<string>;
   srcLabels: Record<string, string> | undefined;
@@ -78,11 +129,16 @@ export function aggregate(
     const dstIP = dropIps ? '-' : c.dstIP;
     const srcName = name(c.src, o.kind);
     const dstName = name(c.dst, o.kind);
-    const key = `${c.reporter}|${c.action}|${c.proto}|${c.src.type}|${c.src.namespace}|${srcName}|${c.dst.type}|${c.dst.namespace}|${dstName}|${srcIP}|${dstIP}|${srcPort}|${dstPort}`;
-    const tuple = `${c.proto}|${c.srcIP}|${c.dstIP}|${c.srcPort ?? '-'}|${c.dstPort ?? '-'}`;
+    const memo = memoKey(c.memo, c, o.kind);
+    const key =
+      memo ??
+      `${c.reporter}|${c.action}|${c.proto}|${c.src.type}|${c.src.namespace}|${srcName}|${c.dst.type}|${c.dst.namespace}|${dstName}|${srcIP}|${dstIP}|${srcPort}|${dstPort}`;
+    const tuple =
+      c.tuple ?? `${c.proto}|${c.srcIP}|${c.dstIP}|${c.srcPort ?? '-'}|${c.dstPort ?? '-'}`;
     let b = buckets.get(key);
     if (!b) {
       b = {
+        key,
         record: {
           startTime: o.startTime,
           endTime: o.endTime,
@@ -121,6 +177,7 @@ export function aggregate(
       b.srcLabels = intersectLabels(b.srcLabels ?? {}, c.src.labels);
       b.dstLabels = intersectLabels(b.dstLabels ?? {}, c.dst.labels);
     }
+    if (memo === undefined) remember(c.memo, c, o.kind, b.key);
     const r = b.record;
     b.tuples.add(tuple);
     if (c.started) r.numFlowsStarted++;

@@ -61,6 +61,8 @@ export function subtract(a: Counters, b: Counters): Counters {
 
 /** Kernel counters only grow; a stale reading never moves them back. */
 export function maxCounters(a: Counters, b: Counters): Counters {
+  if (b.po <= a.po && b.bo <= a.bo && b.pr <= a.pr && b.br <= a.br) return a;
+  if (b.po >= a.po && b.bo >= a.bo && b.pr >= a.pr && b.br >= a.br) return b;
   return {
     po: Math.max(a.po, b.po),
     bo: Math.max(a.bo, b.bo),

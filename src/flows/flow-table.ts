@@ -45,7 +45,14 @@ import type { ConntrackEvent } from '../conntrack/types.js';
 import type { EndpointLookup } from '../endpoints/types.js';
 import type { FlowRecord } from '../format/record.js';
 import type { NflogPacket } from '../nflog/types.js';
-import { AggregationKind, aggregate, type Contribution } from './aggregation.js';
+import {
+  AggregationKind,
+  aggregate,
+  type Contribution,
+  type KeyMemo,
+  newKeyMemo,
+} from './aggregation.js';
+import { type ConnIdentity, ConnIndex, portsOrIcmp } from './conn-index.js';
 import {
   type ConnPhase,
   type Counters,
@@ -77,7 +84,7 @@ export interface FlowTableOptions {
 }
 
 /** A tracked connection: identity and addresses fixed; phase and counters replaced, never flagged. */
-interface Conn {
+interface Conn extends ConnIdentity {
   readonly proto: number;
   readonly src: string;
   /** The reply tuple's source: the real destination (the backend after DNAT). */
@@ -87,6 +94,10 @@ interface Conn {
   readonly dport: number | undefined;
   /** Start time, the endpoint lookup time. */
   readonly startMs: number;
+  /** The 5-tuple (src, real dst, ports) as one string: numFlows identity and policy join key. */
+  readonly tuple: string;
+  /** Its record key from the last flush (a cache; see aggregation.ts). */
+  readonly memo: KeyMemo;
   phase: ConnPhase;
   /** Latest kernel counters. */
   cur: Counters;
@@ -129,20 +140,36 @@ export interface FlowTableStats {
 const TCP_TIME_WAIT = 7;
 const TCP_CLOSE = 8;
 
+function keyParts(
+  id: number,
+  zone: number,
+  proto: number,
+  src: string,
+  dst: string,
+  a: number,
+  b: number,
+): string {
+  const p = hasPorts(proto) ? `${a}|${b}` : `${a < 0 ? '' : a}|${b < 0 ? '' : b}`;
+  return `${id}|${zone}|${proto}|${src}|${dst}|${p}`;
+}
+
+/** The connection's identity as one string (baseline snapshots, tombstones). */
 export function connectionKey(ev: ConntrackEvent): string {
   const o = ev.orig;
-  const p = hasPorts(o.proto) ? `${o.sport}|${o.dport}` : `${o.icmpType ?? ''}|${o.icmpId ?? ''}`;
-  return `${ev.id}|${ev.zone}|${o.proto}|${o.src}|${o.dst}|${p}`;
+  const [a, b] = portsOrIcmp(ev, hasPorts(o.proto));
+  return keyParts(ev.id, ev.zone, o.proto, o.src, o.dst, a, b);
+}
+
+function keyOf(c: ConnIdentity): string {
+  return keyParts(c.id, c.zone, c.proto, c.origSrc, c.origDst, c.origA, c.origB);
 }
 
 function countersOf(ev: ConntrackEvent): Counters | undefined {
-  if (!ev.countersOrig && !ev.countersReply) return undefined;
-  return {
-    po: ev.countersOrig?.packets ?? 0,
-    bo: ev.countersOrig?.bytes ?? 0,
-    pr: ev.countersReply?.packets ?? 0,
-    br: ev.countersReply?.bytes ?? 0,
-  };
+  // Each getter may allocate: read each once.
+  const o = ev.countersOrig;
+  const r = ev.countersReply;
+  if (o === undefined && r === undefined) return undefined;
+  return { po: o?.packets ?? 0, bo: o?.bytes ?? 0, pr: r?.packets ?? 0, br: r?.bytes ?? 0 };
 }
 
 function nsToMs(ns: bigint | undefined): number | undefined {
@@ -150,7 +177,7 @@ function nsToMs(ns: bigint | undefined): number | undefined {
 }
 
 export class FlowTable {
-  private readonly conns = new Map<string, Conn>();
+  private readonly conns = new ConnIndex<Conn>();
   private readonly tombstones = new Map<string, Tombstone>();
   private readonly denies: DenyCounter;
   private readonly pendingBaselines = new Map<string, Counters>();
@@ -197,10 +224,11 @@ export class FlowTable {
   }
 
   private create(
-    key: string,
     ev: ConntrackEvent,
     startMs: number,
     phase: ConnPhase,
+    origA: number,
+    origB: number,
   ): Conn | undefined {
     if (this.conns.size >= this.o.maxFlows) {
       this.stats.shed++;
@@ -209,57 +237,85 @@ export class FlowTable {
     const o = ev.orig;
     const r = ev.reply;
     const ports = hasPorts(o.proto);
-    const restored = this.pendingBaselines.get(key);
-    if (restored !== undefined) this.pendingBaselines.delete(key);
+    let restored: Counters | undefined;
+    if (this.pendingBaselines.size > 0) {
+      const key = connectionKey(ev);
+      restored = this.pendingBaselines.get(key);
+      if (restored !== undefined) this.pendingBaselines.delete(key);
+    }
+    const src = o.src;
+    const dst = r ? r.src : o.dst;
+    const sport = ports ? o.sport : undefined;
+    const dport = ports ? (r ? r.sport : o.dport) : undefined;
     const conn: Conn = {
+      id: ev.id,
+      zone: ev.zone,
+      origSrc: src,
+      origDst: o.dst,
+      origA,
+      origB,
       proto: o.proto,
-      src: o.src,
-      dst: r ? r.src : o.dst,
-      sport: ports ? o.sport : undefined,
-      dport: ports ? (r ? r.sport : o.dport) : undefined,
+      src,
+      dst,
+      sport,
+      dport,
       startMs,
+      tuple: tupleKey(o.proto, src, dst, sport, dport),
+      memo: newKeyMemo(),
       // A restored connection was already reported as started before the restart.
       phase: restored !== undefined && phase.kind === 'starting' ? OPEN : phase,
       cur: ZERO_COUNTERS,
       reported: restored ?? ZERO_COUNTERS,
       lastDumpGen: this.dumpGen,
     };
-    this.conns.set(key, conn);
+    this.conns.add(conn);
     this.stats.tracked = this.conns.size;
     return conn;
   }
 
+  private find(ev: ConntrackEvent): { conn: Conn | undefined; a: number; b: number } {
+    const [a, b] = portsOrIcmp(ev, hasPorts(ev.orig.proto));
+    return { conn: this.conns.find(ev, a, b), a, b };
+  }
+
   private onNew(ev: ConntrackEvent, nowMs: number): void {
-    const key = connectionKey(ev);
-    if (this.conns.has(key)) return;
-    this.tombstones.delete(key);
-    this.create(key, ev, nsToMs(ev.startNs) ?? nowMs, STARTING);
+    const { conn, a, b } = this.find(ev);
+    if (conn !== undefined) return;
+    if (this.tombstones.size > 0) this.tombstones.delete(connectionKey(ev));
+    this.create(ev, nsToMs(ev.startNs) ?? nowMs, STARTING, a, b);
   }
 
   private onUpdate(ev: ConntrackEvent): void {
-    const conn = this.conns.get(connectionKey(ev));
+    const { conn } = this.find(ev);
     const c = countersOf(ev);
     if (conn !== undefined && c !== undefined && isOpen(conn.phase))
       conn.cur = maxCounters(conn.cur, c);
   }
 
   private onDestroy(ev: ConntrackEvent, nowMs: number): void {
-    const key = connectionKey(ev);
+    const found = this.find(ev);
+    let conn = found.conn;
     const atMs = nsToMs(ev.stopNs) ?? nowMs;
-    let conn = this.conns.get(key);
     if (conn === undefined) {
-      const tomb = this.tombstones.get(key);
-      if (tomb !== undefined) {
+      const key = this.tombstones.size > 0 ? connectionKey(ev) : undefined;
+      const tomb = key === undefined ? undefined : this.tombstones.get(key);
+      if (key !== undefined && tomb !== undefined) {
         // Completed earlier (vanished from a dump): report only the remainder.
         this.stats.lateDestroys++;
         this.tombstones.delete(key);
-        conn = this.create(key, ev, nsToMs(ev.startNs) ?? nowMs, { kind: 'remainder', atMs });
+        conn = this.create(
+          ev,
+          nsToMs(ev.startNs) ?? nowMs,
+          { kind: 'remainder', atMs },
+          found.a,
+          found.b,
+        );
         if (conn === undefined) return;
         conn.reported = tomb.reported;
       } else {
         // Its NEW was lost (or came before we listened): started and completed
         // now, unless its start timestamp is older than the interval.
-        conn = this.create(key, ev, nsToMs(ev.startNs) ?? nowMs, STARTING);
+        conn = this.create(ev, nsToMs(ev.startNs) ?? nowMs, STARTING, found.a, found.b);
         if (conn === undefined) return;
       }
     }
@@ -269,15 +325,15 @@ export class FlowTable {
   }
 
   private dumpEntry(ev: ConntrackEvent, nowMs: number): void {
-    const key = connectionKey(ev);
-    let conn = this.conns.get(key);
+    const found = this.find(ev);
+    let conn = found.conn;
     if (conn === undefined) {
-      if (this.tombstones.has(key)) return; // already completed
+      if (this.tombstones.size > 0 && this.tombstones.has(connectionKey(ev))) return; // already completed
       const start = nsToMs(ev.startNs);
       // Seen first in a dump: it began before we listened (the start-up dump:
       // not a start of ours to report) or its NEW was lost (a later dump).
       const older = start === undefined || this.dumpGen <= 1;
-      conn = this.create(key, ev, start ?? nowMs, older ? OPEN : STARTING);
+      conn = this.create(ev, start ?? nowMs, older ? OPEN : STARTING, found.a, found.b);
       if (conn === undefined) return;
     }
     conn.lastDumpGen = this.dumpGen;
@@ -299,13 +355,13 @@ export class FlowTable {
     this.dumpGen++;
     const gen = this.dumpGen;
     for (const ev of events) this.dumpEntry(ev, nowMs);
-    for (const conn of this.conns.values()) {
+    this.conns.forEach((conn) => {
       // A NEW that raced the dump request is not "vanished": it was created this generation.
       if (isOpen(conn.phase) && conn.lastDumpGen < gen - 1) {
         conn.phase = endPhase(conn.phase, nowMs);
         this.stats.vanished++;
       }
-    }
+    });
     if (gen > 1) this.pendingBaselines.clear();
   }
 
@@ -333,18 +389,22 @@ export class FlowTable {
     const startTime = Math.floor(startMs / 1000);
     const endTime = Math.floor(endMs / 1000);
     const allowed: Contribution[] = [];
-    for (const [key, conn] of this.conns) {
+    const done: Conn[] = [];
+    this.conns.forEach((conn) => {
       const step = flushStep(conn.phase, conn.startMs, conn.cur, conn.reported, startMs);
       if (step.report) {
         this.contribute(conn, step.delta, step.started, step.completed, allowed);
         conn.reported = conn.cur;
       }
-      if (step.next === undefined) {
-        this.tombstones.set(key, { reported: conn.reported, untilMs: endMs + this.o.tombstoneMs });
-        this.conns.delete(key);
-      } else {
-        conn.phase = step.next;
-      }
+      if (step.next === undefined) done.push(conn);
+      else conn.phase = step.next;
+    });
+    for (const conn of done) {
+      this.tombstones.set(keyOf(conn), {
+        reported: conn.reported,
+        untilMs: endMs + this.o.tombstoneMs,
+      });
+      this.conns.remove(conn);
     }
     for (const [key, t] of this.tombstones) if (t.untilMs < endMs) this.tombstones.delete(key);
     this.stats.tracked = this.conns.size;
@@ -381,9 +441,7 @@ export class FlowTable {
       this.stats.ignoredNonLocal++;
       return;
     }
-    const policies = this.o.includePolicies
-      ? this.denies.policiesFor(tupleKey(conn.proto, conn.src, conn.dst, conn.sport, conn.dport))
-      : undefined;
+    const policies = this.o.includePolicies ? this.denies.policiesFor(conn.tuple) : undefined;
     const base = {
       src,
       dst,
@@ -396,6 +454,8 @@ export class FlowTable {
       started,
       completed,
       policies,
+      tuple: conn.tuple,
+      memo: conn.memo,
     };
     if (src.local) {
       out.push({
@@ -424,8 +484,9 @@ export class FlowTable {
   /** What every tracked connection has already reported, to save beside the spool. */
   exportBaselines(): BaselineSnapshot {
     const connections: BaselineSnapshot['connections'] = {};
-    for (const [key, c] of this.conns)
-      connections[key] = [c.reported.po, c.reported.bo, c.reported.pr, c.reported.br];
+    this.conns.forEach((c) => {
+      connections[keyOf(c)] = [c.reported.po, c.reported.bo, c.reported.pr, c.reported.br];
+    });
     for (const [key, t] of this.tombstones) {
       connections[key] = [t.reported.po, t.reported.bo, t.reported.pr, t.reported.br];
     }
