@@ -1,0 +1,25 @@
+#!/usr/bin/env node
+import { buildDumpRequest } from '../dist/conntrack/request.js';
+// Exercised under valgrind by `npm run check:leaks`: opens, listens, sends,
+// receives and closes netlink sockets many times, so that any memory the
+// addon forgets to free shows up as "definitely lost" in its frames.
+import { NetlinkSocket } from '../dist/netlink/socket.js';
+
+let batches = 0;
+for (let i = 0; i < 50; i++) {
+  const s = NetlinkSocket.open({
+    groups: [1, 3],
+    rcvbufBytes: 1 << 20,
+    tickMs: 0,
+    onBatch: () => batches++,
+  });
+  s.listen(true);
+  s.send(buildDumpRequest(i + 1));
+  await new Promise((r) => setTimeout(r, 5));
+  s.close();
+}
+// Let libuv run the close callbacks, then let GC finalize the handles.
+await new Promise((r) => setTimeout(r, 50));
+globalThis.gc?.();
+await new Promise((r) => setTimeout(r, 50));
+console.log(JSON.stringify({ cycles: 50, batches }));
