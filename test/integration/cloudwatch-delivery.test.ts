@@ -173,7 +173,10 @@ describe.skipIf(skipMoto)('CloudWatch Logs delivery (moto + fault proxy)', () =>
 
   it('throttling and resets on 30% of requests: nothing lost, no retry storm', async () => {
     let r = 0;
-    const coin = () => (r = (r * 9301 + 49297) % 233280) / 233280;
+    const coin = () => {
+      r = (r * 9301 + 49297) % 233280;
+      return r / 233280;
+    };
     const chaos = await FaultProxy.start(moto.endpoint, { random: coin });
     try {
       chaos.set('throttle', 0.3);
@@ -238,7 +241,10 @@ describe.skipIf(skipMoto)('CloudWatch Logs delivery (moto + fault proxy)', () =>
     const spool = mkdtempSync(join(tmpdir(), 'ft-crash-'));
     const accepted = new Set<string>();
     let rnd = 7;
-    const rand = () => (rnd = (rnd * 48271) % 2147483647) / 2147483647;
+    const rand = () => {
+      rnd = (rnd * 48271) % 2147483647;
+      return rnd / 2147483647;
+    };
     const run = (gen: number, count?: number) => {
       const child = spawn(
         process.execPath,
