@@ -349,12 +349,28 @@ export class FlowTable {
   /**
    * Applies a full dump: entries update counters; open connections that the
    * dump no longer holds ended without a DESTROY reaching us. Restored
-   * baselines apply to the first (start-up) dump only.
+   * baselines apply to the first (start-up) dump only. Same as beginDump,
+   * onDumpBatch, endDump.
    */
   applyDump(events: readonly ConntrackEvent[], nowMs: number): void {
+    this.beginDump();
+    this.onDumpBatch(events, nowMs);
+    this.endDump(nowMs);
+  }
+
+  /** Starts a dump whose replies arrive in batches (no need to hold the whole dump). */
+  beginDump(): void {
     this.dumpGen++;
-    const gen = this.dumpGen;
+  }
+
+  /** One batch of dump replies, between beginDump and endDump. */
+  onDumpBatch(events: readonly ConntrackEvent[], nowMs: number): void {
     for (const ev of events) this.dumpEntry(ev, nowMs);
+  }
+
+  /** Ends the dump begun last: what it did not list has ended (its DESTROY was lost). */
+  endDump(nowMs: number): void {
+    const gen = this.dumpGen;
     this.conns.forEach((conn) => {
       // A NEW that raced the dump request is not "vanished": it was created this generation.
       if (isOpen(conn.phase) && conn.lastDumpGen < gen - 1) {
