@@ -32,6 +32,8 @@ export interface PlannedEvent {
 }
 
 export interface Plan {
+  /** Bytes the batch counts against the 1 MiB limit (messages + 26 each). */
+  bytes: number;
   /** Events of one PutLogEvents call, sorted by timestamp. */
   batch: PlannedEvent[];
   /** Highest id consumed (sent or dropped): acknowledge up to it after success. */
@@ -67,7 +69,12 @@ export function planBatch(records: readonly BatchInput[], o: PlanOptions): Plan 
     o.retentionDays !== undefined ? o.retentionDays * 24 * 3600 * 1000 : MAX_AGE_MS;
   const oldest = o.nowMs - Math.min(MAX_AGE_MS, retentionMs);
   const newest = o.nowMs + MAX_FUTURE_MS;
-  const plan: Plan = { batch: [], lastId: 0, dropped: { tooOld: 0, tooNew: 0, truncated: 0 } };
+  const plan: Plan = {
+    bytes: 0,
+    batch: [],
+    lastId: 0,
+    dropped: { tooOld: 0, tooNew: 0, truncated: 0 },
+  };
   let bytes = 0;
   let minTs = Number.POSITIVE_INFINITY;
   let maxTs = Number.NEGATIVE_INFINITY;
@@ -99,6 +106,7 @@ export function planBatch(records: readonly BatchInput[], o: PlanOptions): Plan 
     plan.batch.push({ id: r.id, timestamp: r.timestampMs, message });
     plan.lastId = r.id;
     bytes += size;
+    plan.bytes = bytes;
     minTs = Math.min(minTs, r.timestampMs);
     maxTs = Math.max(maxTs, r.timestampMs);
   }

@@ -22,7 +22,7 @@ import type { FlowRecord } from '../../format/record.js';
 import type { Logger } from '../../util/log.js';
 import { Spool } from '../spool/spool.js';
 import type { EncodedRecord, Sink, SinkHealth } from '../types.js';
-import { batchBytes, MAX_BATCH_EVENTS, planBatch } from './batcher.js';
+import { MAX_BATCH_EVENTS, planBatch } from './batcher.js';
 import { backoffMs, classify } from './retry.js';
 
 export interface CloudWatchLogsSinkOptions {
@@ -271,7 +271,8 @@ class CloudWatchLogsSink implements Sink {
         new PutLogEventsCommand({
           logGroupName: this.o.logGroupName,
           logStreamName: this.o.logStreamName,
-          logEvents: plan.batch.map((e) => ({ timestamp: e.timestamp, message: e.message })),
+          // PlannedEvent carries an id too; the SDK serialises only timestamp and message.
+          logEvents: plan.batch,
         }),
       ),
     );
@@ -295,7 +296,7 @@ class CloudWatchLogsSink implements Sink {
       );
     }
     this.stats.recordsSent += plan.batch.length;
-    this.stats.bytesSent += batchBytes(plan.batch);
+    this.stats.bytesSent += plan.bytes;
     spool.ack(plan.lastId);
   }
 

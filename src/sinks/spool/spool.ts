@@ -256,7 +256,7 @@ export class Spool {
     const out: SpooledRecord[] = [];
     for (const seg of this.segments) {
       if (seg.firstId + seg.count <= from) continue;
-      const parsed = parseFrames(readFileSync(seg.path).subarray(0, seg.bytes));
+      const parsed = this.parsedSegment(seg);
       for (let i = 0; i < parsed.records.length && out.length < limit; i++) {
         const id = seg.firstId + i;
         if (id >= from) out.push({ ...parsed.records[i]!, id });
@@ -264,6 +264,16 @@ export class Spool {
       if (out.length >= limit) break;
     }
     return out;
+  }
+
+  // The sender reads a segment batch by batch: parse it once, not once per batch.
+  private cache: { path: string; bytes: number; parsed: Parsed } | undefined;
+
+  private parsedSegment(seg: Segment): Parsed {
+    if (this.cache?.path === seg.path && this.cache.bytes === seg.bytes) return this.cache.parsed;
+    const parsed = parseFrames(readFileSync(seg.path).subarray(0, seg.bytes));
+    this.cache = { path: seg.path, bytes: seg.bytes, parsed };
+    return parsed;
   }
 
   get acked(): number {
