@@ -114,13 +114,18 @@ function name(e: Endpoint, kind: AggregationKind): string {
   return kind === AggregationKind.PrefixName ? e.aggregatedName : e.name;
 }
 
-/** Merges contributions into records; order of output follows first appearance. */
-export function aggregate(
-  contributions: Iterable<Contribution>,
-  o: AggregateOptions,
-): FlowRecord[] {
-  const buckets = new Map<string, Bucket>();
-  for (const c of contributions) {
+/**
+ * Merges contributions into records, one at a time (nothing per connection is
+ * held beyond its bucket); records follow the order of first appearance.
+ */
+export class Aggregator {
+  private readonly buckets = new Map<string, Bucket>();
+
+  constructor(private readonly o: AggregateOptions) {}
+
+  add(c: Contribution): void {
+    const o = this.o;
+    const buckets = this.buckets;
     const hasPorts = c.srcPort !== undefined;
     const srcPort: number | '-' = !hasPorts || o.kind !== AggregationKind.Full ? '-' : c.srcPort!;
     const dstPort: number | '-' = c.dstPort === undefined ? '-' : c.dstPort;
@@ -188,20 +193,35 @@ export function aggregate(
     r.bytesOut += c.bytesOut;
     if (c.policies) for (const p of c.policies) b.policies.add(p);
   }
-  const out: FlowRecord[] = [];
-  for (const b of buckets.values()) {
-    const r = b.record;
-    r.numFlows = b.tuples.size;
-    if (o.includeLabels) {
-      r.srcLabels = formatLabels(b.srcLabels, true);
-      r.dstLabels = formatLabels(b.dstLabels, true);
+
+  records(): FlowRecord[] {
+    const o = this.o;
+    const buckets = this.buckets;
+    const out: FlowRecord[] = [];
+    for (const b of buckets.values()) {
+      const r = b.record;
+      r.numFlows = b.tuples.size;
+      if (o.includeLabels) {
+        r.srcLabels = formatLabels(b.srcLabels, true);
+        r.dstLabels = formatLabels(b.dstLabels, true);
+      }
+      if (o.includePolicies) {
+        r.srcNameAggr = b.srcAggr;
+        r.dstNameAggr = b.dstAggr;
+        r.policies = b.policies.size > 0 ? [...b.policies].sort().join('|') : '-';
+      }
+      out.push(r);
     }
-    if (o.includePolicies) {
-      r.srcNameAggr = b.srcAggr;
-      r.dstNameAggr = b.dstAggr;
-      r.policies = b.policies.size > 0 ? [...b.policies].sort().join('|') : '-';
-    }
-    out.push(r);
+    return out;
   }
-  return out;
+}
+
+/** Merges contributions into records; order of output follows first appearance. */
+export function aggregate(
+  contributions: Iterable<Contribution>,
+  o: AggregateOptions,
+): FlowRecord[] {
+  const agg = new Aggregator(o);
+  for (const c of contributions) agg.add(c);
+  return agg.records();
 }

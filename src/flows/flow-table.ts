@@ -45,13 +45,7 @@ import type { ConntrackEvent } from '../conntrack/types.js';
 import type { EndpointLookup } from '../endpoints/types.js';
 import type { FlowRecord } from '../format/record.js';
 import type { NflogPacket } from '../nflog/types.js';
-import {
-  AggregationKind,
-  aggregate,
-  type Contribution,
-  type KeyMemo,
-  newKeyMemo,
-} from './aggregation.js';
+import { AggregationKind, Aggregator, aggregate, type KeyMemo, newKeyMemo } from './aggregation.js';
 import { type ConnIdentity, ConnIndex, portsOrIcmp } from './conn-index.js';
 import {
   type ConnPhase,
@@ -404,7 +398,14 @@ export class FlowTable {
   flush(startMs: number, endMs: number): FlowRecord[] {
     const startTime = Math.floor(startMs / 1000);
     const endTime = Math.floor(endMs / 1000);
-    const allowed: Contribution[] = [];
+    const common = {
+      includeLabels: this.o.includeLabels,
+      includePolicies: this.o.includePolicies,
+      startTime,
+      endTime,
+    };
+    // Contributions stream into the aggregator: none is held past its bucket.
+    const allowed = new Aggregator({ ...common, kind: this.o.aggregationKindForAllowed });
     const done: Conn[] = [];
     this.conns.forEach((conn) => {
       const step = flushStep(conn.phase, conn.startMs, conn.cur, conn.reported, startMs);
@@ -426,15 +427,7 @@ export class FlowTable {
     this.stats.tracked = this.conns.size;
 
     const denied = this.denies.drain(this.o.endpoints);
-    const common = {
-      includeLabels: this.o.includeLabels,
-      includePolicies: this.o.includePolicies,
-      startTime,
-      endTime,
-    };
-    const allowedRecords = this.o.enabledForAllowed
-      ? aggregate(allowed, { ...common, kind: this.o.aggregationKindForAllowed })
-      : [];
+    const allowedRecords = this.o.enabledForAllowed ? allowed.records() : [];
     const deniedRecords = this.o.enabledForDenied
       ? aggregate(denied, { ...common, kind: this.o.aggregationKindForDenied })
       : [];
@@ -448,7 +441,7 @@ export class FlowTable {
     d: Counters,
     started: boolean,
     completed: boolean,
-    out: Contribution[],
+    out: Aggregator,
   ): void {
     // The owners at the connection's start, not at flush time (IP reuse).
     const src = this.o.endpoints.lookup(conn.src, conn.startMs);
@@ -474,7 +467,7 @@ export class FlowTable {
       memo: conn.memo,
     };
     if (src.local) {
-      out.push({
+      out.add({
         ...base,
         reporter: 'src',
         packetsOut: d.po,
@@ -484,7 +477,7 @@ export class FlowTable {
       });
     }
     if (dst.local) {
-      out.push({
+      out.add({
         ...base,
         reporter: 'dst',
         packetsIn: d.po,
