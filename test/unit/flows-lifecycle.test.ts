@@ -177,6 +177,41 @@ describe('flow table: connection lifecycle edges', () => {
     expect(rs.map((r) => r.srcPort)).toEqual([1, 1]);
   });
 
+  it('two connections sharing a CTA_ID (a hash) stay apart, and leave the table separately', () => {
+    const t = table();
+    t.onConntrack([ev('new', 1, undefined, { id: 42 }), ev('new', 2, undefined, { id: 42 })], 100);
+    t.onConntrack([ev('destroy', 1, [1, 10, 1, 10], { id: 42 })], 200);
+    const r1 = t.flush(0, 1_000).filter((r) => r.reporter === 'src');
+    expect(r1.map((r) => [r.srcPort, r.numFlowsCompleted, r.packetsOut])).toEqual([
+      [1, 1, 1],
+      [2, 0, 0],
+    ]);
+    expect(t.stats.tracked).toBe(1);
+    t.onConntrack([ev('destroy', 2, [3, 30, 3, 30], { id: 42 })], 1_200);
+    const r2 = t.flush(1_000, 2_000).filter((r) => r.reporter === 'src');
+    expect(r2.map((r) => [r.srcPort, r.numFlowsCompleted, r.packetsOut])).toEqual([[2, 1, 3]]);
+    expect(t.stats.tracked).toBe(0);
+  });
+
+  it('a dump fed in batches (beginDump, onDumpBatch, endDump) equals one applyDump', () => {
+    const whole = table();
+    const batched = table();
+    for (const t of [whole, batched]) {
+      t.onConntrack([ev('new', 1), ev('new', 2), ev('new', 3)], 100);
+      t.applyDump([dumpOf(1, [1, 1, 1, 1]), dumpOf(2, [2, 2, 2, 2]), dumpOf(3, [3, 3, 3, 3])], 900);
+    }
+    whole.applyDump([dumpOf(1, [4, 4, 4, 4]), dumpOf(3, [5, 5, 5, 5])], 1_900);
+    batched.beginDump();
+    batched.onDumpBatch([dumpOf(1, [4, 4, 4, 4])], 1_900);
+    batched.onDumpBatch([dumpOf(3, [5, 5, 5, 5])], 1_900);
+    batched.endDump(1_900);
+    whole.applyDump([dumpOf(1, [4, 4, 4, 4]), dumpOf(3, [5, 5, 5, 5])], 2_900);
+    batched.applyDump([dumpOf(1, [4, 4, 4, 4]), dumpOf(3, [5, 5, 5, 5])], 2_900);
+    expect(batched.flush(0, 3_000)).toEqual(whole.flush(0, 3_000));
+    expect(batched.stats).toEqual(whole.stats);
+    expect(whole.stats.vanished).toBe(1);
+  });
+
   it('the baseline snapshot survives JSON and covers open connections', () => {
     const t = table();
     t.onConntrack([ev('new', 1), ev('new', 2)], 100);
