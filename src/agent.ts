@@ -143,10 +143,14 @@ export async function runAgent(config: Config, deps: RunAgentDeps): Promise<void
   if (config.endpoints.file) {
     source = await startFileSource({ path: config.endpoints.file, cache, logger, now });
   } else if (config.endpoints.kubernetes) {
-    throw new FlowtrailError(
-      'ERR_NOT_BUILT',
-      'endpoints.kubernetes is not built yet in this version; use endpoints.file',
-    );
+    const { startKubernetesSource } = await import('./endpoints/kubernetes-source.js');
+    source = await startKubernetesSource({
+      cache,
+      logger,
+      nodeName: config.nodeName,
+      kubeconfig: config.endpoints.kubernetes.kubeconfig,
+      now,
+    });
   } else {
     logger.warn(
       'no endpoint source configured (endpoints.file or endpoints.kubernetes): every address is reported as net',
