@@ -80,16 +80,14 @@ class FakeApiServer {
     const send = () => {
       this.lists[kind]++;
       const items = [...(kind === 'pods' ? this.pods : this.nodes).values()];
-      res
-        .writeHead(200, { 'content-type': 'application/json' })
-        .end(
-          JSON.stringify({
-            apiVersion: 'v1',
-            kind: kind === 'pods' ? 'PodList' : 'NodeList',
-            metadata: { resourceVersion: String(this.rv) },
-            items,
-          }),
-        );
+      res.writeHead(200, { 'content-type': 'application/json' }).end(
+        JSON.stringify({
+          apiVersion: 'v1',
+          kind: kind === 'pods' ? 'PodList' : 'NodeList',
+          metadata: { resourceVersion: String(this.rv) },
+          items,
+        }),
+      );
     };
     if (this.holdLists && kind === 'pods') setTimeout(send, 300);
     else send();
