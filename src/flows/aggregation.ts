@@ -41,6 +41,12 @@ export interface Contribution {
   readonly policies?: readonly string[] | undefined;
   /** The 5-tuple's identity for numFlows, when the caller keeps it precomputed. */
   readonly tuple?: string | undefined;
+  /**
+   * false when the caller knows no other contribution of this aggregation
+   * can carry the same 5-tuple (one connection owns it): it then counts
+   * towards numFlows without a set lookup.
+   */
+  readonly tupleShared?: boolean | undefined;
   /** A per-connection cache of its record key (valid while kind and endpoints stay the same). */
   readonly memo?: KeyMemo | undefined;
 }
@@ -95,6 +101,8 @@ interface Bucket {
   key: string;
   record: FlowRecord;
   tuples: Set<string>;
+  /** Contributions whose 5-tuple no other contribution has (see tupleShared). */
+  uniqueTuples: number;
   srcLabels: Record<string, string> | undefined;
   dstLabels: Record<string, string> | undefined;
   policies: Set<string>;
@@ -171,6 +179,7 @@ export class Aggregator {
           action: c.action,
         },
         tuples: new Set(),
+        uniqueTuples: 0,
         srcLabels: o.includeLabels ? { ...c.src.labels } : undefined,
         dstLabels: o.includeLabels ? { ...c.dst.labels } : undefined,
         policies: new Set(),
@@ -184,7 +193,8 @@ export class Aggregator {
     }
     if (memo === undefined) remember(c.memo, c, o.kind, b.key);
     const r = b.record;
-    b.tuples.add(tuple);
+    if (c.tupleShared === false) b.uniqueTuples++;
+    else b.tuples.add(tuple);
     if (c.started) r.numFlowsStarted++;
     if (c.completed) r.numFlowsCompleted++;
     r.packetsIn += c.packetsIn;
@@ -200,7 +210,7 @@ export class Aggregator {
     const out: FlowRecord[] = [];
     for (const b of buckets.values()) {
       const r = b.record;
-      r.numFlows = b.tuples.size;
+      r.numFlows = b.uniqueTuples + b.tuples.size;
       if (o.includeLabels) {
         r.srcLabels = formatLabels(b.srcLabels, true);
         r.dstLabels = formatLabels(b.dstLabels, true);

@@ -90,6 +90,8 @@ interface Conn extends ConnIdentity {
   readonly startMs: number;
   /** The 5-tuple (src, real dst, ports) as one string: numFlows identity and policy join key. */
   readonly tuple: string;
+  /** How many tracked connections have this 5-tuple (shared object per tuple). */
+  readonly tupleRef: { n: number };
   /** Its record key from the last flush (a cache; see aggregation.ts). */
   readonly memo: KeyMemo;
   phase: ConnPhase;
@@ -172,6 +174,8 @@ function nsToMs(ns: bigint | undefined): number | undefined {
 
 export class FlowTable {
   private readonly conns = new ConnIndex<Conn>();
+  /** Tracked connections per 5-tuple (usually 1): numFlows needs a set only for shared ones. */
+  private readonly tupleRefs = new Map<string, { n: number }>();
   private readonly tombstones = new Map<string, Tombstone>();
   private readonly denies: DenyCounter;
   private readonly pendingBaselines = new Map<string, Counters>();
@@ -241,6 +245,12 @@ export class FlowTable {
     const dst = r ? r.src : o.dst;
     const sport = ports ? o.sport : undefined;
     const dport = ports ? (r ? r.sport : o.dport) : undefined;
+    const tuple = tupleKey(o.proto, src, dst, sport, dport);
+    let tupleRef = this.tupleRefs.get(tuple);
+    if (tupleRef === undefined) {
+      tupleRef = { n: 0 };
+      this.tupleRefs.set(tuple, tupleRef);
+    }
     const conn: Conn = {
       id: ev.id,
       zone: ev.zone,
@@ -254,7 +264,8 @@ export class FlowTable {
       sport,
       dport,
       startMs,
-      tuple: tupleKey(o.proto, src, dst, sport, dport),
+      tuple,
+      tupleRef,
       memo: newKeyMemo(),
       // A restored connection was already reported as started before the restart.
       phase: restored !== undefined && phase.kind === 'starting' ? OPEN : phase,
@@ -263,6 +274,7 @@ export class FlowTable {
       lastDumpGen: this.dumpGen,
     };
     this.conns.add(conn);
+    conn.tupleRef.n++;
     this.stats.tracked = this.conns.size;
     return conn;
   }
@@ -422,6 +434,7 @@ export class FlowTable {
         untilMs: endMs + this.o.tombstoneMs,
       });
       this.conns.remove(conn);
+      if (--conn.tupleRef.n <= 0) this.tupleRefs.delete(conn.tuple);
     }
     for (const [key, t] of this.tombstones) if (t.untilMs < endMs) this.tombstones.delete(key);
     this.stats.tracked = this.conns.size;
@@ -464,6 +477,7 @@ export class FlowTable {
       completed,
       policies,
       tuple: conn.tuple,
+      tupleShared: conn.tupleRef.n > 1,
       memo: conn.memo,
     };
     if (src.local) {

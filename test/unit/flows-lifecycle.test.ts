@@ -193,6 +193,14 @@ describe('flow table: connection lifecycle edges', () => {
     expect(t.stats.tracked).toBe(0);
   });
 
+  it('two connections with the same 5-tuple (different CTA_ID) count as one flow', () => {
+    const t = table();
+    t.onConntrack([ev('new', 1, undefined, { id: 1 }), ev('new', 1, undefined, { id: 2 })], 100);
+    t.applyDump([dumpOf(1, [1, 10, 1, 10], { id: 1 }), dumpOf(1, [2, 20, 2, 20], { id: 2 })], 900);
+    const [r] = t.flush(0, 1_000).filter((x) => x.reporter === 'src');
+    expect([r?.numFlows, r?.numFlowsStarted, r?.packetsOut]).toEqual([1, 2, 3]);
+  });
+
   it('a dump fed in batches (beginDump, onDumpBatch, endDump) equals one applyDump', () => {
     const whole = table();
     const batched = table();
