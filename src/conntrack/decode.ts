@@ -18,8 +18,7 @@
 
 import {
   align4,
-  errorCode,
-  errorRequestSeq,
+  forEachMessage,
   NFGENMSG_LEN,
   NLA_TYPE_MASK,
   NLM_F_CREATE,
@@ -28,10 +27,10 @@ import {
   NLMSG_DONE,
   NLMSG_ERROR,
   NLMSG_HDRLEN,
+  reportNlError,
   u16be,
   u16le,
   u32be,
-  u32le,
   u64be,
   u64beBig,
 } from '../netlink/frame.js';
@@ -500,43 +499,20 @@ export function decodeConntrackBatch(
   options: DecodeOptions = {},
 ): void {
   const fromDump = options.fromDump === true;
-  let o = 0;
-  const end = buf.length;
-  while (end - o >= NLMSG_HDRLEN) {
-    const length = u32le(buf, o);
-    if (length < NLMSG_HDRLEN || length > end - o) {
-      out.error(
-        new DecodeError(
-          'ERR_NL_BAD_LENGTH',
-          `netlink message length ${length} at offset ${o} does not fit`,
-          {
-            offset: o,
-            length,
-            remaining: end - o,
-          },
-        ),
-      );
-      return;
-    }
-    const type = u16le(buf, o + 4);
-    const flags = u16le(buf, o + 6);
-    if (type === CT_MSG_NEW || type === CT_MSG_DELETE) {
-      const r = decodeConntrackMessage(buf, o, length, type, flags, fromDump);
-      if (r instanceof DecodeError) out.error(r);
-      else out.event(r);
-    } else if (type === NLMSG_DONE) {
-      out.done?.(u32le(buf, o + 8), (flags & NLM_F_DUMP_INTR) !== 0);
-    } else if (type === NLMSG_ERROR) {
-      const errno = errorCode(buf, o, length);
-      if (errno === undefined) {
-        out.error(
-          new DecodeError('ERR_NL_SHORT_ERROR', `NLMSG_ERROR of ${length} bytes`, { offset: o }),
-        );
-      } else {
-        out.nlError?.(errorRequestSeq(buf, o, length) ?? u32le(buf, o + 8), errno);
+  forEachMessage(
+    buf,
+    (b, o, length, type, flags, seq) => {
+      if (type === CT_MSG_NEW || type === CT_MSG_DELETE) {
+        const r = decodeConntrackMessage(b, o, length, type, flags, fromDump);
+        if (r instanceof DecodeError) out.error(r);
+        else out.event(r);
+      } else if (type === NLMSG_DONE) {
+        out.done?.(seq, (flags & NLM_F_DUMP_INTR) !== 0);
+      } else if (type === NLMSG_ERROR) {
+        reportNlError(b, o, length, out);
       }
-    }
-    // NOOP, OVERRUN and other subsystems' messages are not ours: skipped.
-    o += align4(length);
-  }
+      // NOOP, OVERRUN and other subsystems' messages are not ours: skipped.
+    },
+    (err) => out.error(err),
+  );
 }

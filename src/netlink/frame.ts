@@ -202,3 +202,18 @@ export function writeNfHeader(
   v.setUint16(18, resId, false); // res_id is big-endian
   return NLMSG_HDRLEN + NFGENMSG_LEN;
 }
+
+/** Reports an NLMSG_ERROR (an ACK when errno is 0) to a batch handler. */
+export function reportNlError(
+  buf: Uint8Array,
+  offset: number,
+  length: number,
+  out: { error(err: DecodeError): void; nlError?(seq: number, errno: number): void },
+): void {
+  const errno = errorCode(buf, offset, length);
+  if (errno === undefined) {
+    out.error(new DecodeError('ERR_NL_SHORT_ERROR', `NLMSG_ERROR of ${length} bytes`, { offset }));
+  } else {
+    out.nlError?.(errorRequestSeq(buf, offset, length) ?? u32le(buf, offset + 8), errno);
+  }
+}

@@ -8,16 +8,15 @@
 
 import {
   align4,
-  errorCode,
-  errorRequestSeq,
+  forEachMessage,
   NFGENMSG_LEN,
   NLA_TYPE_MASK,
   NLMSG_ERROR,
   NLMSG_HDRLEN,
+  reportNlError,
   u16be,
   u16le,
   u32be,
-  u32le,
   u64be,
 } from '../netlink/frame.js';
 import { formatIPv4, formatIPv6 } from '../netlink/ip.js';
@@ -243,39 +242,17 @@ export function decodeNflogMessage(
 }
 
 export function decodeNflogBatch(buf: Uint8Array, out: NflogBatchHandler): void {
-  let o = 0;
-  const end = buf.length;
-  while (end - o >= NLMSG_HDRLEN) {
-    const length = u32le(buf, o);
-    if (length < NLMSG_HDRLEN || length > end - o) {
-      out.error(
-        new DecodeError(
-          'ERR_NL_BAD_LENGTH',
-          `netlink message length ${length} at offset ${o} does not fit`,
-          {
-            offset: o,
-            length,
-            remaining: end - o,
-          },
-        ),
-      );
-      return;
-    }
-    const type = u16le(buf, o + 4);
-    if (type === NFULNL_MSG_PACKET) {
-      const r = decodeNflogMessage(buf, o, length);
-      if (r instanceof DecodeError) out.error(r);
-      else out.packet(r);
-    } else if (type === NLMSG_ERROR) {
-      const errno = errorCode(buf, o, length);
-      if (errno === undefined) {
-        out.error(
-          new DecodeError('ERR_NL_SHORT_ERROR', `NLMSG_ERROR of ${length} bytes`, { offset: o }),
-        );
-      } else {
-        out.nlError?.(errorRequestSeq(buf, o, length) ?? u32le(buf, o + 8), errno);
+  forEachMessage(
+    buf,
+    (b, o, length, type) => {
+      if (type === NFULNL_MSG_PACKET) {
+        const r = decodeNflogMessage(b, o, length);
+        if (r instanceof DecodeError) out.error(r);
+        else out.packet(r);
+      } else if (type === NLMSG_ERROR) {
+        reportNlError(b, o, length, out);
       }
-    }
-    o += align4(length);
-  }
+    },
+    (err) => out.error(err),
+  );
 }
