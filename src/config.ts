@@ -174,9 +174,9 @@ interface Leaf {
   readonly kind: LeafKind;
 }
 
-function collectLeaves(schema: z.ZodType, path: string[], out: Leaf[]): void {
-  let s: z.ZodType = schema;
-  // Unwrap optional/default/prefault wrappers to reach the shape.
+/** The schema inside optional/default/prefault wrappers. */
+function unwrap(schema: z.ZodType): z.ZodType {
+  let s = schema;
   for (;;) {
     const def = (s as unknown as { def: { type: string; innerType?: z.ZodType } }).def;
     if (
@@ -186,8 +186,14 @@ function collectLeaves(schema: z.ZodType, path: string[], out: Leaf[]): void {
       s = def.innerType;
       continue;
     }
-    break;
+    return s;
   }
+}
+
+function collectLeaves(schema: z.ZodType, path: string[], out: Leaf[]): void {
+  let s: z.ZodType = schema;
+  // Unwrap optional/default/prefault wrappers to reach the shape.
+  s = unwrap(s);
   const def = (s as unknown as { def: { type: string; shape?: Record<string, z.ZodType> } }).def;
   if (def.type === 'object' && def.shape) {
     for (const [k, v] of Object.entries(def.shape)) collectLeaves(v, [...path, k], out);
@@ -367,33 +373,13 @@ function suggest(key: string, candidates: readonly string[]): string {
 function keysAt(path: readonly PropertyKey[]): string[] {
   let s: z.ZodType = configSchema;
   for (const key of path) {
-    for (;;) {
-      const def = (s as unknown as { def: { type: string; innerType?: z.ZodType } }).def;
-      if (
-        (def.type === 'optional' || def.type === 'default' || def.type === 'prefault') &&
-        def.innerType
-      ) {
-        s = def.innerType;
-        continue;
-      }
-      break;
-    }
+    s = unwrap(s);
     const shape = (s as unknown as { def: { shape?: Record<string, z.ZodType> } }).def.shape;
     const next = shape?.[String(key)];
     if (!next) return [];
     s = next;
   }
-  for (;;) {
-    const def = (s as unknown as { def: { type: string; innerType?: z.ZodType } }).def;
-    if (
-      (def.type === 'optional' || def.type === 'default' || def.type === 'prefault') &&
-      def.innerType
-    ) {
-      s = def.innerType;
-      continue;
-    }
-    break;
-  }
+  s = unwrap(s);
   return Object.keys(
     (s as unknown as { def: { shape?: Record<string, unknown> } }).def.shape ?? {},
   );
