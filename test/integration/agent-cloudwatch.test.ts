@@ -19,6 +19,7 @@ import { SimNode, type SimPod } from '../../src/sim/simnode.js';
 import { startTcpServer, tcpTransfer, udpSend } from '../../src/sim/traffic.js';
 import { conntrackEntries, findEntry, type TruthEntry } from '../../src/sim/truth.js';
 import { skipKernel, skipMoto } from '../harness/env.js';
+import { waitForLog } from '../helpers/agent.js';
 
 interface MetricSeries {
   MetricName: string;
@@ -33,24 +34,6 @@ interface Datapoint {
 
 const CLI = new URL('../../bin/flowtrail.js', import.meta.url).pathname;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function waitForLog(child: ChildProcess, pattern: RegExp, timeoutMs: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    let text = '';
-    const timer = setTimeout(
-      () => reject(new Error(`no ${pattern} within ${timeoutMs} ms: ${text}`)),
-      timeoutMs,
-    );
-    child.stderr!.on('data', (c: Buffer) => {
-      text += c.toString();
-      if (pattern.test(text)) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`agent exited (${code}): ${text}`)));
-  });
-}
 
 describe.skipIf(skipKernel || skipMoto)('agent → CloudWatch Logs (moto)', () => {
   let node: SimNode;

@@ -23,27 +23,10 @@ import {
 } from '../../src/sim/traffic.js';
 import { conntrackEntries, findEntry, type TruthEntry } from '../../src/sim/truth.js';
 import { skipKernel } from '../harness/env.js';
+import { waitForLog } from '../helpers/agent.js';
 
 const CLI = new URL('../../bin/flowtrail.js', import.meta.url).pathname;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function waitFor(child: ChildProcess, pattern: RegExp, timeoutMs: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    let text = '';
-    const timer = setTimeout(
-      () => reject(new Error(`agent did not log ${pattern} within ${timeoutMs} ms: ${text}`)),
-      timeoutMs,
-    );
-    child.stderr!.on('data', (c: Buffer) => {
-      text += c.toString();
-      if (pattern.test(text)) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`agent exited (${code}): ${text}`)));
-  });
-}
 
 interface Sums {
   packetsIn: number;
@@ -132,7 +115,7 @@ describe.skipIf(skipKernel)('agent → file sink on a simulated node', () => {
       ].join('\n'),
     );
     agent = node.spawn([process.execPath, CLI, 'agent', '--config', config]);
-    await waitFor(agent, /agent started/, 20_000);
+    await waitForLog(agent, /agent started/, 20_000);
 
     const record = (label: string, m: Parameters<typeof findEntry>[1]) => {
       const entry = findEntry(conntrackEntries(node), m);
