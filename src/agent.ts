@@ -5,6 +5,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import { AgentCore, type CapturePort } from './agent-core.js';
+import { baselinesPath, loadBaselines, saveBaselines } from './baselines.js';
 import { type Config, defaultLogGroupName, defaultLogStreamName } from './config.js';
 import { ConntrackListener } from './conntrack/listener.js';
 import type { ConntrackEvent } from './conntrack/types.js';
@@ -172,6 +173,21 @@ export async function runAgent(config: Config, deps: RunAgentDeps): Promise<void
   const sinks = buildSinks(config, logger, now);
   const capture = netlinkCapture(config, logger, table, now);
   const variant = config.flowLogs.includePolicies ? 27 : 24;
+  // Counts stay exact across restarts: what was already reported per connection.
+  const baselinesFile = baselinesPath(config.spool.dir);
+  const saved = loadBaselines(baselinesFile);
+  if (saved.kind === 'loaded') {
+    table.importBaselines(saved.snapshot);
+    logger.info(
+      { connections: saved.connections, savedAtMs: saved.savedAtMs },
+      'restored flow baselines from the last run',
+    );
+  } else if (saved.kind === 'invalid') {
+    logger.warn(
+      { reason: saved.reason },
+      'flow baselines not restored; connections open across the restart report their totals',
+    );
+  }
   const core = new AgentCore({
     table,
     capture,
@@ -180,7 +196,18 @@ export async function runAgent(config: Config, deps: RunAgentDeps): Promise<void
     flushIntervalMs: config.flowLogs.flushIntervalSeconds * 1000,
     now,
     logger,
-    onFlushed: () => cache.prune(now()),
+    onFlushed: () => {
+      cache.prune(now());
+      // After the records reached every sink: a crash repeats at most this interval.
+      try {
+        saveBaselines(baselinesFile, table.exportBaselines(), now());
+      } catch (err) {
+        logger.error(
+          { err: (err as Error).message, path: baselinesFile },
+          'cannot save flow baselines; a restart may count this interval twice',
+        );
+      }
+    },
   });
   let captureOpen = false;
   const health = () =>
