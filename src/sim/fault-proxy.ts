@@ -33,6 +33,10 @@ export class FaultProxy {
   private port = 0;
   private readonly sockets = new Set<Socket>();
   private random: () => number = Math.random;
+  private readonly intercepts = new Map<
+    string,
+    (body: Record<string, unknown> | undefined) => unknown
+  >();
 
   private constructor(private readonly target: URL) {}
 
@@ -64,6 +68,14 @@ export class FaultProxy {
 
   async up(): Promise<void> {
     if (!this.server) await this.listen(this.port);
+  }
+
+  /** Answers an operation itself (e.g. one the emulator does not implement) with the handler's JSON. */
+  intercept(
+    operation: string,
+    handler: (body: Record<string, unknown> | undefined) => unknown,
+  ): void {
+    this.intercepts.set(operation, handler);
   }
 
   operations(name?: string): SeenRequest[] {
@@ -115,6 +127,13 @@ export class FaultProxy {
           })
           .end(JSON.stringify({ __type: type, message }));
       };
+      const own = this.intercepts.get(operation);
+      if (own && fault === 'pass') {
+        res
+          .writeHead(200, { 'content-type': 'application/x-amz-json-1.1' })
+          .end(JSON.stringify(own(parsed) ?? {}));
+        return;
+      }
       switch (fault) {
         case 'throttle':
           return awsError(400, 'ThrottlingException', 'Rate exceeded');
