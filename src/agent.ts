@@ -16,7 +16,7 @@ import { encodeRecord } from './format/codec.js';
 import { MetricsPublisher } from './metrics/cloudwatch-metrics.js';
 import { evaluateHealth } from './metrics/health.js';
 import { startHttpServer } from './metrics/http-server.js';
-import { createSelfMetrics } from './metrics/self-metrics.js';
+import { createPutLatencyHistogram, createSelfMetrics } from './metrics/self-metrics.js';
 import { NflogListener } from './nflog/listener.js';
 import type { NflogPacket } from './nflog/types.js';
 import { type CloudWatchLogsSink, createCloudWatchLogsSink } from './sinks/cloudwatch-logs/sink.js';
@@ -39,13 +39,19 @@ function signalStop(): Promise<void> {
   });
 }
 
-function buildSinks(config: Config, logger: Logger, now: () => number): Sink[] {
+function buildSinks(
+  config: Config,
+  logger: Logger,
+  now: () => number,
+  observePutLatency: (s: number) => void,
+): Sink[] {
   const sinks: Sink[] = [];
   const cw = config.sinks.cloudwatch;
   if (cw) {
     mkdirSync(config.spool.dir, { recursive: true });
     sinks.push(
       createCloudWatchLogsSink({
+        observePutLatency,
         region:
           cw.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1',
         ...(cw.endpoint ? { endpoint: cw.endpoint } : {}),
@@ -170,7 +176,8 @@ export async function runAgent(config: Config, deps: RunAgentDeps): Promise<void
     egressGroup: config.nflog.egressGroup,
     maxFlows: config.flowLogs.maxTrackedFlows,
   });
-  const sinks = buildSinks(config, logger, now);
+  const putLatency = createPutLatencyHistogram();
+  const sinks = buildSinks(config, logger, now, (seconds) => putLatency.observe(seconds));
   const capture = netlinkCapture(config, logger, table, now);
   const variant = config.flowLogs.includePolicies ? 27 : 24;
   // Counts stay exact across restarts: what was already reported per connection.
@@ -223,38 +230,41 @@ export async function runAgent(config: Config, deps: RunAgentDeps): Promise<void
       Math.max(3 * config.flowLogs.flushIntervalSeconds * 1000, 60_000),
     );
   const cw = sinks.find((k): k is CloudWatchLogsSink => k.name === 'cloudwatch');
-  const registry = createSelfMetrics({
-    conntrackEvents: (kind) => capture.conntrack.stats[kind],
-    nflogPackets: () => capture.nflog.stats.packets,
-    overruns: (src) =>
-      src === 'conntrack' ? capture.conntrack.stats.overruns : capture.nflog.stats.overruns,
-    resyncs: () => capture.conntrack.stats.resyncs,
-    decodeErrors: () => capture.conntrack.stats.decodeErrors + capture.nflog.stats.decodeErrors,
-    unparsedPrefixes: () => capture.nflog.stats.unparsedPrefixes,
-    flowsTracked: () => table.stats.tracked,
-    flowsShed: () => table.stats.shed,
-    deniedPackets: () => table.stats.deniedPackets,
-    recordsWritten: () => core.stats.recordsWritten,
-    flushes: () => core.stats.flushes,
-    ...(cw
-      ? {
-          sink: {
-            recordsSent: () => cw.stats.recordsSent,
-            bytesSent: () => cw.stats.bytesSent,
-            requests: () => cw.stats.requests,
-            failedRequests: () => cw.stats.failedRequests,
-            rejected: () =>
-              cw.stats.rejectedTooOld + cw.stats.rejectedTooNew + cw.stats.rejectedExpired,
-            dropped: () => cw.stats.droppedTooOld + cw.stats.droppedTooNew,
-            spoolDepth: () => cw.spool?.stats.depth ?? 0,
-            spoolBytes: () => cw.spool?.stats.bytes ?? 0,
-            spoolDropped: () =>
-              (cw.spool?.stats.droppedFull ?? 0) + (cw.spool?.stats.droppedCorrupt ?? 0),
-            lastPutLatencySeconds: () => (cw.stats.lastPutLatencyMs ?? 0) / 1000,
-          },
-        }
-      : {}),
-  });
+  const registry = createSelfMetrics(
+    {
+      conntrackEvents: (kind) => capture.conntrack.stats[kind],
+      nflogPackets: () => capture.nflog.stats.packets,
+      overruns: (src) =>
+        src === 'conntrack' ? capture.conntrack.stats.overruns : capture.nflog.stats.overruns,
+      resyncs: () => capture.conntrack.stats.resyncs,
+      decodeErrors: () => capture.conntrack.stats.decodeErrors + capture.nflog.stats.decodeErrors,
+      unparsedPrefixes: () => capture.nflog.stats.unparsedPrefixes,
+      flowsTracked: () => table.stats.tracked,
+      flowsShed: () => table.stats.shed,
+      deniedPackets: () => table.stats.deniedPackets,
+      recordsWritten: () => core.stats.recordsWritten,
+      flushes: () => core.stats.flushes,
+      ...(cw
+        ? {
+            sink: {
+              recordsSent: () => cw.stats.recordsSent,
+              bytesSent: () => cw.stats.bytesSent,
+              requests: () => cw.stats.requests,
+              failedRequests: () => cw.stats.failedRequests,
+              rejected: () =>
+                cw.stats.rejectedTooOld + cw.stats.rejectedTooNew + cw.stats.rejectedExpired,
+              dropped: () => cw.stats.droppedTooOld + cw.stats.droppedTooNew,
+              spoolDepth: () => cw.spool?.stats.depth ?? 0,
+              spoolBytes: () => cw.spool?.stats.bytes ?? 0,
+              spoolDropped: () =>
+                (cw.spool?.stats.droppedFull ?? 0) + (cw.spool?.stats.droppedCorrupt ?? 0),
+              lastPutLatencySeconds: () => (cw.stats.lastPutLatencyMs ?? 0) / 1000,
+            },
+          }
+        : {}),
+    },
+    [putLatency],
+  );
   const cwConfig = config.sinks.cloudwatch;
   const metrics =
     cwConfig && config.metrics.enabled

@@ -3,7 +3,7 @@
  * the global default). Values are read from each component's stats at
  * scrape time, so components need not know about Prometheus.
  */
-import { Counter, Gauge, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 type Reader = () => number;
 
@@ -76,8 +76,22 @@ function gauge(registry: Registry, name: string, help: string, read: Reader): vo
   });
 }
 
-export function createSelfMetrics(s: SelfMetricSources): Registry {
+/** PutLogEvents latency, observed by the sink as requests complete. */
+export function createPutLatencyHistogram(): Histogram {
+  return new Histogram({
+    name: 'flowtrail_cloudwatch_put_latency_seconds_histogram',
+    help: 'PutLogEvents latency',
+    buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [],
+  });
+}
+
+export function createSelfMetrics(
+  s: SelfMetricSources,
+  extra: readonly Histogram[] = [],
+): Registry {
   const r = new Registry();
+  for (const m of extra) r.registerMetric(m);
   labelledCounter(
     r,
     'flowtrail_conntrack_events_total',

@@ -41,6 +41,8 @@ export interface CloudWatchLogsSinkOptions {
   lingerMs?: number;
   /** Longest wait between retries of a failure that cannot succeed by itself. */
   fatalRetryMs?: number;
+  /** Called with each successful PutLogEvents latency in seconds (the Prometheus histogram). */
+  observePutLatency?: (seconds: number) => void;
   /** On close, keep sending for at most this long; the rest stays spooled. */
   drainTimeoutMs?: number;
   random?: () => number;
@@ -277,6 +279,7 @@ class CloudWatchLogsSink implements Sink {
       ),
     );
     this.stats.lastPutLatencyMs = this.now() - started;
+    this.o.observePutLatency?.(this.stats.lastPutLatencyMs / 1000);
     const rejected = res?.rejectedLogEventsInfo;
     if (rejected) {
       // Rejected events are never resent: count them by reason and log.
