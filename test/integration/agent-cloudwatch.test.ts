@@ -192,7 +192,9 @@ describe.skipIf(skipKernel || skipMoto)('agent → CloudWatch Logs (moto)', () =
     expect(samples.get('flowtrail_nflog_packets_total')).toBeGreaterThanOrEqual(deniedSent + 1);
     expect(samples.get('flowtrail_netlink_overruns_total{source="conntrack"}')).toBe(0);
     // The put latency histogram counted the requests that succeeded.
-    expect(samples.get('flowtrail_cloudwatch_put_latency_seconds_histogram_count')).toBeGreaterThanOrEqual(1);
+    expect(
+      samples.get('flowtrail_cloudwatch_put_latency_seconds_histogram_count'),
+    ).toBeGreaterThanOrEqual(1);
     expect(JSON.parse(readyz)).toEqual({ ready: true, reasons: [] });
   });
 });
