@@ -1,10 +1,240 @@
+/**
+ * `flowtrail report`: the audit questions answered from record files (the
+ * file sink) or from CloudWatch Logs (FilterLogEvents over a time range), as
+ * tables, JSON or CSV. Lines that are not records are counted and the first
+ * few reported with their line numbers, never fatal.
+ */
+import { readFileSync } from 'node:fs';
+import { CloudWatchLogsClient, FilterLogEventsCommand } from '@aws-sdk/client-cloudwatch-logs';
+import Table from 'cli-table3';
 import type { Command } from 'commander';
-import { notBuiltYet } from './not-built.js';
+import pc from 'picocolors';
+import { decodeRecord, RecordFormatError } from '../format/codec.js';
+import type { FlowRecord } from '../format/record.js';
+import {
+  crossNamespaceIngress,
+  deniedFlows,
+  egressToInternet,
+  namespaceTalkers,
+  type PairRow,
+  topTalkers,
+  totals,
+} from '../report/analyze.js';
+
+interface ReportFlags {
+  file: string[];
+  logGroup?: string;
+  region?: string;
+  endpoint?: string;
+  since?: string;
+  until?: string;
+  namespace?: string;
+  ingressNamespace: string;
+  action?: string;
+  json?: boolean;
+  csv?: boolean;
+}
+
+function fail(message: string): never {
+  process.stderr.write(`flowtrail report: ${message}\n`);
+  process.exit(2);
+}
+
+/** `30m`, `2h`, `7d` (ago) or an ISO date → ms since the epoch. */
+export function parseTime(text: string, nowMs: number): number | undefined {
+  const rel = /^(\d+)(s|m|h|d)$/.exec(text);
+  if (rel)
+    return (
+      nowMs - Number(rel[1]) * { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[rel[2] as 's']!
+    );
+  const t = Date.parse(text);
+  return Number.isNaN(t) ? undefined : t;
+}
+
+interface BadLine {
+  where: string;
+  message: string;
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+function decodeAll(
+  lines: Iterable<[string, string]>,
+  bad: BadLine[],
+  counter: { bad: number },
+): FlowRecord[] {
+  const out: FlowRecord[] = [];
+  for (const [where, line] of lines) {
+    if (line.trim() === '') continue;
+    try {
+      out.push(decodeRecord(line));
+    } catch (err) {
+      counter.bad++;
+      if (bad.length < 5)
+        bad.push({ where, message: err instanceof RecordFormatError ? err.message : String(err) });
+    }
+  }
+  return out;
+}
+
+function* fileLines(path: string): Generator<[string, string]> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    fail(`cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? 'EIO'})`);
+  }
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) yield [`${path}:${i + 1}`, lines[i]!];
+}
+
+async function cloudWatchLines(
+  flags: ReportFlags,
+  startMs: number,
+  endMs: number,
+): Promise<[string, string][]> {
+  const logs = new CloudWatchLogsClient({
+    region: flags.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1',
+    ...(flags.endpoint ? { endpoint: flags.endpoint } : {}),
+  });
+  const out: [string, string][] = [];
+  let token: string | undefined;
+  let pages = 0;
+  try {
+    do {
+      const r = await logs.send(
+        new FilterLogEventsCommand({
+          logGroupName: flags.logGroup,
+          startTime: startMs,
+          endTime: endMs,
+          nextToken: token,
+        }),
+      );
+      for (const e of r.events ?? [])
+        out.push([`${e.logStreamName ?? '?'}@${e.timestamp}`, e.message ?? '']);
+      token = r.nextToken;
+      pages++;
+      if (process.stderr.isTTY)
+        process.stderr.write(`\rreading ${flags.logGroup}: ${out.length} events (${pages} pages)`);
+    } while (token);
+  } finally {
+    logs.destroy();
+  }
+  if (process.stderr.isTTY) process.stderr.write('\n');
+  return out;
+}
+
+function csvCell(v: unknown): string {
+  const s = String(v);
+  return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
 
 export function registerReport(program: Command): void {
   program
     .command('report')
-    .description('(not built yet)')
-    .allowUnknownOption()
-    .action(() => notBuiltYet('report'));
+    .description('answer the audit questions from record files or CloudWatch Logs')
+    .option('--file <path>', 'a record file written by the file sink (repeatable)', collect, [])
+    .option('--log-group <name>', 'read from this CloudWatch Logs group instead of files')
+    .option('--region <region>', 'AWS region for --log-group')
+    .option('--endpoint <url>', 'CloudWatch endpoint override (emulators)')
+    .option('--since <time>', 'records ending after this: 30m, 2h, 7d ago or an ISO date', '24h')
+    .option('--until <time>', 'records ending before this (default now)')
+    .option('--namespace <ns>', 'only records with this source or destination namespace')
+    .option(
+      '--ingress-namespace <ns>',
+      'namespace for the cross-namespace ingress question',
+      'prod',
+    )
+    .option('--action <action>', 'only allow or deny records')
+    .option('--json', 'one JSON object with every answer')
+    .option('--csv', 'CSV rows: question,source,destination,port,proto,flows,packets,bytes')
+    .action(async (flags: ReportFlags) => {
+      const now = Date.now();
+      const since = parseTime(flags.since ?? '24h', now);
+      if (since === undefined)
+        fail(`--since: expected 30m, 2h, 7d or an ISO date, got ${JSON.stringify(flags.since)}`);
+      const until = flags.until ? parseTime(flags.until, now) : now;
+      if (until === undefined)
+        fail(`--until: expected 30m, 2h, 7d or an ISO date, got ${JSON.stringify(flags.until)}`);
+      if (flags.action && flags.action !== 'allow' && flags.action !== 'deny') {
+        fail(`--action: expected allow or deny, got ${JSON.stringify(flags.action)}`);
+      }
+      if (flags.file.length === 0 && !flags.logGroup)
+        fail('give --file PATH (repeatable) or --log-group NAME');
+      const bad: BadLine[] = [];
+      const counter = { bad: 0 };
+      let records: FlowRecord[] = [];
+      if (flags.logGroup) {
+        records = decodeAll(await cloudWatchLines(flags, since, until), bad, counter);
+      } else {
+        for (const f of flags.file) records.push(...decodeAll(fileLines(f), bad, counter));
+      }
+      records = records.filter(
+        (r) =>
+          r.endTime * 1000 >= since &&
+          r.endTime * 1000 <= until &&
+          (!flags.namespace ||
+            r.srcNamespace === flags.namespace ||
+            r.dstNamespace === flags.namespace) &&
+          (!flags.action || r.action === flags.action),
+      );
+      const answers: [string, PairRow[]][] = [
+        ['Which flows did policy deny, and between whom?', deniedFlows(records)],
+        ['Which pods sent traffic to the public internet?', egressToInternet(records)],
+        [
+          `Who connected into namespace ${flags.ingressNamespace} from another namespace?`,
+          crossNamespaceIngress(records, flags.ingressNamespace),
+        ],
+        ...(flags.namespace
+          ? [
+              [
+                `What did namespace ${flags.namespace} talk to?`,
+                namespaceTalkers(records, flags.namespace),
+              ] as [string, PairRow[]],
+            ]
+          : []),
+        ['Top talkers by bytes', topTalkers(records)],
+      ];
+      const t = totals(records);
+      if (flags.json) {
+        process.stdout.write(
+          `${JSON.stringify({ totals: t, badLines: counter.bad, answers: Object.fromEntries(answers) }, null, 2)}\n`,
+        );
+      } else if (flags.csv) {
+        process.stdout.write('question,source,destination,port,proto,flows,packets,bytes\n');
+        for (const [q, rows] of answers) {
+          for (const r of rows) {
+            process.stdout.write(
+              `${[q, r.src, r.dst, r.dstPort, r.proto, r.flows, r.packets, r.bytes].map(csvCell).join(',')}\n`,
+            );
+          }
+        }
+      } else {
+        process.stdout.write(
+          `${pc.bold(`${t.records} records`)} (${t.allowRecords} allow, ${t.denyRecords} deny; ${t.deniedPackets} denied packets)\n`,
+        );
+        for (const [q, rows] of answers) {
+          process.stdout.write(`\n${pc.bold(q)}\n`);
+          if (rows.length === 0) {
+            process.stdout.write(pc.dim('  none\n'));
+            continue;
+          }
+          const table = new Table({
+            head: ['source', 'destination', 'port', 'proto', 'flows', 'packets', 'bytes'],
+            style: { head: ['cyan'] },
+          });
+          for (const r of rows.slice(0, 20))
+            table.push([r.src, r.dst, r.dstPort, r.proto, r.flows, r.packets, r.bytes]);
+          process.stdout.write(`${table.toString()}\n`);
+        }
+      }
+      if (counter.bad > 0) {
+        process.stderr.write(
+          `flowtrail report: ${counter.bad} lines are not flow records, skipped; first:\n`,
+        );
+        for (const b of bad) process.stderr.write(`  ${b.where}: ${b.message}\n`);
+      }
+    });
 }

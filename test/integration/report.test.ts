@@ -1,0 +1,191 @@
+/**
+ * `flowtrail report` from a record file and from CloudWatch (moto): the same
+ * records give the same, exact answers; bad lines are counted, not fatal.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  CloudWatchLogsClient,
+  CreateLogGroupCommand,
+  CreateLogStreamCommand,
+  PutLogEventsCommand,
+} from '@aws-sdk/client-cloudwatch-logs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { encodeRecord } from '../../src/format/codec.js';
+import type { FlowRecord } from '../../src/format/record.js';
+import { awsTestConfig, type Moto, startMoto } from '../../src/sim/moto.js';
+import { skipMoto } from '../harness/env.js';
+
+const CLI = new URL('../../bin/flowtrail.js', import.meta.url).pathname;
+
+function run(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI, 'report', ...args], {
+      env: { ...process.env, AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing' },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => {
+      stdout += c.toString();
+    });
+    child.stderr.on('data', (c: Buffer) => {
+      stderr += c.toString();
+    });
+    child.once('close', (status) => resolve({ status, stdout, stderr }));
+  });
+}
+
+const end = Math.floor(Date.now() / 1000) - 60;
+function rec(over: Partial<FlowRecord>): FlowRecord {
+  return {
+    startTime: end - 300,
+    endTime: end,
+    srcType: 'wep',
+    srcNamespace: 'client',
+    srcName: 'client-*',
+    srcLabels: '-',
+    dstType: 'wep',
+    dstNamespace: 'prod',
+    dstName: 'api-*',
+    dstLabels: '-',
+    srcIP: '-',
+    dstIP: '-',
+    proto: 6,
+    srcPort: '-',
+    dstPort: 443,
+    numFlows: 1,
+    numFlowsStarted: 1,
+    numFlowsCompleted: 1,
+    reporter: 'dst',
+    packetsIn: 10,
+    packetsOut: 8,
+    bytesIn: 1000,
+    bytesOut: 800,
+    action: 'allow',
+    ...over,
+  };
+}
+
+const records: FlowRecord[] = [
+  rec({}),
+  rec({ numFlows: 3, packetsIn: 5, packetsOut: 5, bytesIn: 500, bytesOut: 400 }),
+  rec({
+    action: 'deny',
+    packetsIn: 7,
+    packetsOut: 0,
+    bytesIn: 420,
+    bytesOut: 0,
+    dstPort: 6379,
+    dstName: 'db-*',
+  }),
+  rec({
+    reporter: 'src',
+    srcNamespace: 'prod',
+    srcName: 'api-*',
+    dstType: 'net',
+    dstNamespace: '-',
+    dstName: 'pub',
+    dstIP: '203.0.113.10',
+    packetsOut: 4,
+    bytesOut: 300,
+    packetsIn: 4,
+    bytesIn: 900,
+  }),
+];
+
+describe.skipIf(skipMoto)('flowtrail report', () => {
+  let moto: Moto;
+  const dir = mkdtempSync(join(tmpdir(), 'ft-report-'));
+  const file = join(dir, 'flows.log');
+  beforeAll(async () => {
+    writeFileSync(file, `${records.map((r) => encodeRecord(r)).join('\n')}\nnot a record\n`);
+    moto = await startMoto();
+    const logs = new CloudWatchLogsClient(awsTestConfig(moto.endpoint));
+    await logs.send(new CreateLogGroupCommand({ logGroupName: 'g' }));
+    await logs.send(new CreateLogStreamCommand({ logGroupName: 'g', logStreamName: 's' }));
+    await logs.send(
+      new PutLogEventsCommand({
+        logGroupName: 'g',
+        logStreamName: 's',
+        logEvents: records.map((r) => ({ timestamp: r.endTime * 1000, message: encodeRecord(r) })),
+      }),
+    );
+  });
+  afterAll(async () => {
+    await moto?.stop();
+  });
+
+  it('answers from a file with exact sums, counting the bad line', async () => {
+    const r = await run(['--file', file, '--json']);
+    expect(r.status).toBe(0);
+    expect(r.stderr).toContain('1 lines are not flow records');
+    expect(r.stderr).toContain(`${file}:5: line: expected 24 or 27 space-separated fields`);
+    const a = JSON.parse(r.stdout);
+    expect(a.totals).toMatchObject({ records: 4, denyRecords: 1, deniedPackets: 7 });
+    const q = a.answers;
+    expect(q['Which flows did policy deny, and between whom?']).toEqual([
+      {
+        src: 'client/client-*',
+        dst: 'prod/db-*',
+        dstPort: '6379',
+        proto: 6,
+        records: 1,
+        flows: 1,
+        packets: 7,
+        bytes: 420,
+      },
+    ]);
+    expect(q['Who connected into namespace prod from another namespace?']).toEqual([
+      {
+        src: 'client/client-*',
+        dst: 'prod/api-*',
+        dstPort: '443',
+        proto: 6,
+        records: 2,
+        flows: 4,
+        packets: 28,
+        bytes: 2700,
+      },
+    ]);
+    expect(q['Which pods sent traffic to the public internet?'][0]).toMatchObject({
+      src: 'prod/api-*',
+      dst: 'net/pub (203.0.113.10)',
+      packets: 8,
+      bytes: 1200,
+    });
+  });
+
+  it('answers the same from CloudWatch', async () => {
+    const fromFile = JSON.parse((await run(['--file', file, '--json'])).stdout);
+    const r = await run([
+      '--log-group',
+      'g',
+      '--region',
+      'us-east-1',
+      '--endpoint',
+      moto.endpoint,
+      '--json',
+    ]);
+    expect(r.status).toBe(0);
+    const fromCw = JSON.parse(r.stdout);
+    expect(fromCw.answers).toEqual(fromFile.answers);
+    expect(fromCw.totals).toEqual(fromFile.totals);
+  });
+
+  it('filters by action and namespace, prints CSV, and rejects a bad --since', async () => {
+    const denyOnly = JSON.parse((await run(['--file', file, '--json', '--action', 'deny'])).stdout);
+    expect(denyOnly.totals.records).toBe(1);
+    const csv = (await run(['--file', file, '--csv', '--namespace', 'prod'])).stdout
+      .trim()
+      .split('\n');
+    expect(csv[0]).toBe('question,source,destination,port,proto,flows,packets,bytes');
+    expect(csv.length).toBeGreaterThan(1);
+    const bad = await run(['--file', file, '--since', 'yesterday-ish']);
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toContain(
+      '--since: expected 30m, 2h, 7d or an ISO date, got "yesterday-ish"',
+    );
+  });
+});
