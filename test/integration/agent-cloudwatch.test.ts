@@ -88,7 +88,13 @@ describe.skipIf(skipKernel || skipMoto)('agent → CloudWatch Logs (moto)', () =
     truth = findEntry(conntrackEntries(node), { src: client.ip, sport: t.sport, dport: 8080 })!;
     deniedSent = (await udpSend(node, client, server.ip, 53, { count: 4, size: 20 })).sent;
     await sleep(2_500);
-    metricsText = node.exec(['curl', '-s', 'http://127.0.0.1:9099/metrics']);
+    // Scrape once the first PutLogEvents has completed (a slow machine may take longer).
+    for (let i = 0; i < 50; i++) {
+      metricsText = node.exec(['curl', '-s', 'http://127.0.0.1:9099/metrics']);
+      if (/^flowtrail_cloudwatch_put_latency_seconds_histogram_count [1-9]/m.test(metricsText))
+        break;
+      await sleep(200);
+    }
     readyz = node.exec(['curl', '-s', 'http://127.0.0.1:9099/readyz']);
     await stopProcess(agent, 15_000);
     events = readLogEvents(
