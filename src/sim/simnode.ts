@@ -128,19 +128,20 @@ export class SimNode {
     return child;
   }
 
-  addPod(spec: PodSpec): SimPod {
-    const index = this.podSeq++;
-    const netns = `${this.base}p${index}`;
-    const hostVeth = `${this.base}v${index}`;
+  /**
+   * A namespace joined to the node by a veth pair, Calico style: its addresses
+   * as /32 on eth0, default route via 169.254.1.1, and on the node side proxy
+   * ARP and a /32 route per address.
+   */
+  private plug(netns: string, hostVeth: string, ips: readonly string[]): void {
     createNamespace(netns);
     run(['ip', 'link', 'add', hostVeth, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', netns]);
     run(['ip', 'link', 'set', hostVeth, 'netns', this.netns]);
-    const pod: SimPod = { ...spec, labels: spec.labels ?? {}, netns, hostVeth };
-    const podExec = (argv: string[]) => run(inNs(netns, argv));
-    podExec(['ip', 'addr', 'add', `${spec.ip}/32`, 'dev', 'eth0']);
-    podExec(['ip', 'link', 'set', 'eth0', 'up']);
-    podExec(['ip', 'route', 'add', '169.254.1.1', 'dev', 'eth0']);
-    podExec(['ip', 'route', 'add', 'default', 'via', '169.254.1.1']);
+    const inside = (argv: string[]) => run(inNs(netns, argv));
+    for (const ip of ips) inside(['ip', 'addr', 'add', `${ip}/32`, 'dev', 'eth0']);
+    inside(['ip', 'link', 'set', 'eth0', 'up']);
+    inside(['ip', 'route', 'add', '169.254.1.1', 'dev', 'eth0']);
+    inside(['ip', 'route', 'add', 'default', 'via', '169.254.1.1']);
     this.exec(['ip', 'link', 'set', hostVeth, 'up']);
     this.exec([
       'sysctl',
@@ -149,7 +150,15 @@ export class SimNode {
       `net.ipv4.conf.${hostVeth}.proxy_arp=1`,
       `net.ipv4.neigh.${hostVeth}.proxy_delay=0`,
     ]);
-    this.exec(['ip', 'route', 'add', `${spec.ip}/32`, 'dev', hostVeth]);
+    for (const ip of ips) this.exec(['ip', 'route', 'add', `${ip}/32`, 'dev', hostVeth]);
+  }
+
+  addPod(spec: PodSpec): SimPod {
+    const index = this.podSeq++;
+    const netns = `${this.base}p${index}`;
+    const hostVeth = `${this.base}v${index}`;
+    this.plug(netns, hostVeth, [spec.ip]);
+    const pod: SimPod = { ...spec, labels: spec.labels ?? {}, netns, hostVeth };
     this.pods.set(`${spec.namespace}/${spec.name}`, pod);
     return pod;
   }
@@ -176,23 +185,7 @@ export class SimNode {
   addSink(ips: readonly string[] = ['203.0.113.10', '10.99.0.10']): SimSink {
     if (this.sink) return this.sink;
     const netns = `${this.base}s`;
-    const hostVeth = `${this.base}vs`;
-    createNamespace(netns);
-    run(['ip', 'link', 'add', hostVeth, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', netns]);
-    run(['ip', 'link', 'set', hostVeth, 'netns', this.netns]);
-    for (const ip of ips) run(inNs(netns, ['ip', 'addr', 'add', `${ip}/32`, 'dev', 'eth0']));
-    run(inNs(netns, ['ip', 'link', 'set', 'eth0', 'up']));
-    run(inNs(netns, ['ip', 'route', 'add', '169.254.1.1', 'dev', 'eth0']));
-    run(inNs(netns, ['ip', 'route', 'add', 'default', 'via', '169.254.1.1']));
-    this.exec(['ip', 'link', 'set', hostVeth, 'up']);
-    this.exec([
-      'sysctl',
-      '-q',
-      '-w',
-      `net.ipv4.conf.${hostVeth}.proxy_arp=1`,
-      `net.ipv4.neigh.${hostVeth}.proxy_delay=0`,
-    ]);
-    for (const ip of ips) this.exec(['ip', 'route', 'add', `${ip}/32`, 'dev', hostVeth]);
+    this.plug(netns, `${this.base}vs`, ips);
     this.sink = { netns, ips };
     return this.sink;
   }
