@@ -3,9 +3,9 @@
  * network namespace when asked, since the agent's 127.0.0.1 is its own
  * namespace's loopback), started on a free port and stopped on teardown.
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createServer } from 'node:net';
-import { inNs } from './netns.js';
+import { inNs, trackProcess } from './netns.js';
 
 export interface Moto {
   readonly endpoint: string;
@@ -44,15 +44,6 @@ async function freePort(): Promise<number> {
   });
 }
 
-const running = new Set<ChildProcess>();
-process.once('exit', () => {
-  for (const child of running) {
-    try {
-      if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
-    } catch {}
-  }
-});
-
 async function answers(url: string, netns: string | undefined): Promise<boolean> {
   if (netns === undefined) {
     try {
@@ -89,7 +80,8 @@ export async function startMoto(
     detached: true,
     stdio: ['ignore', 'ignore', 'pipe'],
   });
-  running.add(child);
+  // Killed with the rest of the test world on exit and on signals.
+  trackProcess(child);
   let stderr = '';
   child.stderr?.on('data', (c: Buffer) => {
     stderr = (stderr + c.toString()).slice(-4_000);
@@ -123,7 +115,6 @@ export async function startMoto(
       }, 3_000);
       await exited;
       clearTimeout(t);
-      running.delete(child);
     },
   };
 }

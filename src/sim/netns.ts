@@ -117,6 +117,17 @@ export function removeNamespace(ns: string): void {
   namespaces.delete(ns);
 }
 
+/**
+ * Tracks a child (spawned detached, in its own process group) so it is
+ * killed on teardown, on exit and on SIGINT/SIGTERM/SIGHUP of this process.
+ */
+export function trackProcess(child: ChildProcess): ChildProcess {
+  hook();
+  processes.add(child);
+  child.once('exit', () => processes.delete(child));
+  return child;
+}
+
 /** Spawns argv inside `ns` in its own process group; tracked for cleanup. */
 export function spawnInNs(
   ns: string,

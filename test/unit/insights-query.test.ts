@@ -41,7 +41,12 @@ const request = { logGroupName: 'g', startTime: 100, endTime: 200, queryString: 
 
 function clock() {
   let t = 0;
-  return { now: () => t, sleep: async (ms: number) => void (t += ms) };
+  return {
+    now: () => t,
+    sleep: async (ms: number) => {
+      t += ms;
+    },
+  };
 }
 
 describe('runInsightsQuery', () => {
