@@ -1,0 +1,327 @@
+/**
+ * The deploy/ manifests and templates, parsed and checked for the fields
+ * that matter for security and operation: least privilege in the DaemonSet
+ * and the IAM policy, the config contract in the ConfigMap, and the
+ * CloudFormation template staying in step with `flowtrail setup` and the
+ * query pack.
+ */
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import {
+  type CollectionTag,
+  parse,
+  parseAllDocuments,
+  type ScalarTag,
+  type YAMLMap,
+  type YAMLSeq,
+} from 'yaml';
+import { configSchema } from '../../src/config.js';
+import { QUERY_PACK, queryText } from '../../src/queries/pack.js';
+import { denyPattern } from '../../src/setup/plan.js';
+import { underCI } from '../harness/env.js';
+
+const root = new URL('../../deploy/', import.meta.url).pathname;
+const read = (p: string) => readFileSync(`${root}${p}`, 'utf8');
+
+// biome-ignore lint/suspicious/noExplicitAny: manifests are untyped documents
+type Doc = any;
+
+function docs(path: string): Doc[] {
+  return parseAllDocuments(read(path)).map((d) => {
+    if (d.errors.length > 0) throw new Error(`${path}: ${d.errors[0]!.message}`);
+    return d.toJS();
+  });
+}
+
+/** CloudFormation short forms (!Ref, !Sub, !If …) as their long-form objects. */
+function cfnTags(): (ScalarTag | CollectionTag)[] {
+  const fns = [
+    'Ref',
+    'Sub',
+    'GetAtt',
+    'If',
+    'Equals',
+    'Not',
+    'And',
+    'Or',
+    'Condition',
+    'Join',
+    'Select',
+    'Split',
+    'FindInMap',
+    'ImportValue',
+    'Base64',
+    'GetAZs',
+    'Cidr',
+  ];
+  const tags: (ScalarTag | CollectionTag)[] = [];
+  for (const fn of fns) {
+    const key = fn === 'Ref' || fn === 'Condition' ? fn : `Fn::${fn}`;
+    tags.push({
+      tag: `!${fn}`,
+      resolve: (value: string) => ({ [key]: fn === 'GetAtt' ? value.split('.') : value }),
+    });
+    tags.push({
+      tag: `!${fn}`,
+      collection: 'seq',
+      resolve: (seq) => ({ [key]: (seq as YAMLSeq).toJSON() }),
+    } as CollectionTag);
+    tags.push({
+      tag: `!${fn}`,
+      collection: 'map',
+      resolve: (map) => ({ [key]: (map as YAMLMap).toJSON() }),
+    } as CollectionTag);
+  }
+  return tags;
+}
+
+const k8sFiles = [
+  'namespace.yaml',
+  'serviceaccount.yaml',
+  'rbac.yaml',
+  'configmap.yaml',
+  'daemonset.yaml',
+];
+const all = k8sFiles.flatMap((f) => docs(`kubernetes/${f}`));
+const byKind = (kind: string) => all.filter((d) => d.kind === kind);
+const ds = byKind('DaemonSet')[0];
+const pod = ds.spec.template.spec;
+const agent = pod.containers.find((c: Doc) => c.name === 'agent');
+const configText: string = byKind('ConfigMap')[0].data['config.yaml'];
+
+describe('deploy/kubernetes', () => {
+  it('every manifest parses and the kustomization lists each of them', () => {
+    for (const d of all) expect(d.apiVersion && d.kind && d.metadata?.name).toBeTruthy();
+    const kust = docs('kubernetes/kustomization.yaml')[0];
+    expect([...kust.resources].sort()).toEqual([...k8sFiles].sort());
+  });
+
+  it('the agent container drops every capability but NET_ADMIN and cannot escalate', () => {
+    const sc = agent.securityContext;
+    expect(sc.capabilities).toEqual({ drop: ['ALL'], add: ['NET_ADMIN'] });
+    expect(sc.privileged).toBe(false);
+    expect(sc.allowPrivilegeEscalation).toBe(false);
+    expect(sc.readOnlyRootFilesystem).toBe(true);
+    expect(sc.seccompProfile).toEqual({ type: 'RuntimeDefault' });
+    expect(pod.securityContext.seccompProfile).toEqual({ type: 'RuntimeDefault' });
+    // UID 0 by choice (no ambient capabilities in Kubernetes): stated, not defaulted.
+    expect(sc.runAsUser).toBe(0);
+    expect(sc.runAsNonRoot).toBe(false);
+  });
+
+  it('only the optional sysctl init container is privileged, and it only writes the two conntrack sysctls', () => {
+    const privileged = [...pod.initContainers, ...pod.containers].filter(
+      (c: Doc) => c.securityContext?.privileged,
+    );
+    expect(privileged.map((c: Doc) => c.name)).toEqual(['sysctls']);
+    const script: string = privileged[0].command.join(' ');
+    expect(script.match(/\/proc\/sys\/[\w/]+/g)).toEqual([
+      '/proc/sys/net/netfilter/nf_conntrack_acct',
+      '/proc/sys/net/netfilter/nf_conntrack_timestamp',
+    ]);
+  });
+
+  it('the pod runs on every node but Fargate, in the host network, as a node-critical pod', () => {
+    expect(pod.hostNetwork).toBe(true);
+    expect(pod.dnsPolicy).toBe('ClusterFirstWithHostNet');
+    expect(pod.priorityClassName).toBe('system-node-critical');
+    expect(pod.tolerations).toEqual([{ operator: 'Exists' }]);
+    const exprs =
+      pod.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0]
+        .matchExpressions;
+    expect(exprs).toContainEqual({
+      key: 'eks.amazonaws.com/compute-type',
+      operator: 'NotIn',
+      values: ['fargate'],
+    });
+    expect(ds.spec.updateStrategy).toEqual({
+      type: 'RollingUpdate',
+      rollingUpdate: { maxUnavailable: '10%' },
+    });
+  });
+
+  it('the node name comes from the downward API and probes hit /healthz and /readyz on 9099', () => {
+    for (const name of ['NODE_NAME', 'FLOWTRAIL_NODE_NAME']) {
+      expect(agent.env.find((e: Doc) => e.name === name).valueFrom).toEqual({
+        fieldRef: { fieldPath: 'spec.nodeName' },
+      });
+    }
+    expect(agent.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 9099 });
+    expect(agent.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 9099 });
+    const ann = ds.spec.template.metadata.annotations;
+    expect(ann['prometheus.io/scrape']).toBe('true');
+    expect(ann['prometheus.io/port']).toBe('9099');
+    expect(agent.resources.requests.cpu && agent.resources.requests.memory).toBeTruthy();
+    expect(agent.resources.limits.memory).toBeTruthy();
+  });
+
+  it('the spool is a hostPath at /var/lib/flowtrail and the config says so', () => {
+    const spool = pod.volumes.find((v: Doc) => v.name === 'spool');
+    expect(spool.hostPath.path).toBe('/var/lib/flowtrail');
+    const mount = agent.volumeMounts.find((m: Doc) => m.name === 'spool');
+    expect(mount.mountPath).toBe('/var/lib/flowtrail');
+    expect(parse(configText).spool.dir.startsWith('/var/lib/flowtrail/')).toBe(true);
+  });
+
+  it('checksum/config is the sha256 of the ConfigMap config (rolls the pods on change)', () => {
+    const sum = createHash('sha256').update(configText).digest('hex');
+    expect(ds.spec.template.metadata.annotations['checksum/config']).toBe(sum);
+  });
+
+  it('the ConfigMap config is valid agent config once the downward API gives nodeName', () => {
+    const result = configSchema.safeParse({
+      ...parse(configText),
+      nodeName: 'ip-10-0-0-1.ec2.internal',
+    });
+    expect(result.success ? [] : result.error.issues).toEqual([]);
+    expect(parse(configText).http.listen).toBe('0.0.0.0:9099');
+  });
+
+  it('the service account carries the IRSA role annotation and RBAC is read-only on pods and nodes', () => {
+    const sa = byKind('ServiceAccount')[0];
+    expect(sa.metadata.annotations['eks.amazonaws.com/role-arn']).toMatch(
+      /^arn:aws:iam::\d{12}:role\//,
+    );
+    expect(pod.serviceAccountName).toBe(sa.metadata.name);
+    expect(byKind('ClusterRole')[0].rules).toEqual([
+      { apiGroups: [''], resources: ['pods', 'nodes'], verbs: ['get', 'list', 'watch'] },
+    ]);
+    const binding = byKind('ClusterRoleBinding')[0];
+    expect(binding.subjects).toEqual([
+      { kind: 'ServiceAccount', name: 'flowtrail', namespace: 'flowtrail' },
+    ]);
+  });
+});
+
+// `kubectl apply --dry-run=client` needs an API server for discovery and
+// OpenAPI (checked here: it fails offline), so the offline check is
+// `kubectl kustomize`, which renders the kustomization without a cluster.
+function hasKubectl(): boolean {
+  try {
+    execFileSync('kubectl', ['version', '--client'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+const skipKubectl = !underCI && !hasKubectl();
+if (skipKubectl)
+  console.warn(
+    'kubectl kustomize check skipped: kubectl not installed (apt-get install kubernetes-client)',
+  );
+
+describe.skipIf(skipKubectl)('kubectl kustomize deploy/kubernetes', () => {
+  it('renders every object into the flowtrail namespace with the image set', () => {
+    const out = execFileSync('kubectl', ['kustomize', `${root}kubernetes`], { encoding: 'utf8' });
+    const rendered = parseAllDocuments(out).map((d) => d.toJS() as Doc);
+    expect(rendered.map((d) => d.kind).sort()).toEqual(
+      [
+        'ClusterRole',
+        'ClusterRoleBinding',
+        'ConfigMap',
+        'DaemonSet',
+        'Namespace',
+        'ServiceAccount',
+      ].sort(),
+    );
+    for (const d of rendered)
+      if (!d.kind.startsWith('Cluster') && d.kind !== 'Namespace')
+        expect(d.metadata.namespace).toBe('flowtrail');
+    const images = rendered
+      .find((d) => d.kind === 'DaemonSet')
+      .spec.template.spec.containers.map((c: Doc) => c.image);
+    expect(images).toEqual(['ghcr.io/flowtrail/flowtrail:0.1.0']);
+  });
+});
+
+describe('deploy/aws/iam-policy.json', () => {
+  const policy = JSON.parse(read('aws/iam-policy.json'));
+  const statements: Doc[] = policy.Statement;
+
+  it('has no action wildcard and only PutMetricData (namespace-conditioned) on Resource *', () => {
+    for (const s of statements) {
+      expect(s.Effect).toBe('Allow');
+      for (const a of [s.Action].flat()) expect(a).not.toContain('*');
+      if ([s.Resource].flat().includes('*')) {
+        expect(s.Action).toEqual(['cloudwatch:PutMetricData']);
+        expect(s.Condition).toEqual({ StringEquals: { 'cloudwatch:namespace': 'flowtrail' } });
+      }
+    }
+  });
+
+  it('scopes every write to the flowtrail log groups and their streams', () => {
+    const logsWrites = statements.filter((s) =>
+      [s.Action]
+        .flat()
+        .some((a: string) => a.startsWith('logs:') && a !== 'logs:DescribeLogGroups'),
+    );
+    expect(logsWrites.length).toBeGreaterThan(0);
+    for (const s of logsWrites) {
+      for (const r of [s.Resource].flat())
+        expect(r).toMatch(/^arn:aws:logs:\*:\*:log-group:flowtrail-flowlogs-\*(:log-stream:\*)?$/);
+    }
+    const actions = logsWrites.flatMap((s) => s.Action);
+    for (const a of ['logs:CreateLogStream', 'logs:PutLogEvents', 'logs:DescribeLogStreams'])
+      expect(actions).toContain(a);
+  });
+});
+
+describe('deploy/aws/cloudformation.yaml', () => {
+  const t = parse(read('aws/cloudformation.yaml'), { customTags: cfnTags() });
+  const res = t.Resources;
+
+  it('creates the log group flowtrail-flowlogs-<cluster> with retention', () => {
+    expect(res.FlowLogGroup.Type).toBe('AWS::Logs::LogGroup');
+    expect(res.FlowLogGroup.Properties.LogGroupName).toEqual({
+      'Fn::Sub': 'flowtrail-flowlogs-${ClusterName}',
+    });
+    expect(res.FlowLogGroup.Properties.RetentionInDays).toEqual({ Ref: 'RetentionInDays' });
+  });
+
+  it('has the same denied-packet metric filters as flowtrail setup', () => {
+    expect(res.DeniedIngressMetricFilter.Properties.FilterPattern).toBe(denyPattern('dst'));
+    expect(res.DeniedIngressMetricFilter.Properties.MetricTransformations[0].MetricValue).toBe(
+      '$packetsIn',
+    );
+    expect(res.DeniedEgressMetricFilter.Properties.FilterPattern).toBe(denyPattern('src'));
+    expect(res.DeniedEgressMetricFilter.Properties.MetricTransformations[0].MetricValue).toBe(
+      '$packetsOut',
+    );
+  });
+
+  it('alarms on denied packets and on missing or unhealthy nodes (missing data breaching)', () => {
+    expect(res.DeniedPacketsAlarm.Properties).toMatchObject({
+      MetricName: 'DeniedPackets',
+      Statistic: 'Sum',
+      TreatMissingData: 'notBreaching',
+    });
+    expect(res.NodeUnhealthyAlarm.Properties).toMatchObject({
+      MetricName: 'NodeHealthy',
+      Statistic: 'Minimum',
+      TreatMissingData: 'breaching',
+    });
+  });
+
+  it('saves every pack query with the pack text', () => {
+    const saved = Object.values(res as Record<string, Doc>).filter(
+      (r) => r.Type === 'AWS::Logs::QueryDefinition',
+    );
+    expect(saved.map((r) => r.Properties.Name).sort()).toEqual(
+      QUERY_PACK.map((q) => `flowtrail/${q.name}`).sort(),
+    );
+    for (const q of QUERY_PACK) {
+      const r = saved.find((s) => s.Properties.Name === `flowtrail/${q.name}`);
+      expect(r.Properties.QueryString).toBe(queryText(q));
+    }
+  });
+
+  it('subscribes the Elasticsearch function only when its ARN is given, with an invoke permission for logs', () => {
+    expect(res.ElasticsearchSubscription.Condition).toBe('StandardWithElasticsearch');
+    expect(res.ElasticsearchInvokePermission.Properties.Principal).toBe('logs.amazonaws.com');
+    expect(t.Conditions.HasElasticsearch).toEqual({
+      'Fn::Not': [{ 'Fn::Equals': [{ Ref: 'ElasticsearchFunctionArn' }, ''] }],
+    });
+  });
+});
