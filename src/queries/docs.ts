@@ -1,0 +1,42 @@
+/**
+ * docs/queries.md, rendered from the query pack so the two cannot drift:
+ * `npm run docs:queries` writes it, test/unit/query-pack.test.ts compares.
+ */
+import { PARSE_LINE, QUERY_PACK } from './pack.js';
+
+export function renderQueriesMarkdown(): string {
+  const out: string[] = [
+    '# Querying flow logs with CloudWatch Logs Insights',
+    '',
+    '<!-- Generated from src/queries/pack.ts by `npm run docs:queries`; edit the pack, not this file. -->',
+    '',
+    '`flowtrail setup` saves these queries in CloudWatch as `flowtrail/<name>`',
+    '(the pack lives in `src/queries/pack.ts`); `flowtrail query <name>` runs one;',
+    '`flowtrail report` answers the same questions from record files or a log',
+    'group without Logs Insights, selecting the same records.',
+    '',
+    'Records are space-delimited; Logs Insights splits them with `parse`, by',
+    'position. Every query below starts with the same line:',
+    '',
+    '```',
+    PARSE_LINE,
+    '```',
+    '',
+  ];
+  for (const q of QUERY_PACK) {
+    out.push(`## ${q.name}: ${q.title}`, '', q.description, '');
+    const facts = [`Default range: last ${q.defaultSince}.`];
+    if (q.params) {
+      facts.push(
+        `Parameter: \`namespace\` (default \`${q.params.namespace}\`; the saved query uses the default, edit the two literals to ask about another).`,
+      );
+    }
+    out.push(facts.join(' '), '', '```', `| ${q.body}`, '```', '');
+  }
+  out.push(
+    'A flow between two pods on the same node appears twice (reporter `src` and',
+    '`dst`); each query filters on one reporter so that it is counted once.',
+    '',
+  );
+  return out.join('\n');
+}

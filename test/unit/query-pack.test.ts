@@ -1,0 +1,303 @@
+import { readFileSync } from 'node:fs';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { encodeRecord } from '../../src/format/codec.js';
+import { type FlowRecord, RECORD_FIELDS } from '../../src/format/record.js';
+import { renderQueriesMarkdown } from '../../src/queries/docs.js';
+import { findQuery, PARSE_LINE, QUERY_PACK, queryText } from '../../src/queries/pack.js';
+import {
+  crossNamespaceIngress,
+  deniedFlows,
+  egressToInternet,
+  namespaceTalkers,
+  type PairRow,
+  topTalkers,
+} from '../../src/report/analyze.js';
+
+/**
+ * Logs Insights is not available here (moto's StartQuery ignores the query
+ * text), so this file implements the two parts of the language the pack
+ * relies on for correctness: `parse` globs and the `filter` expressions.
+ */
+
+/**
+ * `parse @message "glob" as a, b, …`: each `*` matches lazily up to the next
+ * literal text; the last `*` (with nothing after it) takes the rest.
+ */
+function parseGlob(line: string, message: string): Record<string, string> | undefined {
+  const m = /^parse @message "(.*)" as (.*)$/.exec(line);
+  if (!m) throw new Error(`not a parse line: ${line}`);
+  const names = m[2]!.split(',').map((s) => s.trim());
+  const literals = m[1]!.split('*');
+  if (literals.length - 1 !== names.length) throw new Error('one name per * expected');
+  const out: Record<string, string> = {};
+  if (!message.startsWith(literals[0]!)) return undefined;
+  let pos = literals[0]!.length;
+  for (let i = 0; i < names.length; i++) {
+    const next = literals[i + 1]!;
+    let end: number;
+    if (next === '' && i === names.length - 1) end = message.length;
+    else {
+      end = message.indexOf(next, pos);
+      if (end < 0) return undefined;
+    }
+    out[names[i]!] = message.slice(pos, end);
+    pos = end + next.length;
+  }
+  return pos === message.length ? out : undefined;
+}
+
+type Expr =
+  | { op: 'and' | 'or'; l: Expr; r: Expr }
+  | { op: '=' | '!='; field: string; value: string };
+
+/** `filter` expressions: field = "v", field != "v", and, or, parentheses. */
+function parseFilter(text: string): Expr {
+  const tokens = text.match(/"[^"]*"|!=|=|\(|\)|[A-Za-z@][\w.]*/g) ?? [];
+  let i = 0;
+  const peek = (): string | undefined => tokens[i];
+  const take = (want?: string): string => {
+    const t = tokens[i++];
+    if (t === undefined || (want !== undefined && t !== want))
+      throw new Error(`filter: expected ${want ?? 'a token'} at ${i - 1} in ${text}`);
+    return t;
+  };
+  const primary = (): Expr => {
+    if (peek() === '(') {
+      take('(');
+      const e = or();
+      take(')');
+      return e;
+    }
+    const field = take();
+    if (!(RECORD_FIELDS as readonly string[]).includes(field))
+      throw new Error(`filter: unknown field ${field}`);
+    const op = take();
+    if (op !== '=' && op !== '!=') throw new Error(`filter: unsupported operator ${op}`);
+    const lit = take();
+    if (!lit.startsWith('"')) throw new Error(`filter: expected a string literal, got ${lit}`);
+    return { op, field, value: lit.slice(1, -1) };
+  };
+  const and = (): Expr => {
+    let e = primary();
+    while (peek() === 'and') {
+      take();
+      e = { op: 'and', l: e, r: primary() };
+    }
+    return e;
+  };
+  const or = (): Expr => {
+    let e = and();
+    while (peek() === 'or') {
+      take();
+      e = { op: 'or', l: e, r: and() };
+    }
+    return e;
+  };
+  const e = or();
+  if (i !== tokens.length) throw new Error(`filter: trailing tokens in ${text}`);
+  return e;
+}
+
+function evalFilter(e: Expr, f: Record<string, string>): boolean {
+  switch (e.op) {
+    case 'and':
+      return evalFilter(e.l, f) && evalFilter(e.r, f);
+    case 'or':
+      return evalFilter(e.l, f) || evalFilter(e.r, f);
+    case '=':
+      return f[e.field] === e.value;
+    case '!=':
+      return f[e.field] !== e.value;
+  }
+}
+
+/** The commands of a full query text, split at the top-level pipes. */
+function commands(text: string): string[] {
+  return text.split('\n| ').map((c) => c.trim());
+}
+
+/** Runs a pack query's parse and filter over record lines: the lines it selects. */
+function select(text: string, lines: readonly string[]): string[] {
+  const [parse, filter] = commands(text);
+  expect(filter?.startsWith('filter ')).toBe(true);
+  const expr = parseFilter(filter!.slice('filter '.length));
+  return lines.filter((line) => {
+    const fields = parseGlob(parse!, line);
+    if (!fields) throw new Error(`parse did not match ${line}`);
+    return evalFilter(expr, fields);
+  });
+}
+
+const NAMESPACES = ['prod', 'stars', 'client', 'kube-system', '-'] as const;
+const NAMES = ['pub', 'pvt', 'aws', 'nginx-7d98456675-*', 'backend-6d8f9-x2x7q', 'node-1'] as const;
+/** A value as the encoder writes it: non-empty, no whitespace. */
+const word = fc.stringMatching(/^[!-~]{1,12}$/);
+const count = fc.nat({ max: 1_000_000 });
+
+const recordArb: fc.Arbitrary<FlowRecord> = fc.record({
+  startTime: fc.integer({ min: 1_500_000_000, max: 2_000_000_000 }),
+  endTime: fc.integer({ min: 1_500_000_000, max: 2_000_000_000 }),
+  srcType: fc.constantFrom('wep', 'hep', 'ns', 'net'),
+  srcNamespace: fc.constantFrom(...NAMESPACES),
+  srcName: fc.oneof(fc.constantFrom(...NAMES), word),
+  srcLabels: fc.oneof(fc.constant('-'), fc.constant('[role=backend,tier=db]')),
+  dstType: fc.constantFrom('wep', 'hep', 'ns', 'net'),
+  dstNamespace: fc.constantFrom(...NAMESPACES),
+  dstName: fc.oneof(fc.constantFrom(...NAMES), word),
+  dstLabels: fc.oneof(fc.constant('-'), fc.constant('[app=x]')),
+  srcIP: fc.oneof(fc.constant('-'), fc.ipV4(), fc.ipV6()),
+  dstIP: fc.oneof(fc.constant('-'), fc.ipV4(), fc.ipV6()),
+  proto: fc.constantFrom(1, 6, 17, 58, 132),
+  srcPort: fc.oneof(fc.constant('-' as const), fc.integer({ min: 0, max: 65535 })),
+  dstPort: fc.oneof(fc.constant('-' as const), fc.integer({ min: 0, max: 65535 })),
+  numFlows: count,
+  numFlowsStarted: count,
+  numFlowsCompleted: count,
+  reporter: fc.constantFrom('src', 'dst'),
+  packetsIn: count,
+  packetsOut: count,
+  bytesIn: count,
+  bytesOut: count,
+  action: fc.constantFrom('allow', 'deny'),
+});
+
+const fieldsOf = (r: FlowRecord): Record<string, string> =>
+  Object.fromEntries(RECORD_FIELDS.map((f) => [f, String(r[f])]));
+
+describe('the parse line', () => {
+  it('has one * per field and names the 24 fields in record order', () => {
+    expect(PARSE_LINE).toBe(
+      `parse @message "${Array(24).fill('*').join(' ')}" as ${RECORD_FIELDS.join(', ')}`,
+    );
+  });
+
+  it('extracts every field of any record the encoder writes, equal to the record', () => {
+    fc.assert(
+      fc.property(recordArb, (r) => {
+        expect(parseGlob(PARSE_LINE, encodeRecord(r))).toEqual(fieldsOf(r));
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('extracts the fields of the design document example', () => {
+    const line =
+      '1529529591 1529529892 wep policy-demo nginx-7d98456675-* - wep kube-system kube-dns-7cc87d595-* - - - 17 - 53 1 1 1 dst 1 1 73 119 allow';
+    const got = parseGlob(PARSE_LINE, line);
+    expect(got?.srcName).toBe('nginx-7d98456675-*');
+    expect(got?.dstNamespace).toBe('kube-system');
+    expect(got?.dstPort).toBe('53');
+    expect(got?.bytesOut).toBe('119');
+    expect(got?.action).toBe('allow');
+  });
+
+  it('leaves the 27-field variant extras in the last field, so the pack expects 24-field groups', () => {
+    const r = fc.sample(recordArb, { numRuns: 1, seed: 7 })[0]!;
+    const got = parseGlob(PARSE_LINE, encodeRecord({ ...r, srcNameAggr: 'a-*' }, { variant: 27 }));
+    expect(got?.action).toBe(`${r.action} a-* - -`);
+  });
+});
+
+describe('the query pack', () => {
+  it('has unique names, and every entry has a title, description and default range', () => {
+    expect(QUERY_PACK.map((q) => q.name)).toEqual([
+      'denied-flows',
+      'egress-internet',
+      'cross-namespace-ingress',
+      'namespace-talkers',
+      'top-talkers',
+    ]);
+    for (const q of QUERY_PACK) {
+      expect(q.title.length).toBeGreaterThan(0);
+      expect(q.description.length).toBeGreaterThan(40);
+      expect(q.defaultSince).toMatch(/^\d+[mhd]$/);
+      expect(queryText(q).startsWith(`${PARSE_LINE}\n| filter `)).toBe(true);
+    }
+  });
+
+  it('uses only the parsed fields and the aliases it defines in stats and sort', () => {
+    for (const q of QUERY_PACK) {
+      const known = new Set<string>(RECORD_FIELDS);
+      for (const cmd of commands(q.body).slice(1)) {
+        if (cmd.startsWith('stats ')) {
+          const [aggs, by] = cmd.slice('stats '.length).split(' by ');
+          for (const m of aggs!.matchAll(/sum\(([^)]*)\) as (\w+)/g)) {
+            for (const f of m[1]!.split('+').map((s) => s.trim())) expect(known).toContain(f);
+            known.add(m[2]!);
+          }
+          for (const f of by!.split(',').map((s) => s.trim())) expect(known).toContain(f);
+        } else if (cmd.startsWith('sort ')) {
+          expect(known).toContain(cmd.split(' ')[1]);
+        } else {
+          expect(cmd).toMatch(/^limit \d+$/);
+        }
+      }
+    }
+  });
+
+  it('puts the namespace parameter into the filter, and refuses what is not a namespace name', () => {
+    const q = findQuery('cross-namespace-ingress')!;
+    expect(q.params).toEqual({ namespace: 'prod' });
+    expect(q.body).toBe(q.query({ namespace: 'prod' }));
+    expect(q.query({ namespace: 'payments' })).toContain(
+      'dstNamespace = "payments" and srcNamespace != "payments"',
+    );
+    expect(queryText(findQuery('namespace-talkers')!, { namespace: 'kube-system' })).toContain(
+      'srcNamespace = "kube-system"',
+    );
+    expect(() => q.query({ namespace: 'x" or action = "deny' })).toThrow(/RFC 1123/);
+    expect(() => q.query({ namespace: '' })).toThrow(/RFC 1123/);
+  });
+
+  /**
+   * Each query's filter, run over encoded records, selects exactly the
+   * records the matching `flowtrail report` answer counts: the report's
+   * answer over the selection covers every selected record, and over the
+   * rest it is empty.
+   */
+  const answers: [string, string | undefined, (rs: FlowRecord[], ns: string) => PairRow[]][] = [
+    ['denied-flows', undefined, (rs) => deniedFlows(rs)],
+    ['egress-internet', undefined, (rs) => egressToInternet(rs)],
+    ['cross-namespace-ingress', 'prod', (rs, ns) => crossNamespaceIngress(rs, ns)],
+    ['cross-namespace-ingress', 'stars', (rs, ns) => crossNamespaceIngress(rs, ns)],
+    ['namespace-talkers', 'stars', (rs, ns) => namespaceTalkers(rs, ns)],
+    ['namespace-talkers', 'client', (rs, ns) => namespaceTalkers(rs, ns)],
+    ['top-talkers', undefined, (rs) => topTalkers(rs, Number.POSITIVE_INFINITY)],
+  ];
+  for (const [name, ns, answer] of answers) {
+    it(`${name}${ns ? ` (namespace ${ns})` : ''} selects the same records as flowtrail report`, () => {
+      const q = findQuery(name)!;
+      const text = queryText(q, ns ? { namespace: ns } : undefined);
+      let selectedSomething = false;
+      fc.assert(
+        fc.property(fc.array(recordArb, { maxLength: 40 }), (records) => {
+          const byLine = new Map(records.map((r) => [encodeRecord(r), r]));
+          const lines = [...byLine.keys()];
+          const picked = new Set(select(text, lines));
+          const inside = lines.filter((l) => picked.has(l)).map((l) => byLine.get(l)!);
+          const outside = lines.filter((l) => !picked.has(l)).map((l) => byLine.get(l)!);
+          if (inside.length > 0) selectedSomething = true;
+          const counted = answer(inside, ns ?? '').reduce((n, row) => n + row.records, 0);
+          expect(counted).toBe(inside.length);
+          expect(answer(outside, ns ?? '')).toEqual([]);
+        }),
+        { numRuns: 200 },
+      );
+      expect(selectedSomething).toBe(true);
+    });
+  }
+});
+
+describe('docs/queries.md', () => {
+  it('is the rendering of the pack (regenerate with npm run docs:queries)', () => {
+    const onDisk = readFileSync(new URL('../../docs/queries.md', import.meta.url), 'utf8');
+    expect(onDisk).toBe(renderQueriesMarkdown());
+  });
+
+  it('shows every query with its parse line', () => {
+    const doc = renderQueriesMarkdown();
+    expect(doc).toContain(PARSE_LINE);
+    for (const q of QUERY_PACK) expect(doc).toContain(`| ${q.body}`);
+  });
+});
