@@ -275,6 +275,7 @@ describe('deploy/aws/cloudformation.yaml', () => {
   it('creates the log group flowtrail-flowlogs-<cluster> with retention', () => {
     expect(res.FlowLogGroup.Type).toBe('AWS::Logs::LogGroup');
     expect(res.FlowLogGroup.Properties.LogGroupName).toEqual({
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: a CloudFormation Sub string
       'Fn::Sub': 'flowtrail-flowlogs-${ClusterName}',
     });
     expect(res.FlowLogGroup.Properties.RetentionInDays).toEqual({ Ref: 'RetentionInDays' });
