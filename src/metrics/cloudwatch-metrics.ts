@@ -7,12 +7,15 @@
  * by ClusterName + NodeName (to find the noisy node). Points wait in a
  * bounded buffer while CloudWatch is unreachable and go out with their
  * original timestamps when it is back; overflow drops the oldest, counted.
- * Pushes have their own queue: they never wait behind log delivery.
+ * Pushes have their own queue: they never wait behind log delivery. A failed
+ * put is retried after a backoff (doubling from retryBaseMs up to the push
+ * interval, with jitter) as well as at every push.
  */
 import {
   CloudWatchClient,
   type MetricDatum,
   PutMetricDataCommand,
+  type PutMetricDataCommandInput,
 } from '@aws-sdk/client-cloudwatch';
 import PQueue from 'p-queue';
 import type { Logger } from '../util/log.js';
@@ -24,21 +27,66 @@ export interface MetricsPublisherOptions {
   clusterName: string;
   nodeName: string;
   pushIntervalMs: number;
-  /** Points kept while CloudWatch is down (default 10,000). */
+  /**
+   * Points kept while CloudWatch is down: 4 per push (2 metrics × 2 series),
+   * so the default 10,000 holds ~41 h of 60 s pushes.
+   */
   maxBufferedPoints?: number;
   logger: Logger;
   now?: () => number;
   sources: { takeDeniedPackets(): number; healthy(): boolean };
+  /** First retry delay after a failed put; doubles up to the push interval (default 1,000). */
+  retryBaseMs?: number;
+  /** Replaces the SDK call (tests); resolves when CloudWatch accepted the call. */
+  put?: (input: PutMetricDataCommandInput) => Promise<unknown>;
+  /** Replaces setTimeout for retries (tests). */
+  setTimer?: (fn: () => void, ms: number) => { unref?(): unknown };
 }
 
 /** PutMetricData accepts at most 1,000 metric data per call. */
 export const MAX_METRICS_PER_CALL = 1_000;
+/** … and at most 1 MB of request payload. */
+export const MAX_REQUEST_BYTES = 1_000_000;
+
+/**
+ * An upper bound of a datum's share of the request: the SDK sends it as
+ * form fields (`MetricData.member.N.Dimensions.member.M.Name=…`) or as a
+ * more compact JSON/CBOR body; three times its JSON length covers the form
+ * encoding's key prefixes (measured: ~2.2×).
+ */
+export function estimateDatumBytes(d: MetricDatum): number {
+  return 3 * JSON.stringify(d).length;
+}
+
+/** Splits points into PutMetricData calls within the count and size limits, in order. */
+export function batchDatums(
+  points: readonly MetricDatum[],
+  maxCount = MAX_METRICS_PER_CALL,
+  maxBytes = MAX_REQUEST_BYTES - 1_000,
+): MetricDatum[][] {
+  const batches: MetricDatum[][] = [];
+  let batch: MetricDatum[] = [];
+  let bytes = 0;
+  for (const p of points) {
+    const b = estimateDatumBytes(p);
+    if (batch.length > 0 && (batch.length === maxCount || bytes + b > maxBytes)) {
+      batches.push(batch);
+      batch = [];
+      bytes = 0;
+    }
+    batch.push(p);
+    bytes += b;
+  }
+  if (batch.length > 0) batches.push(batch);
+  return batches;
+}
 
 export interface MetricsPublisherStats {
   pushes: number;
   pointsSent: number;
   pointsDropped: number;
   failures: number;
+  retries: number;
   buffered: number;
   lastError: string | undefined;
 }
@@ -48,12 +96,17 @@ export class MetricsPublisher {
   private readonly queue = new PQueue({ concurrency: 1 });
   private buffer: MetricDatum[] = [];
   private timer: NodeJS.Timeout | undefined;
+  private retryPending = false;
+  private consecutiveFailures = 0;
+  private stopped = false;
   private readonly now: () => number;
+  private readonly put: (input: PutMetricDataCommandInput) => Promise<unknown>;
   readonly stats: MetricsPublisherStats = {
     pushes: 0,
     pointsSent: 0,
     pointsDropped: 0,
     failures: 0,
+    retries: 0,
     buffered: 0,
     lastError: undefined,
   };
@@ -65,6 +118,7 @@ export class MetricsPublisher {
       ...(o.endpoint ? { endpoint: o.endpoint, disableRequestCompression: true } : {}),
       maxAttempts: 2,
     });
+    this.put = o.put ?? ((input) => this.client.send(new PutMetricDataCommand(input)));
   }
 
   start(): void {
@@ -97,33 +151,74 @@ export class MetricsPublisher {
         },
       );
     }
-    const max = this.o.maxBufferedPoints ?? 10_000;
-    if (this.buffer.length > max) {
-      const drop = this.buffer.length - max;
-      this.buffer.splice(0, drop);
-      this.stats.pointsDropped += drop;
-      this.o.logger.warn({ dropped: drop }, 'metrics buffer full: oldest points dropped');
-    }
+    this.trim();
     this.stats.pushes++;
     await this.queue.add(() => this.send());
   }
 
+  /** Keeps the newest maxBufferedPoints points; the dropped ones are counted. */
+  private trim(): void {
+    const max = this.o.maxBufferedPoints ?? 10_000;
+    if (this.buffer.length <= max) return;
+    const drop = this.buffer.length - max;
+    this.buffer.splice(0, drop);
+    this.stats.pointsDropped += drop;
+    this.stats.buffered = this.buffer.length;
+    this.o.logger.warn(
+      { dropped: drop, droppedTotal: this.stats.pointsDropped, maxBufferedPoints: max },
+      'metrics buffer full while CloudWatch is unreachable: oldest points dropped',
+    );
+  }
+
+  /** Sends what is buffered now (without taking a new sample). */
+  async flushNow(): Promise<void> {
+    await this.queue.add(() => this.send());
+  }
+
+  /** Resolves when no put is queued or in flight (tests, shutdown). */
+  async idle(): Promise<void> {
+    await this.queue.onIdle();
+  }
+
+  private scheduleRetry(): void {
+    if (this.retryPending || this.stopped) return;
+    const base = this.o.retryBaseMs ?? 1_000;
+    const cap = Math.max(base, this.o.pushIntervalMs);
+    const delay = Math.min(cap, base * 2 ** Math.min(this.consecutiveFailures - 1, 30));
+    // Equal jitter: at least half the delay, so retries of many nodes spread out.
+    const ms = delay / 2 + Math.random() * (delay / 2);
+    this.retryPending = true;
+    const fire = () => {
+      this.retryPending = false;
+      if (this.stopped || this.buffer.length === 0) return;
+      this.stats.retries++;
+      void this.queue.add(() => this.send());
+    };
+    const handle = (this.o.setTimer ?? setTimeout)(fire, ms);
+    handle.unref?.();
+  }
+
   private async send(): Promise<void> {
     while (this.buffer.length > 0) {
-      const batch = this.buffer.slice(0, MAX_METRICS_PER_CALL);
+      const batch = batchDatums(this.buffer.slice(0, MAX_METRICS_PER_CALL))[0]!;
+      // Out of the buffer while in flight, so that a push trimming the
+      // buffer meanwhile cannot shift what this call removes afterwards.
+      this.buffer.splice(0, batch.length);
       try {
-        await this.client.send(
-          new PutMetricDataCommand({ Namespace: this.o.namespace, MetricData: batch }),
-        );
-        this.buffer.splice(0, batch.length);
+        await this.put({ Namespace: this.o.namespace, MetricData: batch });
         this.stats.pointsSent += batch.length;
         this.stats.lastError = undefined;
+        this.consecutiveFailures = 0;
       } catch (err) {
+        this.buffer.unshift(...batch);
+        this.trim();
+        this.consecutiveFailures++;
+        this.scheduleRetry();
         this.stats.failures++;
         this.stats.lastError = `${(err as Error).name}: ${(err as Error).message}`;
         this.o.logger.warn(
           { err: this.stats.lastError, buffered: this.buffer.length },
-          'PutMetricData failed; points kept for the next push',
+          'PutMetricData failed; points kept for a retry',
         );
         break;
       } finally {
@@ -136,7 +231,12 @@ export class MetricsPublisher {
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     await this.push();
+    this.stopped = true;
     await this.queue.onIdle();
     this.client.destroy();
   }
+}
+
+export function createMetricsPublisher(o: MetricsPublisherOptions): MetricsPublisher {
+  return new MetricsPublisher(o);
 }
