@@ -1,116 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { encodeRecord } from '../../src/format/codec.js';
-import type { FlowRecord } from '../../src/format/record.js';
-import { PARSE_LINE, QUERY_PACK, queryText } from '../../src/queries/pack.js';
-import { type Current, denyPattern, desiredResources, plan } from '../../src/setup/plan.js';
+import { QUERY_PACK } from '../../src/queries/pack.js';
+import { type Current, describeChange, desiredResources, plan } from '../../src/setup/plan.js';
 
-/**
- * A small evaluator of CloudWatch's space-delimited metric filter syntax
- * (`[a, b, c = "x", d > 5, ...]`), since the emulator stores filters but
- * never applies them. Returns the named fields when the event matches.
- */
-function evaluate(pattern: string, message: string): Record<string, string> | undefined {
-  const terms = pattern
-    .replace(/^\[|\]$/g, '')
-    .split(',')
-    .map((t) => t.trim());
-  const fields = message.split(' ');
-  if (fields.length !== terms.length) return undefined;
-  const named: Record<string, string> = {};
-  for (let i = 0; i < terms.length; i++) {
-    const m = /^(\w+)(?:\s*(=|!=|>|<)\s*(.+))?$/.exec(terms[i]!);
-    if (!m) throw new Error(`bad term ${terms[i]}`);
-    const [, name, op, raw] = m;
-    const value = fields[i]!;
-    named[name!] = value;
-    if (!op) continue;
-    const want = raw!.replace(/^"|"$/g, '');
-    const ok =
-      op === '='
-        ? value === want
-        : op === '!='
-          ? value !== want
-          : op === '>'
-            ? Number(value) > Number(want)
-            : Number(value) < Number(want);
-    if (!ok) return undefined;
-  }
-  return named;
-}
-
-/** Logs Insights `parse` glob: each `*` matches lazily up to the next literal; the last to the end. */
-function parseGlob(line: string, message: string): Record<string, string> | undefined {
-  const m = /^parse @message "(.*)" as (.*)$/.exec(line);
-  if (!m) throw new Error('not a parse line');
-  const names = m[2]!.split(',').map((s) => s.trim());
-  const re = new RegExp(
-    `^${m[1]!
-      .split('*')
-      .map((lit) => lit.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
-      .join('(.*?)')}$`,
-  );
-  const got = re.exec(message);
-  if (!got) return undefined;
-  return Object.fromEntries(names.map((n, i) => [n, got[i + 1]!]));
-}
-
-const base: FlowRecord = {
-  startTime: 1_800_000_000,
-  endTime: 1_800_000_300,
-  srcType: 'wep',
-  srcNamespace: 'client',
-  srcName: 'client-6c8d7b5f9-*',
-  srcLabels: '-',
-  dstType: 'wep',
-  dstNamespace: 'stars',
-  dstName: 'backend-7f6d4b9c8-*',
-  dstLabels: '[role=backend]',
-  srcIP: '10.244.1.12',
-  dstIP: '10.244.1.11',
-  proto: 6,
-  srcPort: '-',
-  dstPort: 6379,
-  numFlows: 2,
-  numFlowsStarted: 2,
-  numFlowsCompleted: 0,
-  reporter: 'dst',
-  packetsIn: 7,
-  packetsOut: 0,
-  bytesIn: 420,
-  bytesOut: 0,
-  action: 'deny',
-};
-
-describe('denied-packets metric filters', () => {
-  it('the ingress filter matches deny records reported by dst and extracts packetsIn', () => {
-    const m = evaluate(denyPattern('dst'), encodeRecord(base));
-    expect(m?.packetsIn).toBe('7');
-  });
-  it('the egress filter matches deny records reported by src and extracts packetsOut', () => {
-    const m = evaluate(
-      denyPattern('src'),
-      encodeRecord({ ...base, reporter: 'src', packetsIn: 0, packetsOut: 3 }),
-    );
-    expect(m?.packetsOut).toBe('3');
-  });
-  it('neither matches allow records, and each matches only its reporter', () => {
-    const allow = encodeRecord({ ...base, action: 'allow' });
-    expect(evaluate(denyPattern('dst'), allow)).toBeUndefined();
-    expect(evaluate(denyPattern('src'), allow)).toBeUndefined();
-    expect(evaluate(denyPattern('src'), encodeRecord(base))).toBeUndefined();
-  });
-});
-
-describe('query pack', () => {
-  it('the parse line extracts every field of an encoded record', () => {
-    const got = parseGlob(PARSE_LINE, encodeRecord(base));
-    expect(got).toEqual(Object.fromEntries(Object.entries(base).map(([k, v]) => [k, String(v)])));
-  });
-  it('every query starts with the parse line and has a unique name', () => {
-    for (const q of QUERY_PACK) expect(queryText(q).startsWith(`${PARSE_LINE}\n| `)).toBe(true);
-    expect(new Set(QUERY_PACK.map((q) => q.name)).size).toBe(QUERY_PACK.length);
-  });
-});
+// The metric filters are checked against records in metric-filter.test.ts,
+// the query pack's parse line and filters in query-pack.test.ts.
 
 describe('setup plan', () => {
   const desired = desiredResources({
@@ -143,5 +36,84 @@ describe('setup plan', () => {
       alarms: desired.alarms.map((a) => ({ ...a, Threshold: a.Threshold + 1 })),
     };
     expect(plan(higher, current).map((c) => c.kind)).toEqual(['put-alarm', 'put-alarm']);
+  });
+
+  const inPlace = (): Current => ({
+    logGroup: { retentionDays: 7, tags: { ...desired.tags } },
+    metricFilters: desired.metricFilters.map((f) => ({ ...f })),
+    alarms: desired.alarms.map((a) => ({ ...a })),
+    queries: desired.queries.map((q, i) => ({ ...q, id: `q${i}` })),
+  });
+
+  it('from nothing, in order: group, retention, tags, 2 filters, 2 alarms, the queries', () => {
+    const changes = plan(desired, empty);
+    expect(changes.map((c) => c.kind)).toEqual([
+      'create-log-group',
+      'set-retention',
+      'tag-log-group',
+      'put-metric-filter',
+      'put-metric-filter',
+      'put-alarm',
+      'put-alarm',
+      ...QUERY_PACK.map(() => 'put-query'),
+    ]);
+    expect(changes.map(describeChange).slice(0, 3)).toEqual([
+      'create log group flowtrail-flowlogs-c1',
+      'set retention of flowtrail-flowlogs-c1 to 7 days (was never expire)',
+      'tag flowtrail-flowlogs-c1: flowtrail:cluster=c1, team=net',
+    ]);
+  });
+
+  it('a changed retention, a missing tag, an edited filter and query: exactly those changes', () => {
+    const current = inPlace();
+    current.logGroup = { retentionDays: 30, tags: { 'flowtrail:cluster': 'c1', other: 'x' } };
+    current.metricFilters[1]!.metricValue = '1';
+    current.queries[2]!.queryString += ' | limit 5';
+    const changes = plan(desired, current);
+    expect(changes).toEqual([
+      { kind: 'set-retention', name: 'flowtrail-flowlogs-c1', from: 30, to: 7 },
+      { kind: 'tag-log-group', name: 'flowtrail-flowlogs-c1', tags: { team: 'net' } },
+      { kind: 'put-metric-filter', spec: desired.metricFilters[1], reason: 'changed' },
+      { kind: 'put-query', ...desired.queries[2], id: 'q2', reason: 'changed' },
+    ]);
+  });
+
+  it('an SNS topic becomes the action of both alarms; removing it is a change too', () => {
+    const withSns = desiredResources({
+      clusterName: 'c1',
+      logGroupName: 'flowtrail-flowlogs-c1',
+      retentionDays: 7,
+      tags: { team: 'net' },
+      namespace: 'flowtrail',
+      deniedThreshold: 100,
+      snsTopicArn: 'arn:aws:sns:us-east-1:123456789012:oncall',
+    });
+    for (const a of withSns.alarms)
+      expect(a.AlarmActions).toEqual(['arn:aws:sns:us-east-1:123456789012:oncall']);
+    const current = inPlace();
+    expect(plan(withSns, current).map((c) => c.kind)).toEqual(['put-alarm', 'put-alarm']);
+    current.alarms = withSns.alarms;
+    expect(plan(desired, current).map((c) => c.kind)).toEqual(['put-alarm', 'put-alarm']);
+  });
+
+  it('the alarms: denied packets Sum over 5 min > threshold; node health Minimum < 1 with missing data breaching', () => {
+    const [denied, unhealthy] = desired.alarms;
+    expect(denied).toMatchObject({
+      MetricName: 'DeniedPackets',
+      Statistic: 'Sum',
+      Period: 300,
+      EvaluationPeriods: 1,
+      Threshold: 100,
+      ComparisonOperator: 'GreaterThanThreshold',
+      TreatMissingData: 'notBreaching',
+      Dimensions: [{ Name: 'ClusterName', Value: 'c1' }],
+    });
+    expect(unhealthy).toMatchObject({
+      MetricName: 'NodeHealthy',
+      Statistic: 'Minimum',
+      Threshold: 1,
+      ComparisonOperator: 'LessThanThreshold',
+      TreatMissingData: 'breaching',
+    });
   });
 });
