@@ -4,7 +4,8 @@
  * tables, JSON or CSV. Lines that are not records are counted and the first
  * few reported with their line numbers, never fatal.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { gunzipSync } from 'node:zlib';
 import { CloudWatchLogsClient, FilterLogEventsCommand } from '@aws-sdk/client-cloudwatch-logs';
 import Table from 'cli-table3';
 import type { Command } from 'commander';
@@ -12,14 +13,17 @@ import pc from 'picocolors';
 import { decodeRecord, RecordFormatError } from '../format/codec.js';
 import type { FlowRecord } from '../format/record.js';
 import {
+  bucketFor,
   crossNamespaceIngress,
   deniedFlows,
+  deniedOverTime,
   egressToInternet,
   namespaceTalkers,
   type PairRow,
   topTalkers,
   totals,
 } from '../report/analyze.js';
+import { renderHtml } from '../report/html.js';
 
 interface ReportFlags {
   file: string[];
@@ -33,6 +37,7 @@ interface ReportFlags {
   action?: string;
   json?: boolean;
   csv?: boolean;
+  html?: string;
 }
 
 function fail(message: string): never {
@@ -82,9 +87,12 @@ function decodeAll(
 function* fileLines(path: string): Generator<[string, string]> {
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    const bytes = readFileSync(path);
+    // gzip by its magic bytes (rotated files are often compressed), whatever the name.
+    text = (bytes[0] === 0x1f && bytes[1] === 0x8b ? gunzipSync(bytes) : bytes).toString('utf8');
   } catch (err) {
-    fail(`cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? 'EIO'})`);
+    const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
+    fail(`cannot read ${path} (${code}${code.startsWith('Z_') ? ': not valid gzip' : ''})`);
   }
   const lines = text.split('\n');
   for (let i = 0; i < lines.length; i++) yield [`${path}:${i + 1}`, lines[i]!];
@@ -150,6 +158,10 @@ export function registerReport(program: Command): void {
     .option('--action <action>', 'only allow or deny records')
     .option('--json', 'one JSON object with every answer')
     .option('--csv', 'CSV rows: question,source,destination,port,proto,flows,packets,bytes')
+    .option(
+      '--html <file>',
+      'also write a self-contained HTML page (inline CSS and SVG charts) to FILE',
+    )
     .action(async (flags: ReportFlags) => {
       const now = Date.now();
       const since = parseTime(flags.since ?? '24h', now);
@@ -198,6 +210,27 @@ export function registerReport(program: Command): void {
         ['Top talkers by bytes', topTalkers(records)],
       ];
       const t = totals(records);
+      if (flags.html) {
+        const span =
+          t.firstTime !== undefined && t.lastTime !== undefined ? t.lastTime - t.firstTime : 0;
+        const bucketSeconds = bucketFor(span);
+        const html = renderHtml({
+          title: 'flowtrail report',
+          source: flags.logGroup ? `log group ${flags.logGroup}` : flags.file.join(', '),
+          generatedAt: new Date(now),
+          totals: t,
+          badLines: counter.bad,
+          answers,
+          deniedSeries: deniedOverTime(records, bucketSeconds),
+          bucketSeconds,
+          topTalkers: topTalkers(records),
+        });
+        try {
+          writeFileSync(flags.html, html);
+        } catch (err) {
+          fail(`cannot write ${flags.html} (${(err as NodeJS.ErrnoException).code ?? 'EIO'})`);
+        }
+      }
       if (flags.json) {
         process.stdout.write(
           `${JSON.stringify({ totals: t, badLines: counter.bad, answers: Object.fromEntries(answers) }, null, 2)}\n`,

@@ -1,0 +1,47 @@
+/**
+ * `flowtrail report` on a gzip-compressed record file (rotated file-sink
+ * output) with `--html`: the page is written, self-contained, and carries
+ * the same numbers as `--json` from the same file. (No headless browser is
+ * installed here, so the page is checked as text, not rendered.)
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { describe, expect, it } from 'vitest';
+
+const CLI = new URL('../../bin/flowtrail.js', import.meta.url).pathname;
+const END = Math.floor(Date.now() / 1000 / 300) * 300 - 600;
+const lines = [
+  `${END - 600} ${END - 300} wep dev client-* - wep prod db-0 - - - 6 - 5432 2 2 0 dst 9 0 540 0 deny`,
+  `${END - 300} ${END} wep dev client-* - wep prod db-0 - - - 6 - 5432 1 1 0 dst 4 0 240 0 deny`,
+  `${END - 300} ${END} wep prod api-* - net - pub - - 203.0.113.9 6 - 443 3 3 3 src 30 40 4000 90000 allow`,
+  'garbage line',
+];
+
+function report(args: string[]) {
+  return spawnSync(process.execPath, [CLI, 'report', ...args], { encoding: 'utf8' });
+}
+
+describe('flowtrail report --html on a gzip record file', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ft-report-html-'));
+  const file = join(dir, 'flowlogs.log.1.gz');
+  writeFileSync(file, gzipSync(`${lines.join('\n')}\n`));
+  const html = join(dir, 'report.html');
+
+  it('reads the gzip file, counts the bad line, and writes a page with both charts', () => {
+    const r = report(['--file', file, '--since', '1h', '--html', html, '--json']);
+    expect(r.status).toBe(0);
+    expect(r.stderr).toContain('1 lines are not flow records');
+    expect(r.stderr).toContain(`${file}:4`);
+    const json = JSON.parse(r.stdout) as { totals: { records: number; deniedPackets: number } };
+    expect(json.totals).toMatchObject({ records: 3, deniedPackets: 13 });
+    const page = readFileSync(html, 'utf8');
+    expect(page).not.toMatch(/<script/i);
+    const denied = page.match(/<svg[^>]*id="denied-over-time"[\s\S]*?<\/svg>/)?.[0] ?? '';
+    const bars = [...denied.matchAll(/data-packets="(\d+)"/g)].map((m) => Number(m[1]));
+    expect(bars.reduce((a, b) => a + b, 0)).toBe(13);
+    expect(page).toMatch(/<svg[^>]*id="top-talkers"[\s\S]*data-bytes="94000"/);
+  });
+});
