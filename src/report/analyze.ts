@@ -140,7 +140,10 @@ export function deniedOverTime(records: readonly FlowRecord[], bucketSeconds: nu
     first = Math.min(first, t);
     last = Math.max(last, t);
     let p = buckets.get(t);
-    if (!p) buckets.set(t, (p = { t, packets: 0, records: 0 }));
+    if (!p) {
+      p = { t, packets: 0, records: 0 };
+      buckets.set(t, p);
+    }
     p.packets += r.packetsIn + r.packetsOut;
     p.records++;
   }

@@ -80,7 +80,10 @@ export async function startFakeEs(): Promise<FakeEs> {
         const status = state.failWith(_id, attempt) ?? 200;
         if (status >= 200 && status < 300) {
           let index = state.indices.get(_index);
-          if (!index) state.indices.set(_index, (index = new Map()));
+          if (!index) {
+            index = new Map();
+            state.indices.set(_index, index);
+          }
           const created = !index.has(_id);
           index.set(_id, doc);
           items.push({
