@@ -4,15 +4,23 @@
  * (src/agent-core.ts) until SIGTERM/SIGINT, then flushes the partial interval.
  */
 import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { AgentCore, type CapturePort } from './agent-core.js';
 import { baselinesPath, loadBaselines, saveBaselines } from './baselines.js';
-import { type Config, defaultLogGroupName, defaultLogStreamName } from './config.js';
+import {
+  type Config,
+  defaultEventsStreamName,
+  defaultLogGroupName,
+  defaultLogStreamName,
+} from './config.js';
 import { ConntrackListener } from './conntrack/listener.js';
 import type { ConntrackEvent } from './conntrack/types.js';
 import { EndpointCache } from './endpoints/cache.js';
 import { startFileSource } from './endpoints/file-source.js';
 import { FlowTable } from './flows/flow-table.js';
 import { encodeRecord } from './format/codec.js';
+import { encodeLossEvent, LOSS_KINDS, type LossKind, LossLedger } from './loss/ledger.js';
+import { LossWatch } from './loss/watch.js';
 import { MetricsPublisher } from './metrics/cloudwatch-metrics.js';
 import { evaluateHealth } from './metrics/health.js';
 import { startHttpServer } from './metrics/http-server.js';
@@ -39,11 +47,16 @@ function signalStop(): Promise<void> {
   });
 }
 
+function cloudWatchRegion(cw: NonNullable<Config['sinks']['cloudwatch']>): string {
+  return cw.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1';
+}
+
 function buildSinks(
   config: Config,
   logger: Logger,
   now: () => number,
   observePutLatency: (s: number) => void,
+  ledger: LossLedger,
 ): Sink[] {
   const sinks: Sink[] = [];
   const cw = config.sinks.cloudwatch;
@@ -52,8 +65,7 @@ function buildSinks(
     sinks.push(
       createCloudWatchLogsSink({
         observePutLatency,
-        region:
-          cw.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1',
+        region: cloudWatchRegion(cw),
         ...(cw.endpoint ? { endpoint: cw.endpoint } : {}),
         logGroupName: cw.logGroupName ?? defaultLogGroupName(config.clusterName),
         logStreamName: cw.logStreamName ?? defaultLogStreamName(config.nodeName),
@@ -63,6 +75,8 @@ function buildSinks(
         spoolMaxBytes: config.spool.maxBytes,
         logger,
         now,
+        onLoss: (kind, count, windowStartMs, windowEndMs, detail) =>
+          ledger.note({ kind, count, windowStartMs, windowEndMs, notedAtMs: now(), detail }),
       }),
     );
   }
@@ -75,6 +89,28 @@ function buildSinks(
     );
   }
   return sinks;
+}
+
+/**
+ * The `<nodeName>_Events` stream: one JSON line per loss, beside the records
+ * (never inside them: the 24-field stream stays pure). Spooled like records.
+ */
+function buildEventsSink(config: Config, logger: Logger, now: () => number): Sink | undefined {
+  const cw = config.sinks.cloudwatch;
+  if (!cw) return undefined;
+  const dir = join(config.spool.dir, 'events');
+  mkdirSync(dir, { recursive: true });
+  return createCloudWatchLogsSink({
+    region: cloudWatchRegion(cw),
+    ...(cw.endpoint ? { endpoint: cw.endpoint } : {}),
+    logGroupName: cw.logGroupName ?? defaultLogGroupName(config.clusterName),
+    logStreamName: defaultEventsStreamName(config.nodeName),
+    retentionDays: cw.retentionDays,
+    spoolDir: dir,
+    spoolMaxBytes: Math.max(1024 * 1024, Math.floor(config.spool.maxBytes / 64)),
+    logger: logger.child({ stream: 'events' }),
+    now,
+  });
 }
 
 /** Netlink capture as the agent core sees it. */
@@ -177,8 +213,35 @@ export async function runAgent(config: Config, deps: RunAgentDeps): Promise<void
     maxFlows: config.flowLogs.maxTrackedFlows,
   });
   const putLatency = createPutLatencyHistogram();
-  const sinks = buildSinks(config, logger, now, (seconds) => putLatency.observe(seconds));
+  const ledger = new LossLedger();
+  const sinks = buildSinks(config, logger, now, (seconds) => putLatency.observe(seconds), ledger);
+  const eventsSink = buildEventsSink(config, logger, now);
   const capture = netlinkCapture(config, logger, table, now);
+  const mainSpool = () =>
+    sinks.find((k): k is CloudWatchLogsSink => k.name === 'cloudwatch')?.spool;
+  const losses = new LossWatch(ledger, {
+    conntrackDrops: () => capture.conntrack.nativeStats()?.kernelDrops ?? 0,
+    nflogDrops: () => capture.nflog.nativeStats()?.kernelDrops ?? 0,
+    flowsShed: () => table.stats.shed,
+    foundInDump: () => table.stats.foundInDump,
+    unknownDestroys: () => table.stats.unknownDestroys,
+    vanished: () => table.stats.vanished,
+    spoolCorrupt: () => mainSpool()?.stats.droppedCorrupt ?? 0,
+  });
+  const ids = { clusterName: config.clusterName, nodeName: config.nodeName };
+  const reportLosses = async (): Promise<void> => {
+    const entries = ledger.take();
+    if (entries.length === 0) return;
+    for (const e of entries) logger.warn({ loss: e }, 'data lost: this window is incomplete');
+    await eventsSink
+      ?.write(
+        [],
+        entries.map((e) => ({ line: encodeLossEvent(e, ids), timestampMs: e.notedAtMs })),
+      )
+      .catch((err: Error) =>
+        logger.error({ err: err.message }, 'cannot spool loss events for the events stream'),
+      );
+  };
   const variant = config.flowLogs.includePolicies ? 27 : 24;
   // Counts stay exact across restarts: what was already reported per connection.
   const baselinesFile = baselinesPath(config.spool.dir);
@@ -203,7 +266,9 @@ export async function runAgent(config: Config, deps: RunAgentDeps): Promise<void
     flushIntervalMs: config.flowLogs.flushIntervalSeconds * 1000,
     now,
     logger,
-    onFlushed: () => {
+    onFlushed: async (interval) => {
+      losses.onInterval(interval.startMs, interval.endMs, now());
+      await reportLosses();
       cache.prune(now());
       // After the records reached every sink: a crash repeats at most this interval.
       try {
@@ -244,6 +309,7 @@ export async function runAgent(config: Config, deps: RunAgentDeps): Promise<void
       deniedPackets: () => table.stats.deniedPackets,
       recordsWritten: () => core.stats.recordsWritten,
       flushes: () => core.stats.flushes,
+      lost: (kind) => ledger.total(kind),
       ...(cw
         ? {
             sink: {
@@ -266,6 +332,7 @@ export async function runAgent(config: Config, deps: RunAgentDeps): Promise<void
     [putLatency],
   );
   const cwConfig = config.sinks.cloudwatch;
+  const published = new Map<LossKind, number>();
   const metrics =
     cwConfig && config.metrics.enabled
       ? new MetricsPublisher({
@@ -284,11 +351,21 @@ export async function runAgent(config: Config, deps: RunAgentDeps): Promise<void
           sources: {
             takeDeniedPackets: () => table.takeDeniedPackets(),
             healthy: () => health().healthy,
+            takeLost: () => {
+              const out = new Map<LossKind, number>();
+              for (const kind of LOSS_KINDS) {
+                const total = ledger.total(kind);
+                out.set(kind, total - (published.get(kind) ?? 0));
+                published.set(kind, total);
+              }
+              return out;
+            },
           },
         })
       : undefined;
   let http: { address: string; close(): Promise<void> } | undefined;
   try {
+    await eventsSink?.start();
     await core.start();
     captureOpen = true;
     if (config.http.listen) {
@@ -298,6 +375,7 @@ export async function runAgent(config: Config, deps: RunAgentDeps): Promise<void
     metrics?.start();
   } catch (err) {
     await capture.close().catch(() => {});
+    await eventsSink?.close().catch(() => {});
     await source?.close();
     await http?.close();
     throw err;
@@ -305,6 +383,7 @@ export async function runAgent(config: Config, deps: RunAgentDeps): Promise<void
   await (deps.stopSignal ?? signalStop());
   logger.info('stopping: flushing the partial interval');
   await core.stop();
+  await eventsSink?.close();
   // The last push reports health as it was while running: a rolling restart is not an unhealthy node.
   await metrics?.stop();
   captureOpen = false;

@@ -164,6 +164,10 @@ export function defaultLogGroupName(clusterName: string): string {
 export function defaultLogStreamName(nodeName: string): string {
   return `${nodeName}_Flowlogs`;
 }
+/** The sibling stream of loss events (src/loss/): JSON lines, never flow records. */
+export function defaultEventsStreamName(nodeName: string): string {
+  return `${nodeName}_Events`;
+}
 
 // ---------------------------------------------------------------------------
 // Leaves: every settable key, its type, its environment variable.

@@ -22,7 +22,9 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/netlink.h>
+#include <linux/sock_diag.h>
 #include <node_api.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -88,7 +90,10 @@ typedef struct {
   double datagrams;
   double bytes;
   double recv_calls;
+  double kernel_drops; /* last sk_drops read (kept after close) */
 } nl_state;
+
+static void read_kernel_drops(nl_state *st);
 
 static void throw_last_napi_error(napi_env env, const char *call) {
   const napi_extended_error_info *info = NULL;
@@ -283,10 +288,13 @@ static void on_readable(uv_poll_t *poll, int status, int events) {
   uv_poll_stop(&st->poll);
   st->polling = 0;
   if (status < 0) {
-    /* Reported, then drained anyway: a pending socket error is read (and
-     * cleared) by recvmmsg, so polling can go on. */
-    report_error(st, -status, "poll");
-    if (st->closing) return;
+    /* libuv reports EPOLLERR as UV_EBADF. On a netlink socket that is a
+     * pending socket error (ENOBUFS after an overrun), which the drain below
+     * reads, counts and clears: only a really bad fd is reported here. */
+    if (status != UV_EBADF || fcntl(st->fd, F_GETFD) < 0) {
+      report_error(st, -status, "poll");
+      if (st->closing) return;
+    }
   }
   if (st->tick_ms == 0) {
     on_timer(&st->timer);
@@ -333,6 +341,7 @@ static void on_handle_closed(uv_handle_t *handle) {
   /* The fd is closed only once libuv has let go of it: closing it earlier
    * lets a new socket reuse the number while epoll still watches the old one. */
   if (st->handles_open == 0 && st->fd >= 0) {
+    read_kernel_drops(st);
     close(st->fd);
     st->fd = -1;
   }
@@ -610,7 +619,20 @@ static napi_value nl_close(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-/* stats(handle) → { overruns, batches, datagrams, bytes, recvCalls } */
+/* The kernel's own count of messages it could not queue on this socket
+ * (sk_drops, via SO_MEMINFO): ENOBUFS says that events were lost, this says
+ * how many. The last value read is kept once the socket is closed. */
+static void read_kernel_drops(nl_state *st) {
+  if (st->fd < 0) return;
+  uint32_t mem[SK_MEMINFO_VARS];
+  socklen_t len = sizeof mem;
+  if (getsockopt(st->fd, SOL_SOCKET, SO_MEMINFO, mem, &len) == 0 &&
+      len > SK_MEMINFO_DROPS * sizeof(uint32_t)) {
+    st->kernel_drops = mem[SK_MEMINFO_DROPS];
+  }
+}
+
+/* stats(handle) → { overruns, batches, datagrams, bytes, recvCalls, kernelDrops } */
 static napi_value nl_stats(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1], out, v;
@@ -621,12 +643,14 @@ static napi_value nl_stats(napi_env env, napi_callback_info info) {
   }
   nl_state *st = unwrap(env, argv[0]);
   if (st == NULL) return NULL;
+  read_kernel_drops(st);
   NAPI_CALL(env, napi_create_object(env, &out));
   const struct {
     const char *name;
     double value;
   } fields[] = {{"overruns", st->overruns}, {"batches", st->batches}, {"datagrams", st->datagrams},
-                {"bytes", st->bytes}, {"recvCalls", st->recv_calls}};
+                {"bytes", st->bytes}, {"recvCalls", st->recv_calls},
+                {"kernelDrops", st->kernel_drops}};
   for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
     NAPI_CALL(env, napi_create_double(env, fields[i].value, &v));
     NAPI_CALL(env, napi_set_named_property(env, out, fields[i].name, v));

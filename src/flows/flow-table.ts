@@ -125,6 +125,10 @@ export interface FlowTableStats {
   vanished: number;
   /** DESTROYs of connections already completed (vanished earlier). */
   lateDestroys: number;
+  /** DESTROYs of connections never seen before (their NEW was lost): counted from their totals. */
+  unknownDestroys: number;
+  /** Connections first seen in a dump after the start-up dump (their NEW was lost). */
+  foundInDump: number;
   /** Denied packets counted (ingress + egress groups). */
   deniedPackets: number;
   /** Deny packets from groups other than the ingress/egress groups (not counted). */
@@ -187,6 +191,8 @@ export class FlowTable {
     ignoredNonLocal: 0,
     vanished: 0,
     lateDestroys: 0,
+    unknownDestroys: 0,
+    foundInDump: 0,
     deniedPackets: 0,
     deniedOtherGroup: 0,
     recordsAllowed: 0,
@@ -321,6 +327,7 @@ export class FlowTable {
       } else {
         // Its NEW was lost (or came before we listened): started and completed
         // now, unless its start timestamp is older than the interval.
+        this.stats.unknownDestroys++;
         conn = this.create(ev, nsToMs(ev.startNs) ?? nowMs, STARTING, found.a, found.b);
         if (conn === undefined) return;
       }
@@ -339,6 +346,7 @@ export class FlowTable {
       // Seen first in a dump: it began before we listened (the start-up dump:
       // not a start of ours to report) or its NEW was lost (a later dump).
       const older = start === undefined || this.dumpGen <= 1;
+      if (this.dumpGen > 1) this.stats.foundInDump++;
       conn = this.create(ev, start ?? nowMs, older ? OPEN : STARTING, found.a, found.b);
       if (conn === undefined) return;
     }

@@ -1,5 +1,5 @@
 /**
- * DeniedPackets and NodeHealthy to CloudWatch, every push interval.
+ * DeniedPackets, NodeHealthy and LostEvents to CloudWatch, every push interval.
  *
  * Each push takes the denied packets counted since the last push and the
  * node's health, as points with their own timestamps, in two series: by
@@ -34,7 +34,12 @@ export interface MetricsPublisherOptions {
   maxBufferedPoints?: number;
   logger: Logger;
   now?: () => number;
-  sources: { takeDeniedPackets(): number; healthy(): boolean };
+  sources: {
+    takeDeniedPackets(): number;
+    healthy(): boolean;
+    /** Losses since the last push, by kind (LostEvents, Kind dimension); zero kinds are not sent. */
+    takeLost?(): ReadonlyMap<string, number>;
+  };
   /** First retry delay after a failed put; doubles up to the push interval (default 1,000). */
   retryBaseMs?: number;
   /** Replaces the SDK call (tests); resolves when CloudWatch accepted the call. */
@@ -150,6 +155,22 @@ export class MetricsPublisher {
           Dimensions: dims,
         },
       );
+    }
+    for (const [kind, count] of this.o.sources.takeLost?.() ?? []) {
+      if (count <= 0) continue;
+      const k = { Name: 'Kind', Value: kind };
+      for (const dims of [
+        [cluster, k],
+        [cluster, node, k],
+      ]) {
+        this.buffer.push({
+          MetricName: 'LostEvents',
+          Unit: 'Count',
+          Value: count,
+          Timestamp: ts,
+          Dimensions: dims,
+        });
+      }
     }
     this.trim();
     this.stats.pushes++;

@@ -4,6 +4,7 @@
  * scrape time, so components need not know about Prometheus.
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { LOSS_KINDS, type LossKind } from '../loss/ledger.js';
 
 type Reader = () => number;
 
@@ -19,6 +20,8 @@ export interface SelfMetricSources {
   deniedPackets(): number;
   recordsWritten(): number;
   flushes(): number;
+  /** Everything lost so far, by kind (src/loss/ledger.ts). */
+  lost?(kind: LossKind): number;
   sink?: {
     recordsSent: Reader;
     bytesSent: Reader;
@@ -101,6 +104,17 @@ export function createSelfMetrics(
     (k) => s.conntrackEvents(k),
   );
   counter(r, 'flowtrail_nflog_packets_total', 'NFLOG packets received', s.nflogPackets);
+  const lost = s.lost;
+  if (lost) {
+    labelledCounter(
+      r,
+      'flowtrail_lost_events_total',
+      'events, connections or records lost, by kind (also the LostEvents metric and the <node>_Events stream)',
+      'kind',
+      LOSS_KINDS,
+      (k) => lost(k),
+    );
+  }
   labelledCounter(
     r,
     'flowtrail_netlink_overruns_total',

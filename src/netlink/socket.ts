@@ -16,6 +16,8 @@ interface NativeStats {
   datagrams: number;
   bytes: number;
   recvCalls: number;
+  /** Messages the kernel dropped for want of buffer space (sk_drops). */
+  kernelDrops: number;
 }
 interface NativeAddon {
   open(

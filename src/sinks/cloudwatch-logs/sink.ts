@@ -46,6 +46,28 @@ export interface CloudWatchLogsSinkOptions {
   /** On close, keep sending for at most this long; the rest stays spooled. */
   drainTimeoutMs?: number;
   random?: () => number;
+  /**
+   * Records lost for good: dropped by a full spool, or rejected by (or
+   * outside the window of) CloudWatch; with their time range in ms.
+   */
+  onLoss?: (
+    kind: 'SpoolFull' | 'Rejected',
+    count: number,
+    fromMs: number,
+    toMs: number,
+    detail: string,
+  ) => void;
+}
+
+function timeRange(events: readonly { timestamp?: number | undefined }[]): [number, number] {
+  let from = Number.POSITIVE_INFINITY;
+  let to = Number.NEGATIVE_INFINITY;
+  for (const e of events) {
+    const t = e.timestamp ?? 0;
+    if (t < from) from = t;
+    if (t > to) to = t;
+  }
+  return Number.isFinite(from) ? [from, to] : [0, 0];
 }
 
 export interface CloudWatchLogsSinkStats {
@@ -112,6 +134,8 @@ class CloudWatchLogsSink implements Sink {
       dir: this.o.spoolDir,
       maxBytes: this.o.spoolMaxBytes,
       logger: this.o.logger,
+      onDrop: (count, fromMs, toMs) =>
+        this.o.onLoss?.('SpoolFull', count, fromMs, toMs, 'spool.maxBytes reached'),
     });
     if (this.spool.stats.depth > 0) {
       this.o.logger.info(
@@ -257,6 +281,14 @@ class CloudWatchLogsSink implements Sink {
     this.stats.droppedTooNew += plan.dropped.tooNew;
     this.stats.truncated += plan.dropped.truncated;
     if (plan.dropped.tooOld + plan.dropped.tooNew > 0) {
+      const [from, to] = timeRange(records.map((r) => ({ timestamp: r.timestampMs })));
+      this.o.onLoss?.(
+        'Rejected',
+        plan.dropped.tooOld + plan.dropped.tooNew,
+        from,
+        to,
+        'outside the time window CloudWatch accepts',
+      );
       this.o.logger.warn(
         { tooOld: plan.dropped.tooOld, tooNew: plan.dropped.tooNew },
         'records outside the window CloudWatch accepts (14 days / retention back, 2 h ahead) dropped',
@@ -293,6 +325,14 @@ class CloudWatchLogsSink implements Sink {
       this.stats.rejectedTooOld += tooOld;
       this.stats.rejectedTooNew += tooNew;
       this.stats.rejectedExpired += expired;
+      const [from, to] = timeRange(plan.batch);
+      this.o.onLoss?.(
+        'Rejected',
+        Math.min(n, tooOld + tooNew + expired),
+        from,
+        to,
+        'rejected by CloudWatch (rejectedLogEventsInfo)',
+      );
       this.o.logger.warn(
         { tooOld, tooNew, expired },
         'CloudWatch rejected some events of a batch (not resent)',

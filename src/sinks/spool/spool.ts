@@ -47,6 +47,8 @@ export interface SpoolOptions {
   /** A new segment starts past this size (default 8 MiB). */
   segmentBytes?: number;
   logger?: Logger;
+  /** Called when a full spool drops undelivered records: how many, and their time range (ms). */
+  onDrop?: (count: number, fromMs: number, toMs: number) => void;
 }
 
 export interface SpooledRecord extends EncodedRecord {
@@ -128,11 +130,17 @@ export class Spool {
   };
 
   private constructor(
-    private readonly o: Required<Omit<SpoolOptions, 'logger'>> & { logger?: Logger },
+    private readonly o: Required<Omit<SpoolOptions, 'logger' | 'onDrop'>> &
+      Pick<SpoolOptions, 'logger' | 'onDrop'>,
   ) {}
 
   static open(options: SpoolOptions): Spool {
-    const spool = new Spool({ segmentBytes: 8 * 1024 * 1024, ...options });
+    // Room is made by dropping whole segments: keep several within maxBytes.
+    const segmentBytes = Math.max(
+      64 * 1024,
+      Math.min(8 * 1024 * 1024, Math.floor(options.maxBytes / 8)),
+    );
+    const spool = new Spool({ segmentBytes, ...options });
     spool.recover();
     return spool;
   }
@@ -191,6 +199,8 @@ export class Spool {
     // Ack beyond the end (e.g. segments lost): start after it.
     this.nextId = Math.max(this.nextId, this.ackedId + 1);
     this.refreshStats();
+    // A spool left larger than the bound (spool.maxBytes lowered): trim it now, counted.
+    this.makeRoom(0);
   }
 
   private refreshStats(): void {
@@ -240,6 +250,7 @@ export class Spool {
       const lastId = oldest.firstId + oldest.count - 1;
       const lost = Math.max(0, lastId - Math.max(this.ackedId, oldest.firstId - 1));
       this.stats.droppedFull += lost;
+      if (lost > 0 && this.o.onDrop) this.reportDrop(oldest, lost);
       rmSync(oldest.path, { force: true });
       if (lastId > this.ackedId) this.writeAck(lastId);
       this.o.logger?.error(
@@ -248,6 +259,24 @@ export class Spool {
       );
       this.refreshStats();
     }
+  }
+
+  /** The time range of the `lost` newest records of a segment about to be removed. */
+  private reportDrop(seg: Segment, lost: number): void {
+    let from = Number.POSITIVE_INFINITY;
+    let to = Number.NEGATIVE_INFINITY;
+    try {
+      const records = this.parsedSegment(seg).records;
+      for (let i = Math.max(0, records.length - lost); i < records.length; i++) {
+        const t = records[i]!.timestampMs;
+        if (t < from) from = t;
+        if (t > to) to = t;
+      }
+    } catch {
+      // Unreadable: the window is unknown, the count is still reported.
+    }
+    if (!Number.isFinite(from)) from = to = Date.now();
+    this.o.onDrop?.(lost, from, to);
   }
 
   /** Up to `limit` unacknowledged records after `afterId`, in id order. */
