@@ -18,6 +18,7 @@ import type { ConntrackEvent } from './conntrack/types.js';
 import { EndpointCache } from './endpoints/cache.js';
 import { startFileSource } from './endpoints/file-source.js';
 import { FlowTable } from './flows/flow-table.js';
+import { VolumeControl } from './flows/volume.js';
 import { encodeRecord } from './format/codec.js';
 import { encodeLossEvent, LOSS_KINDS, type LossKind, LossLedger } from './loss/ledger.js';
 import { LossWatch } from './loss/watch.js';
@@ -212,6 +213,7 @@ export async function runAgent(config: Config, deps: RunAgentDeps): Promise<void
     egressGroup: config.nflog.egressGroup,
     maxFlows: config.flowLogs.maxTrackedFlows,
   });
+  const volume = new VolumeControl(config.flowLogs);
   const putLatency = createPutLatencyHistogram();
   const ledger = new LossLedger();
   const sinks = buildSinks(config, logger, now, (seconds) => putLatency.observe(seconds), ledger);
@@ -259,7 +261,14 @@ export async function runAgent(config: Config, deps: RunAgentDeps): Promise<void
     );
   }
   const core = new AgentCore({
-    table,
+    table: volume.active
+      ? {
+          onConntrack: (e, t) => table.onConntrack(e, t),
+          onNflog: (p, t) => table.onNflog(p, t),
+          applyDump: (e, t) => table.applyDump(e, t),
+          flush: (start, end) => volume.apply(table.flush(start, end)),
+        }
+      : table,
     capture,
     sinks,
     encode: (r) => encodeRecord(r, { variant }),
@@ -310,6 +319,8 @@ export async function runAgent(config: Config, deps: RunAgentDeps): Promise<void
       recordsWritten: () => core.stats.recordsWritten,
       flushes: () => core.stats.flushes,
       lost: (kind) => ledger.total(kind),
+      recordsFiltered: () => volume.stats.filteredByNamespace,
+      recordsFolded: () => volume.stats.folded,
       ...(cw
         ? {
             sink: {

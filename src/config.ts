@@ -56,6 +56,14 @@ const urlString = z
   .string({ error: 'expected a URL' })
   .url({ error: 'expected a URL like http://127.0.0.1:5000' });
 
+// Kubernetes namespace names, with `*` as a wildcard (e.g. kube-*).
+const namespaceList = z.array(
+  z.string({ error: 'expected a namespace name' }).regex(/^[a-z0-9*]([-a-z0-9*]{0,62})$/, {
+    error: 'expected a namespace name (a-z, 0-9, -) or a pattern with *',
+  }),
+  { error: 'expected a list of namespace names' },
+);
+
 const labelsRecord = z.record(z.string(), z.string({ error: 'expected a string value' }));
 
 export const configSchema = z.strictObject({
@@ -82,6 +90,9 @@ export const configSchema = z.strictObject({
       enabledForAllowed: z.boolean({ error: 'expected true or false' }).default(true),
       enabledForDenied: z.boolean({ error: 'expected true or false' }).default(true),
       maxTrackedFlows: int(1_000, 10_000_000).default(250_000),
+      includeNamespaces: namespaceList.default([]),
+      excludeNamespaces: namespaceList.default([]),
+      maxRecordsPerFlush: int(0, 10_000_000).default(0),
     })
     .prefault({}),
   nflog: z
@@ -172,7 +183,7 @@ export function defaultEventsStreamName(nodeName: string): string {
 // ---------------------------------------------------------------------------
 // Leaves: every settable key, its type, its environment variable.
 
-type LeafKind = 'string' | 'int' | 'bool' | 'map';
+type LeafKind = 'string' | 'int' | 'bool' | 'map' | 'list';
 interface Leaf {
   readonly path: readonly string[];
   readonly kind: LeafKind;
@@ -210,7 +221,9 @@ function collectLeaves(schema: z.ZodType, path: string[], out: Leaf[]): void {
         ? 'int'
         : def.type === 'record'
           ? 'map'
-          : 'string';
+          : def.type === 'array'
+            ? 'list'
+            : 'string';
   out.push({ path, kind });
 }
 
@@ -241,6 +254,12 @@ function coerce(leaf: Leaf, text: string): unknown {
       if (t === 'false' || t === '0' || t === 'no') return false;
       return text;
     }
+    case 'list':
+      // a,b,c
+      return text
+        .split(',')
+        .map((v) => v.trim())
+        .filter((v) => v !== '');
     case 'map': {
       // k=v,k2=v2
       const map: Record<string, string> = {};

@@ -22,6 +22,9 @@ export interface SelfMetricSources {
   flushes(): number;
   /** Everything lost so far, by kind (src/loss/ledger.ts). */
   lost?(kind: LossKind): number;
+  /** Records dropped by the namespace filters, and folded into overflow records by the cap. */
+  recordsFiltered?(): number;
+  recordsFolded?(): number;
   sink?: {
     recordsSent: Reader;
     bytesSent: Reader;
@@ -104,6 +107,22 @@ export function createSelfMetrics(
     (k) => s.conntrackEvents(k),
   );
   counter(r, 'flowtrail_nflog_packets_total', 'NFLOG packets received', s.nflogPackets);
+  if (s.recordsFiltered) {
+    counter(
+      r,
+      'flowtrail_records_filtered_total',
+      'records not written because of flowLogs.includeNamespaces/excludeNamespaces',
+      s.recordsFiltered,
+    );
+  }
+  if (s.recordsFolded) {
+    counter(
+      r,
+      'flowtrail_records_folded_total',
+      'records folded into overflow records by flowLogs.maxRecordsPerFlush',
+      s.recordsFolded,
+    );
+  }
   const lost = s.lost;
   if (lost) {
     labelledCounter(
