@@ -56,6 +56,12 @@ const urlString = z
   .string({ error: 'expected a URL' })
   .url({ error: 'expected a URL like http://127.0.0.1:5000' });
 
+// A price in USD (for `flowtrail estimate`).
+const usd = z
+  .number({ error: 'expected a price in USD, e.g. 0.5' })
+  .min(0, { error: 'expected a price from 0 to 1000 USD' })
+  .max(1000, { error: 'expected a price from 0 to 1000 USD' });
+
 // Kubernetes namespace names, with `*` as a wildcard (e.g. kube-*).
 const namespaceList = z.array(
   z.string({ error: 'expected a namespace name' }).regex(/^[a-z0-9*]([-a-z0-9*]{0,62})$/, {
@@ -146,6 +152,12 @@ export const configSchema = z.strictObject({
     .strictObject({
       dir: nonEmpty.default('./spool'),
       maxBytes: int(1024 * 1024, Number.MAX_SAFE_INTEGER).default(1_073_741_824),
+    })
+    .prefault({}),
+  pricing: z
+    .strictObject({
+      ingestStandardPerGb: usd.default(0.5),
+      ingestInfrequentAccessPerGb: usd.default(0.25),
     })
     .prefault({}),
   http: z

@@ -4,13 +4,10 @@
  * tables, JSON or CSV. Lines that are not records are counted and the first
  * few reported with their line numbers, never fatal.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
-import { gunzipSync } from 'node:zlib';
-import { CloudWatchLogsClient, FilterLogEventsCommand } from '@aws-sdk/client-cloudwatch-logs';
+import { writeFileSync } from 'node:fs';
 import Table from 'cli-table3';
 import type { Command } from 'commander';
 import pc from 'picocolors';
-import { decodeRecord, RecordFormatError } from '../format/codec.js';
 import type { FlowRecord } from '../format/record.js';
 import {
   bucketFor,
@@ -24,6 +21,7 @@ import {
   totals,
 } from '../report/analyze.js';
 import { renderHtml } from '../report/html.js';
+import { type BadLine, cloudWatchLines, decodeAll, fileLines } from '../report/sources.js';
 
 interface ReportFlags {
   file: string[];
@@ -56,82 +54,8 @@ export function parseTime(text: string, nowMs: number): number | undefined {
   return Number.isNaN(t) ? undefined : t;
 }
 
-interface BadLine {
-  where: string;
-  message: string;
-}
-
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
-}
-
-function decodeAll(
-  lines: Iterable<[string, string]>,
-  bad: BadLine[],
-  counter: { bad: number },
-): FlowRecord[] {
-  const out: FlowRecord[] = [];
-  for (const [where, line] of lines) {
-    if (line.trim() === '') continue;
-    try {
-      out.push(decodeRecord(line));
-    } catch (err) {
-      counter.bad++;
-      if (bad.length < 5)
-        bad.push({ where, message: err instanceof RecordFormatError ? err.message : String(err) });
-    }
-  }
-  return out;
-}
-
-function* fileLines(path: string): Generator<[string, string]> {
-  let text: string;
-  try {
-    const bytes = readFileSync(path);
-    // gzip by its magic bytes (rotated files are often compressed), whatever the name.
-    text = (bytes[0] === 0x1f && bytes[1] === 0x8b ? gunzipSync(bytes) : bytes).toString('utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
-    fail(`cannot read ${path} (${code}${code.startsWith('Z_') ? ': not valid gzip' : ''})`);
-  }
-  const lines = text.split('\n');
-  for (let i = 0; i < lines.length; i++) yield [`${path}:${i + 1}`, lines[i]!];
-}
-
-async function cloudWatchLines(
-  flags: ReportFlags,
-  startMs: number,
-  endMs: number,
-): Promise<[string, string][]> {
-  const logs = new CloudWatchLogsClient({
-    region: flags.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1',
-    ...(flags.endpoint ? { endpoint: flags.endpoint } : {}),
-  });
-  const out: [string, string][] = [];
-  let token: string | undefined;
-  let pages = 0;
-  try {
-    do {
-      const r = await logs.send(
-        new FilterLogEventsCommand({
-          logGroupName: flags.logGroup,
-          startTime: startMs,
-          endTime: endMs,
-          nextToken: token,
-        }),
-      );
-      for (const e of r.events ?? [])
-        out.push([`${e.logStreamName ?? '?'}@${e.timestamp}`, e.message ?? '']);
-      token = r.nextToken;
-      pages++;
-      if (process.stderr.isTTY)
-        process.stderr.write(`\rreading ${flags.logGroup}: ${out.length} events (${pages} pages)`);
-    } while (token);
-  } finally {
-    logs.destroy();
-  }
-  if (process.stderr.isTTY) process.stderr.write('\n');
-  return out;
 }
 
 function csvCell(v: unknown): string {
@@ -179,9 +103,17 @@ export function registerReport(program: Command): void {
       const counter = { bad: 0 };
       let records: FlowRecord[] = [];
       if (flags.logGroup) {
-        records = decodeAll(await cloudWatchLines(flags, since, until), bad, counter);
+        records = decodeAll(
+          await cloudWatchLines(flags.logGroup, since, until, flags),
+          bad,
+          counter,
+        );
       } else {
-        for (const f of flags.file) records.push(...decodeAll(fileLines(f), bad, counter));
+        try {
+          for (const f of flags.file) records.push(...decodeAll(fileLines(f), bad, counter));
+        } catch (err) {
+          fail((err as Error).message);
+        }
       }
       records = records.filter(
         (r) =>

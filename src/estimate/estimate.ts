@@ -1,0 +1,163 @@
+/**
+ * What records cost: from a sample of records (a file, a CloudWatch time
+ * range, or a live node for a few minutes), records and bytes per day at
+ * each aggregation kind the sample allows, and with the configured kinds
+ * and volume controls, then the monthly CloudWatch ingest cost at the
+ * standard and infrequent-access prices (config, not fetched).
+ *
+ * Bytes are the records' UTF-8 bytes; CloudWatch counts each event's bytes
+ * plus 26 (the PutLogEvents size formula), used here as the billed size.
+ */
+import { VolumeControl, type VolumeOptions } from '../flows/volume.js';
+import { encodeRecord } from '../format/codec.js';
+import type { FlowRecord } from '../format/record.js';
+import { FlowtrailError } from '../util/errors.js';
+import { type Kind, kindOf, reaggregate } from './reaggregate.js';
+
+export const EVENT_OVERHEAD_BYTES = 26;
+export const GB = 1e9;
+export const DAYS_PER_MONTH = 30;
+
+export interface Prices {
+  /** USD per GB ingested, standard log class. */
+  standardPerGb: number;
+  /** USD per GB ingested, infrequent-access log class. */
+  infrequentAccessPerGb: number;
+}
+
+export interface EstimateRow {
+  label: string;
+  kind: Kind | 'configured';
+  records: number;
+  bytes: number;
+  recordsPerDay: number;
+  bytesPerDay: number;
+  /** (bytes + 26 per record) per day, in GB (10^9 bytes). */
+  ingestGbPerDay: number;
+  monthlyUsdStandard: number;
+  monthlyUsdInfrequentAccess: number;
+}
+
+export interface Estimate {
+  inputRecords: number;
+  inputKind: Kind;
+  spanSeconds: number;
+  rows: EstimateRow[];
+  prices: Prices;
+  notes: string[];
+}
+
+export interface EstimateOptions {
+  prices: Prices;
+  aggregationKindForAllowed: Kind;
+  aggregationKindForDenied: Kind;
+  enabledForAllowed: boolean;
+  enabledForDenied: boolean;
+  volume: VolumeOptions;
+}
+
+export function recordBytes(records: readonly FlowRecord[]): number {
+  let n = 0;
+  for (const r of records) n += Buffer.byteLength(encodeRecord(r));
+  return n;
+}
+
+const KIND_LABELS = ['kind 0 (5-tuple)', 'kind 1 (no source port)', 'kind 2 (pod prefixes)'];
+
+function row(
+  label: string,
+  kind: Kind | 'configured',
+  records: readonly FlowRecord[],
+  spanSeconds: number,
+  prices: Prices,
+): EstimateRow {
+  const bytes = recordBytes(records);
+  const perDay = 86_400 / spanSeconds;
+  const ingestGbPerDay = ((bytes + EVENT_OVERHEAD_BYTES * records.length) * perDay) / GB;
+  return {
+    label,
+    kind,
+    records: records.length,
+    bytes,
+    recordsPerDay: Math.round(records.length * perDay),
+    bytesPerDay: Math.round(bytes * perDay),
+    ingestGbPerDay,
+    monthlyUsdStandard: ingestGbPerDay * DAYS_PER_MONTH * prices.standardPerGb,
+    monthlyUsdInfrequentAccess: ingestGbPerDay * DAYS_PER_MONTH * prices.infrequentAccessPerGb,
+  };
+}
+
+/** The records' time span in seconds: first interval start to last interval end. */
+export function spanOf(records: readonly FlowRecord[]): number {
+  let start = Number.POSITIVE_INFINITY;
+  let end = Number.NEGATIVE_INFINITY;
+  for (const r of records) {
+    if (r.startTime < start) start = r.startTime;
+    if (r.endTime > end) end = r.endTime;
+  }
+  return end - start;
+}
+
+export function estimate(
+  records: readonly FlowRecord[],
+  o: EstimateOptions,
+  spanSeconds = spanOf(records),
+): Estimate {
+  if (records.length === 0) {
+    throw new FlowtrailError('ERR_ESTIMATE_INPUT', 'no records to estimate from', {});
+  }
+  if (!(spanSeconds > 0)) {
+    throw new FlowtrailError(
+      'ERR_ESTIMATE_INPUT',
+      `the records span ${spanSeconds} s: need records from at least one whole flush interval`,
+      { spanSeconds },
+    );
+  }
+  const inputKind = kindOf(records);
+  const notes: string[] = [];
+  const rows: EstimateRow[] = [];
+  for (const kind of [0, 1, 2] as const) {
+    if (kind < inputKind) continue;
+    rows.push(row(KIND_LABELS[kind]!, kind, reaggregate(records, kind), spanSeconds, o.prices));
+  }
+  if (inputKind > 0) {
+    notes.push(
+      `the input is already aggregated at kind ${inputKind}: finer kinds cannot be estimated from it`,
+    );
+  }
+  const allowedKind = Math.max(o.aggregationKindForAllowed, inputKind) as Kind;
+  const deniedKind = Math.max(o.aggregationKindForDenied, inputKind) as Kind;
+  const allowed = o.enabledForAllowed
+    ? reaggregate(
+        records.filter((r) => r.action === 'allow'),
+        allowedKind,
+      )
+    : [];
+  const denied = o.enabledForDenied
+    ? reaggregate(
+        records.filter((r) => r.action === 'deny'),
+        deniedKind,
+      )
+    : [];
+  // The cap applies per flush interval, as in the agent.
+  const byInterval = new Map<string, FlowRecord[]>();
+  for (const r of [...allowed, ...denied]) {
+    const k = `${r.startTime} ${r.endTime}`;
+    const list = byInterval.get(k);
+    if (list) list.push(r);
+    else byInterval.set(k, [r]);
+  }
+  const volume = new VolumeControl(o.volume);
+  const configured = [...byInterval.values()].flatMap((rs) => volume.apply(rs));
+  const label = `configured (allowed kind ${allowedKind}${o.enabledForAllowed ? '' : ' off'}, denied kind ${deniedKind}${o.enabledForDenied ? '' : ' off'}${volume.active ? ', volume controls' : ''})`;
+  rows.push(row(label, 'configured', configured, spanSeconds, o.prices));
+  if (volume.stats.filteredByNamespace > 0) {
+    notes.push(`${volume.stats.filteredByNamespace} records dropped by the namespace filters`);
+  }
+  if (volume.stats.folded > 0) {
+    notes.push(
+      `${volume.stats.folded} records folded into ${volume.stats.overflowRecords} overflow records by maxRecordsPerFlush`,
+    );
+  }
+  return { inputRecords: records.length, inputKind, spanSeconds, rows, prices: o.prices, notes };
+}

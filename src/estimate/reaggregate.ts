@@ -1,0 +1,91 @@
+/**
+ * Re-aggregates records to a coarser kind (0 → 1 → 2), as the agent would
+ * have written them at that kind: kind 1 drops the source port, kind 2 also
+ * replaces pod names by their prefix and drops the IPs. Counters and flow
+ * counts add up (distinct 5-tuples stay distinct); labels intersect.
+ *
+ * From records, a pod's generateName is unknown: its prefix is cut from the
+ * name (src/endpoints/cache.ts aggregatedName), which is what the agent
+ * writes for Deployment, ReplicaSet and StatefulSet pods.
+ */
+import { aggregatedName } from '../endpoints/cache.js';
+import type { FlowRecord } from '../format/record.js';
+
+export type Kind = 0 | 1 | 2;
+
+/** The finest kind a set of records can be re-aggregated from. */
+export function kindOf(records: readonly FlowRecord[]): Kind {
+  let kind: Kind = 0;
+  for (const r of records) {
+    // Kind 2 drops every IP; kind 1 every source port (ICMP has none at any kind).
+    if (r.srcIP === '-' && r.dstIP === '-') return 2;
+    if (r.srcPort === '-' && (r.proto === 6 || r.proto === 17 || r.proto === 132)) kind = 1;
+  }
+  return kind;
+}
+
+function parseLabels(text: string): Map<string, string> | undefined {
+  if (text === '-') return undefined;
+  const out = new Map<string, string>();
+  for (const kv of text.slice(1, -1).split(',')) {
+    const eq = kv.indexOf('=');
+    if (eq > 0) out.set(kv.slice(0, eq), kv.slice(eq + 1));
+  }
+  return out;
+}
+
+function intersect(a: string, b: string): string {
+  if (a === b) return a;
+  const x = parseLabels(a);
+  const y = parseLabels(b);
+  if (!x || !y) return '-';
+  const keys = [...x.keys()].filter((k) => y.get(k) === x.get(k)).sort();
+  return keys.length === 0 ? '-' : `[${keys.map((k) => `${k}=${x.get(k)}`).join(',')}]`;
+}
+
+function nameAt(type: FlowRecord['srcType'], name: string, kind: Kind): string {
+  return kind === 2 && type === 'wep' ? aggregatedName(name) : name;
+}
+
+/** `records` re-aggregated to `kind` (≥ the records' own kind), in order of first appearance. */
+export function reaggregate(records: readonly FlowRecord[], kind: Kind): FlowRecord[] {
+  if (kind === 0) return records.map((r) => ({ ...r }));
+  const out = new Map<string, FlowRecord>();
+  for (const r of records) {
+    const srcName = nameAt(r.srcType, r.srcName, kind);
+    const dstName = nameAt(r.dstType, r.dstName, kind);
+    const srcIP = kind === 2 ? '-' : r.srcIP;
+    const dstIP = kind === 2 ? '-' : r.dstIP;
+    const key = [
+      r.startTime,
+      r.endTime,
+      r.srcType,
+      r.srcNamespace,
+      srcName,
+      r.dstType,
+      r.dstNamespace,
+      dstName,
+      srcIP,
+      dstIP,
+      r.proto,
+      r.dstPort,
+      r.reporter,
+      r.action,
+    ].join(' ');
+    const b = out.get(key);
+    if (!b) {
+      out.set(key, { ...r, srcName, dstName, srcIP, dstIP, srcPort: '-' });
+      continue;
+    }
+    b.numFlows += r.numFlows;
+    b.numFlowsStarted += r.numFlowsStarted;
+    b.numFlowsCompleted += r.numFlowsCompleted;
+    b.packetsIn += r.packetsIn;
+    b.packetsOut += r.packetsOut;
+    b.bytesIn += r.bytesIn;
+    b.bytesOut += r.bytesOut;
+    b.srcLabels = intersect(b.srcLabels, r.srcLabels);
+    b.dstLabels = intersect(b.dstLabels, r.dstLabels);
+  }
+  return [...out.values()];
+}
