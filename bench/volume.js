@@ -180,7 +180,16 @@ for (let i = 0; i < INTERVALS; i++) {
   // The flush dump: the pool's counters grew.
   nowMs = start + INTERVAL_S * 1_000;
   const dump = pool.map((p, j) => ({
-    ...conn('update', p.src, p.dst, 6, 5432, [(i + 1) * 50, (i + 1) * 9_000 + j, (i + 1) * 60, (i + 1) * 120_000], p.id, p.port),
+    ...conn(
+      'update',
+      p.src,
+      p.dst,
+      6,
+      5432,
+      [(i + 1) * 50, (i + 1) * 9_000 + j, (i + 1) * 60, (i + 1) * 120_000],
+      p.id,
+      p.port,
+    ),
     fromDump: true,
   }));
   tables.forEach((t, kind) => {

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the system tools flowtrail's tests and demo use, when missing:
 # iptables/nftables/conntrack/iproute2 for the simulated node, nginx and ab
-# for traffic, curl, valgrind for the addon's leak check. Debian packages only.
+# for traffic, curl, valgrind for the addon's leak check, kubectl to render
+# deploy/kubernetes. Debian packages only.
 set -euo pipefail
 
 need=()
@@ -17,6 +18,7 @@ command -v valgrind  >/dev/null || need+=(valgrind)
 command -v make      >/dev/null || need+=(make)
 command -v g++       >/dev/null || need+=(g++)
 command -v python3   >/dev/null || need+=(python3)
+command -v kubectl   >/dev/null || need+=(kubernetes-client)  # `kubectl kustomize` of deploy/kubernetes
 
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then

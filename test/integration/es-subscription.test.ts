@@ -322,6 +322,43 @@ describe('Elasticsearch subscription function: payload edge cases and shipped fi
     });
   });
 
+  it('logs a loss event from a <node>_Events stream instead of dead-lettering or indexing it', async () => {
+    const loss = {
+      event: 'loss',
+      cluster: 'ci',
+      node: 'ip-10-0-0-1',
+      kind: 'ConntrackOverrun',
+      count: 12,
+      windowStartMs: 1,
+      windowEndMs: 2,
+    };
+    const data = gzipSync(
+      JSON.stringify({
+        messageType: 'DATA_MESSAGE',
+        owner: '123456789012',
+        logGroup: 'flowtrail-flowlogs-ci',
+        logStream: 'ip-10-0-0-1_Events',
+        subscriptionFilters: ['es'],
+        logEvents: [{ id: '1', timestamp: 2, message: JSON.stringify(loss) }],
+      }),
+    ).toString('base64');
+    const logged: Record<string, unknown>[] = [];
+    const handler = createHandler({ endpoint: 'http://127.0.0.1:1', log: (l) => logged.push(l) });
+    expect(await handler({ awslogs: { data } })).toEqual({
+      received: 1,
+      indexed: 0,
+      deadLetter: 0,
+      retries: 0,
+      lossEvents: 1,
+    });
+    expect(logged.find((l) => l.msg === 'node reported data loss')).toMatchObject({
+      level: 'warn',
+      kind: 'ConntrackOverrun',
+      count: 12,
+      logStream: 'ip-10-0-0-1_Events',
+    });
+  });
+
   it('every document field is mapped in index-template.json with a matching type (dynamic: strict)', () => {
     const template = JSON.parse(
       readFileSync(

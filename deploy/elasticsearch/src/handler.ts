@@ -43,7 +43,19 @@ export interface HandlerResult {
   readonly indexed: number;
   readonly deadLetter: number;
   readonly retries: number;
+  /** Loss events from a node's `<node>_Events` stream: logged, not indexed as flows. */
+  readonly lossEvents?: number;
   readonly control?: true;
+}
+
+/** A `<node>_Events` loss line (src/loss/ledger.ts encodeLossEvent), or undefined. */
+function lossEvent(message: string): Record<string, unknown> | undefined {
+  if (!message.startsWith('{"event":"loss"')) return undefined;
+  try {
+    return JSON.parse(message) as Record<string, unknown>;
+  } catch {
+    return undefined;
+  }
 }
 
 export class IndexingError extends Error {
@@ -94,7 +106,15 @@ export function createHandler(o: HandlerOptions) {
     }
     const items: BulkItem[] = [];
     let deadLetter = 0;
+    let lossEvents = 0;
     for (const e of data.logEvents) {
+      const loss = lossEvent(e.message);
+      if (loss) {
+        // Not a flow: say it loudly where operators look (the function's logs).
+        lossEvents++;
+        log({ level: 'warn', msg: 'node reported data loss', ...loss, logStream: data.logStream });
+        continue;
+      }
       try {
         const record = decodeRecord(e.message);
         items.push({
@@ -126,6 +146,7 @@ export function createHandler(o: HandlerOptions) {
       indexed: outcome.indexed,
       deadLetter,
       retries: outcome.retries,
+      ...(lossEvents > 0 ? { lossEvents } : {}),
     };
     log({
       level: outcome.failed.length > 0 || deadLetter > 0 ? 'warn' : 'info',
