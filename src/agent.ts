@@ -228,6 +228,7 @@ export async function runAgent(config: Config, deps: RunAgentDeps): Promise<void
     foundInDump: () => table.stats.foundInDump,
     unknownDestroys: () => table.stats.unknownDestroys,
     vanished: () => table.stats.vanished,
+    destroysMissed: () => table.stats.destroysMissed,
     spoolCorrupt: () => mainSpool()?.stats.droppedCorrupt ?? 0,
   });
   const ids = { clusterName: config.clusterName, nodeName: config.nodeName };
@@ -249,7 +250,7 @@ export async function runAgent(config: Config, deps: RunAgentDeps): Promise<void
   const baselinesFile = baselinesPath(config.spool.dir);
   const saved = loadBaselines(baselinesFile);
   if (saved.kind === 'loaded') {
-    table.importBaselines(saved.snapshot);
+    table.importBaselines(saved.snapshot, now());
     logger.info(
       { connections: saved.connections, savedAtMs: saved.savedAtMs },
       'restored flow baselines from the last run',

@@ -68,15 +68,25 @@ export function loadBaselines(path: string): LoadedBaselines {
     if (raw.version !== 1 || typeof raw.connections !== 'object' || raw.connections === null) {
       return { kind: 'invalid', reason: `${path}: not a version 1 baseline snapshot` };
     }
-    const connections: BaselineSnapshot['connections'] = {};
-    for (const [k, v] of Object.entries(raw.connections as Record<string, unknown>)) {
-      if (Array.isArray(v) && v.length === 4 && v.every((n) => Number.isSafeInteger(n) && n >= 0)) {
-        connections[k] = v as [number, number, number, number];
+    const counters = (m: unknown): BaselineSnapshot['connections'] => {
+      const out: BaselineSnapshot['connections'] = {};
+      if (typeof m !== 'object' || m === null) return out;
+      for (const [k, v] of Object.entries(m as Record<string, unknown>)) {
+        if (
+          Array.isArray(v) &&
+          v.length === 4 &&
+          v.every((n) => Number.isSafeInteger(n) && n >= 0)
+        ) {
+          out[k] = v as [number, number, number, number];
+        }
       }
-    }
+      return out;
+    };
+    const connections = counters(raw.connections);
+    const completed = counters((raw as { completed?: unknown }).completed);
     return {
       kind: 'loaded',
-      snapshot: { version: 1, connections },
+      snapshot: { version: 1, connections, completed },
       savedAtMs: typeof raw.savedAtMs === 'number' ? raw.savedAtMs : 0,
       connections: Object.keys(connections).length,
     };

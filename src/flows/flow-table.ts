@@ -88,6 +88,8 @@ interface Conn extends ConnIdentity {
   readonly dport: number | undefined;
   /** Start time, the endpoint lookup time. */
   readonly startMs: number;
+  /** The kernel's start timestamp (nf_conntrack_timestamp), when given: tells a stale NEW from a new connection. */
+  readonly startNs: bigint | undefined;
   /** The 5-tuple (src, real dst, ports) as one string: numFlows identity and policy join key. */
   readonly tuple: string;
   /** How many tracked connections have this 5-tuple (shared object per tuple). */
@@ -106,12 +108,23 @@ interface Conn extends ConnIdentity {
 interface Tombstone {
   readonly reported: Counters;
   readonly untilMs: number;
+  /** The kernel's start time of the completed connection, when it gave one. */
+  readonly startNs?: bigint | undefined;
+  /** The last dump generation that still listed it (TIME_WAIT lingers). */
+  seenGen: number;
+  /** Gone from the kernel without its DESTROY reaching us (counted once). */
+  gone: boolean;
 }
 
 export interface BaselineSnapshot {
   version: 1;
   /** key → [packetsOrig, bytesOrig, packetsReply, bytesReply] already reported. */
   connections: Record<string, [number, number, number, number]>;
+  /**
+   * Connections already reported as completed that the kernel may still list
+   * (TIME_WAIT lasts minutes): after a restart they must not complete again.
+   */
+  completed?: Record<string, [number, number, number, number]>;
 }
 
 export interface FlowTableStats {
@@ -129,6 +142,10 @@ export interface FlowTableStats {
   unknownDestroys: number;
   /** Connections first seen in a dump after the start-up dump (their NEW was lost). */
   foundInDump: number;
+  /** NEW events read after a dump had already completed their connection (ignored). */
+  staleNews: number;
+  /** Completed connections that left the kernel's table without their DESTROY reaching us. */
+  destroysMissed: number;
   /** Denied packets counted (ingress + egress groups). */
   deniedPackets: number;
   /** Deny packets from groups other than the ingress/egress groups (not counted). */
@@ -193,6 +210,8 @@ export class FlowTable {
     lateDestroys: 0,
     unknownDestroys: 0,
     foundInDump: 0,
+    staleNews: 0,
+    destroysMissed: 0,
     deniedPackets: 0,
     deniedOtherGroup: 0,
     recordsAllowed: 0,
@@ -270,6 +289,7 @@ export class FlowTable {
       sport,
       dport,
       startMs,
+      startNs: ev.startNs,
       tuple,
       tupleRef,
       memo: newKeyMemo(),
@@ -293,7 +313,20 @@ export class FlowTable {
   private onNew(ev: ConntrackEvent, nowMs: number): void {
     const { conn, a, b } = this.find(ev);
     if (conn !== undefined) return;
-    if (this.tombstones.size > 0) this.tombstones.delete(connectionKey(ev));
+    if (this.tombstones.size > 0) {
+      const key = connectionKey(ev);
+      const tomb = this.tombstones.get(key);
+      if (tomb !== undefined) {
+        // Events and dumps race: a dump may complete a short connection (TIME_WAIT)
+        // before its NEW, still queued on the event socket, is read. That NEW is
+        // stale; only a NEW with another start time is a new connection on the key.
+        if (ev.startNs === undefined || tomb.startNs === undefined || ev.startNs === tomb.startNs) {
+          this.stats.staleNews++;
+          return;
+        }
+        this.tombstones.delete(key);
+      }
+    }
     this.create(ev, nsToMs(ev.startNs) ?? nowMs, STARTING, a, b);
   }
 
@@ -341,7 +374,13 @@ export class FlowTable {
     const found = this.find(ev);
     let conn = found.conn;
     if (conn === undefined) {
-      if (this.tombstones.size > 0 && this.tombstones.has(connectionKey(ev))) return; // already completed
+      if (this.tombstones.size > 0) {
+        const tomb = this.tombstones.get(connectionKey(ev));
+        if (tomb !== undefined) {
+          tomb.seenGen = this.dumpGen; // already completed, still in the kernel's table
+          return;
+        }
+      }
       const start = nsToMs(ev.startNs);
       // Seen first in a dump: it began before we listened (the start-up dump:
       // not a start of ours to report) or its NEW was lost (a later dump).
@@ -385,6 +424,14 @@ export class FlowTable {
   /** Ends the dump begun last: what it did not list has ended (its DESTROY was lost). */
   endDump(nowMs: number): void {
     const gen = this.dumpGen;
+    // Completed connections the dump no longer lists were destroyed; if their
+    // DESTROY has not come, it was lost (the overrun arithmetic, src/loss/).
+    for (const t of this.tombstones.values()) {
+      if (!t.gone && t.seenGen < gen) {
+        t.gone = true;
+        this.stats.destroysMissed++;
+      }
+    }
     this.conns.forEach((conn) => {
       // A NEW that raced the dump request is not "vanished": it was created this generation.
       if (isOpen(conn.phase) && conn.lastDumpGen < gen - 1) {
@@ -440,6 +487,9 @@ export class FlowTable {
       this.tombstones.set(keyOf(conn), {
         reported: conn.reported,
         untilMs: endMs + this.o.tombstoneMs,
+        startNs: conn.startNs,
+        seenGen: this.dumpGen,
+        gone: false,
       });
       this.conns.remove(conn);
       if (--conn.tupleRef.n <= 0) this.tupleRefs.delete(conn.tuple);
@@ -515,19 +565,31 @@ export class FlowTable {
   /** What every tracked connection has already reported, to save beside the spool. */
   exportBaselines(): BaselineSnapshot {
     const connections: BaselineSnapshot['connections'] = {};
+    const completed: NonNullable<BaselineSnapshot['completed']> = {};
     this.conns.forEach((c) => {
       connections[keyOf(c)] = [c.reported.po, c.reported.bo, c.reported.pr, c.reported.br];
     });
     for (const [key, t] of this.tombstones) {
-      connections[key] = [t.reported.po, t.reported.bo, t.reported.pr, t.reported.br];
+      completed[key] = [t.reported.po, t.reported.bo, t.reported.pr, t.reported.br];
     }
-    return { version: 1, connections };
+    return { version: 1, connections, completed };
   }
 
   /** Baselines from before a restart; applied to connections the start-up dump finds. */
-  importBaselines(snapshot: BaselineSnapshot): void {
+  importBaselines(snapshot: BaselineSnapshot, nowMs = Date.now()): void {
     for (const [key, [po, bo, pr, br]] of Object.entries(snapshot.connections)) {
       this.pendingBaselines.set(key, { po, bo, pr, br });
+    }
+    // Completed before the restart: tombstones again, so a lingering dump entry or
+    // a late DESTROY reports only traffic after the completion (normally none).
+    for (const [key, [po, bo, pr, br]] of Object.entries(snapshot.completed ?? {})) {
+      this.tombstones.set(key, {
+        reported: { po, bo, pr, br },
+        untilMs: nowMs + this.o.tombstoneMs,
+        seenGen: 0,
+        // Not this run's to account for in the overrun arithmetic.
+        gone: true,
+      });
     }
   }
 }

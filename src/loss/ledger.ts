@@ -107,21 +107,24 @@ export function encodeLossEvent(
  * Connections hidden by overruns, from the message accounting of one flush
  * interval. With NEW and DESTROY subscribed, every dropped message is the
  * NEW or the DESTROY of some connection, and each such connection shows up
- * exactly one way: a NEW lost but the connection still open is found by the
- * next dump (`foundInDump`); a NEW lost but its DESTROY received is an
- * unknown DESTROY (`unknownDestroys`, counted exactly from its counters); a
- * DESTROY lost is a connection that vanished from the dump (`vanished`).
- * What remains are connections whose NEW and DESTROY were both lost: two
- * messages each. Races between a dump and queued events can make the
- * estimate low, never high, so it is a lower bound.
+ * exactly one way: a NEW lost but the connection still in the kernel's table
+ * (open or lingering in TIME_WAIT) is found by the next dump (`foundInDump`);
+ * a NEW lost but its DESTROY received is an unknown DESTROY
+ * (`unknownDestroys`, counted exactly from its counters); a DESTROY lost is a
+ * connection that vanished from the dump while open (`vanished`) or after it
+ * was completed (`destroysMissed`). What remains are connections whose NEW
+ * and DESTROY were both lost: two messages each. Races between a dump and
+ * queued events can make the estimate low, never high: a lower bound.
  */
 export function hiddenConnections(a: {
   droppedMessages: number;
   foundInDump: number;
   unknownDestroys: number;
   vanished: number;
+  destroysMissed: number;
 }): number {
   if (a.droppedMessages <= 0) return 0;
-  const rest = a.droppedMessages - a.foundInDump - a.unknownDestroys - a.vanished;
+  const rest =
+    a.droppedMessages - a.foundInDump - a.unknownDestroys - a.vanished - a.destroysMissed;
   return rest > 0 ? Math.floor(rest / 2) : 0;
 }

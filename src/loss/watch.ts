@@ -16,11 +16,19 @@ export interface LossReaders {
   foundInDump(): number;
   unknownDestroys(): number;
   vanished(): number;
+  destroysMissed(): number;
   spoolCorrupt(): number;
 }
 
 export class LossWatch {
   private readonly d: { [K in keyof LossReaders]: CounterDelta };
+  // Hidden connections are settled one interval late: a message dropped just
+  // before a flush is found by the dump that follows it, in the next interval.
+  private droppedSettled = 0;
+  private droppedPending = 0;
+  private explained = 0;
+  private hiddenNoted = 0;
+  private pendingWindow: { windowStartMs: number; windowEndMs: number } | undefined;
 
   constructor(
     private readonly ledger: LossLedger,
@@ -34,6 +42,7 @@ export class LossWatch {
       foundInDump: new CounterDelta(readers.foundInDump),
       unknownDestroys: new CounterDelta(readers.unknownDestroys),
       vanished: new CounterDelta(readers.vanished),
+      destroysMissed: new CounterDelta(readers.destroysMissed),
       spoolCorrupt: new CounterDelta(readers.spoolCorrupt),
     };
   }
@@ -45,23 +54,35 @@ export class LossWatch {
     const found = this.d.foundInDump.take();
     const unknown = this.d.unknownDestroys.take();
     const vanished = this.d.vanished.take();
+    const destroysMissed = this.d.destroysMissed.take();
     this.ledger.note({
       kind: 'ConntrackOverrun',
       count: dropped,
       ...window,
-      detail: `conntrack events dropped by the kernel; ${found} connections recovered by dump, ${unknown} from their DESTROY, ${vanished} ended unseen (raise conntrack.receiveBufferBytes)`,
+      detail: `conntrack events dropped by the kernel; ${found} connections recovered by dump, ${unknown} from their DESTROY, ${vanished + destroysMissed} ended unseen (raise conntrack.receiveBufferBytes)`,
     });
-    this.ledger.note({
-      kind: 'HiddenConnections',
-      count: hiddenConnections({
-        droppedMessages: dropped,
-        foundInDump: found,
-        unknownDestroys: unknown,
-        vanished,
-      }),
-      ...window,
-      detail: 'connections opened and closed inside an overrun window (lower bound)',
+    // Everything dropped up to the last interval, against everything explained up to now.
+    this.droppedSettled += this.droppedPending;
+    this.droppedPending = dropped;
+    this.explained += found + unknown + vanished + destroysMissed;
+    const hidden = hiddenConnections({
+      droppedMessages: this.droppedSettled,
+      foundInDump: this.explained,
+      unknownDestroys: 0,
+      vanished: 0,
+      destroysMissed: 0,
     });
+    if (hidden > this.hiddenNoted && this.pendingWindow) {
+      this.ledger.note({
+        kind: 'HiddenConnections',
+        count: hidden - this.hiddenNoted,
+        ...this.pendingWindow,
+        notedAtMs: nowMs,
+        detail: 'connections opened and closed inside an overrun window (lower bound)',
+      });
+      this.hiddenNoted = hidden;
+    }
+    if (dropped > 0) this.pendingWindow = { windowStartMs: startMs, windowEndMs: endMs };
     this.ledger.note({
       kind: 'NflogOverrun',
       count: this.d.nflogDrops.take(),

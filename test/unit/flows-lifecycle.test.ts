@@ -353,3 +353,68 @@ describe('flow table: exact sums under loss and restarts', () => {
     );
   });
 });
+
+describe('restart while a completed connection lingers in TIME_WAIT', () => {
+  it('is not reported again after the restart, whichever way it completed', () => {
+    for (const via of ['dump', 'destroy-lost-then-dump', 'new-lost'] as const) {
+      const t = table();
+      t.applyDump([], 0);
+      if (via !== 'new-lost') t.onConntrack([ev('new', 7)], 10);
+      // Closed: the flush dump sees it in TIME_WAIT with its final counters.
+      t.applyDump([dumpOf(7, [5, 270, 3, 164], { tcpState: 7 })], 900);
+      const first = t.flush(0, 1_000);
+      expect(first.filter((r) => r.srcPort === 7)).toHaveLength(2);
+      const snap = JSON.parse(JSON.stringify(t.exportBaselines()));
+      const t2 = table();
+      t2.importBaselines(snap);
+      // The restarted agent's start-up dump still lists it (TIME_WAIT outlives the restart).
+      t2.applyDump([dumpOf(7, [5, 270, 3, 164], { tcpState: 7 })], 1_500);
+      const again = t2.flush(1_000, 2_000).filter((r) => r.srcPort === 7);
+      expect({ via, again }).toEqual({ via, again: [] });
+      t2.onConntrack([ev('destroy', 7, [5, 270, 3, 164])], 2_100);
+      expect({ via, late: t2.flush(2_000, 3_000).filter((r) => r.srcPort === 7) }).toEqual({
+        via,
+        late: [],
+      });
+    }
+  });
+});
+
+describe('a NEW read after a dump already completed its connection', () => {
+  it('is stale and ignored; a NEW with another start time on the same key is a new connection', () => {
+    const t = table();
+    t.applyDump([], 0);
+    const start = { startNs: 500_000_000n };
+    // The connection lived and closed inside the interval; the flush dump sees TIME_WAIT.
+    t.applyDump([dumpOf(9, [5, 270, 3, 164], { tcpState: 7, ...start })], 900);
+    expect(t.flush(0, 1_000).filter((r) => r.srcPort === 9)).toHaveLength(2);
+    // Its NEW, queued on the event socket, is read only now.
+    t.onConntrack([ev('new', 9, undefined, start)], 1_010);
+    t.applyDump([dumpOf(9, [5, 270, 3, 164], { tcpState: 7, ...start })], 1_900);
+    expect(t.flush(1_000, 2_000).filter((r) => r.srcPort === 9)).toEqual([]);
+    expect(t.stats.staleNews).toBe(1);
+    // Same key, later start: a new connection, counted.
+    t.onConntrack([ev('new', 9, undefined, { startNs: 2_500_000_000n })], 2_500);
+    t.applyDump([dumpOf(9, [1, 60, 1, 60], { startNs: 2_500_000_000n })], 2_900);
+    const next = t.flush(2_000, 3_000).filter((r) => r.srcPort === 9 && r.reporter === 'src');
+    expect(next.map((r) => [r.numFlowsStarted, r.packetsOut, r.bytesOut])).toEqual([[1, 1, 60]]);
+  });
+});
+
+describe('a completed connection that leaves the kernel without a DESTROY', () => {
+  it('is counted once as destroysMissed (a lost DESTROY), and not when its DESTROY came', () => {
+    const t = table();
+    t.applyDump([], 0);
+    t.onConntrack([ev('new', 11), ev('new', 12)], 10);
+    t.applyDump(
+      [dumpOf(11, [1, 60, 1, 60], { tcpState: 7 }), dumpOf(12, [1, 60, 1, 60], { tcpState: 7 })],
+      900,
+    );
+    t.flush(0, 1_000);
+    t.onConntrack([ev('destroy', 12, [1, 60, 1, 60])], 1_100); // 11's DESTROY is lost
+    t.applyDump([], 1_900);
+    t.applyDump([], 2_900);
+    expect(t.stats.destroysMissed).toBe(1);
+    expect(t.flush(1_000, 3_000).filter((r) => r.srcPort === 11 || r.srcPort === 12)).toEqual([]);
+  });
+});

@@ -1,0 +1,52 @@
+#!/usr/bin/env node
+// npm run soak -- --minutes N [--out DIR]
+// Runs src/soak/run.ts (built into dist/) as root on a simulated node with
+// moto, then writes DIR/soak.json and DIR/soak.html (default soak-results/)
+// and exits 1 when a check failed.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { renderSoakHtml } from '../dist/soak/report.js';
+import { runSoak } from '../dist/soak/run.js';
+
+const { values } = parseArgs({
+  options: {
+    minutes: { type: 'string', default: '10' },
+    out: { type: 'string', default: 'soak-results' },
+    help: { type: 'boolean', short: 'h' },
+  },
+});
+if (values.help) {
+  console.log('usage: npm run soak -- --minutes N [--out DIR]   (root; moto_server)');
+  process.exit(0);
+}
+const minutes = Number(values.minutes);
+if (!(minutes > 0 && minutes <= 24 * 60)) {
+  console.error(`soak: --minutes: expected 0-1440, got ${values.minutes}`);
+  process.exit(2);
+}
+if (process.getuid?.() !== 0) {
+  console.error('soak: needs root (network namespaces, iptables, conntrack)');
+  process.exit(2);
+}
+const started = Date.now();
+const result = await runSoak({
+  minutes,
+  log: (line) => console.error(`[${((Date.now() - started) / 1000).toFixed(0)}s] ${line}`),
+});
+mkdirSync(values.out, { recursive: true });
+writeFileSync(join(values.out, 'soak.json'), `${JSON.stringify(result, null, 2)}\n`);
+writeFileSync(join(values.out, 'soak.html'), renderSoakHtml(result));
+const c = result.check;
+console.log(
+  [
+    `soak ${minutes} min: ${result.pass ? 'PASS' : 'FAIL'}`,
+    `  groups exact ${c.exact}/${c.groups}, mismatched ${c.mismatched}, excused ${c.excusedDown} (down) + ${c.excusedOverrun} (overrun), without kernel truth ${c.unexplainedGroups}`,
+    ...(result.truthFailure ? [`  kernel event log incomplete: ${result.truthFailure}`] : []),
+    `  misattributed ${c.misattributed} of ${c.attributionChecked} checks; duplicates ${result.duplicates}; kills ${result.kills}; storms ${result.storms}; churns ${result.churns}`,
+    `  losses reported ${JSON.stringify(result.lost)}`,
+    `  RSS max ${result.rssMaxMiB.toFixed(1)} MiB, trend ${result.rssSlopeMiBPerHour.toFixed(1)} MiB/h; fd trend ${result.fdSlopePerHour.toFixed(1)}/h`,
+    `  report: ${join(values.out, 'soak.html')}`,
+  ].join('\n'),
+);
+process.exit(result.pass ? 0 : 1);

@@ -1,0 +1,446 @@
+/**
+ * The soak: the agent on a simulated node for N minutes of mixed traffic
+ * (short and long TCP, UDP, ICMP, denied attempts, a DNAT service), pod
+ * churn with IPs reused within seconds, CloudWatch faults through the fault
+ * proxy (outages, throttling, resets, the endpoint down), kill -9 and
+ * restarts at random moments, and overrun storms (a small receive buffer
+ * and bursts of connections). At the end every 5-tuple's totals in
+ * CloudWatch are checked against the kernel's counters (src/soak/checks.ts)
+ * and the agent's RSS and file descriptors over time are reported.
+ *
+ * Needs root (namespaces, iptables, conntrack) and moto; `npm run soak`.
+ */
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { decodeRecord } from '../format/codec.js';
+import { type Moto, readLogEvents, startMoto } from '../sim/moto.js';
+import { stopProcess } from '../sim/netns.js';
+import { Policy } from '../sim/policy.js';
+import { SimNode, type SimPod } from '../sim/simnode.js';
+import {
+  openTcpConnection,
+  ping,
+  startTcpServer,
+  startUdpServer,
+  tcpAttempt,
+  tcpMany,
+  tcpTransfer,
+  udpSend,
+} from '../sim/traffic.js';
+import { type CheckResult, checkSoak, dedupe, type Tenancy, type TimeWindow } from './checks.js';
+import { TruthLog } from './truth-log.js';
+
+export interface SoakOptions {
+  minutes: number;
+  /** Progress lines (default: none). */
+  log?: (line: string) => void;
+  random?: () => number;
+}
+
+export interface Sample {
+  atMs: number;
+  pid: number;
+  rssMiB: number;
+  fds: number;
+}
+
+export interface SoakResult {
+  minutes: number;
+  startedAtMs: number;
+  endedAtMs: number;
+  kills: number;
+  restarts: number;
+  faults: string[];
+  storms: number;
+  churns: number;
+  deniedAttempts: number;
+  records: number;
+  duplicates: number;
+  lost: Record<string, number>;
+  check: CheckResult;
+  samples: Sample[];
+  rssMaxMiB: number;
+  /** Least-squares slope over the samples after warm-up (the first quarter), per hour. */
+  rssSlopeMiBPerHour: number;
+  fdSlopePerHour: number;
+  downWindows: TimeWindow[];
+  /** Set when `conntrack -E` lost events or quit; the periodic listings cover for it. */
+  truthFailure: string | undefined;
+  pass: boolean;
+}
+
+const CLI = new URL('../../bin/flowtrail.js', import.meta.url).pathname;
+const PROXY = new URL('../../scripts/fault-proxy.mjs', import.meta.url).pathname;
+const FLUSH_S = 5;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function slopePerHour(points: readonly [number, number][]): number {
+  if (points.length < 3) return 0;
+  const n = points.length;
+  const mx = points.reduce((s, p) => s + p[0], 0) / n;
+  const my = points.reduce((s, p) => s + p[1], 0) / n;
+  let num = 0;
+  let den = 0;
+  for (const [x, y] of points) {
+    num += (x - mx) * (y - my);
+    den += (x - mx) ** 2;
+  }
+  return den === 0 ? 0 : (num / den) * 3_600_000;
+}
+
+function sampleProcess(pid: number): { rssMiB: number; fds: number } | undefined {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+    return { rssMiB: kb / 1024, fds: readdirSync(`/proc/${pid}/fd`).length };
+  } catch {
+    return undefined;
+  }
+}
+
+async function firstJsonLine(child: ChildProcess): Promise<Record<string, unknown>> {
+  const rl = createInterface({ input: child.stdout! });
+  for await (const line of rl) {
+    try {
+      return JSON.parse(line) as Record<string, unknown>;
+    } catch {}
+  }
+  throw new Error('process exited before printing its first line');
+}
+
+/** Waits until a child's output (pino JSON lines) contains msg, or times out. */
+function waitForMsg(child: ChildProcess, msg: string, timeoutMs: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let buf = '';
+    const onData = (c: Buffer) => {
+      buf += c.toString();
+      if (buf.includes(`"msg":"${msg}"`)) {
+        cleanup();
+        resolve();
+      }
+      if (buf.length > 1 << 20) buf = buf.slice(-4096);
+    };
+    const timer = setTimeout(() => {
+      cleanup();
+      reject(new Error(`agent did not log "${msg}" within ${timeoutMs} ms`));
+    }, timeoutMs);
+    const cleanup = () => {
+      clearTimeout(timer);
+      child.stdout?.off('data', onData);
+      child.stderr?.off('data', onData);
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', onData);
+  });
+}
+
+export async function runSoak(o: SoakOptions): Promise<SoakResult> {
+  const log = o.log ?? (() => {});
+  const random = o.random ?? Math.random;
+  const durationMs = o.minutes * 60_000;
+  const dir = mkdtempSync(join(tmpdir(), 'flowtrail-soak-'));
+  let node: SimNode | undefined;
+  let moto: Moto | undefined;
+  try {
+    // TIME_WAIT outlives two flush dumps, so every closed TCP connection is seen final by a dump.
+    node = await SimNode.create({ nodeName: 'soak-node', timeWaitSeconds: 3 * FLUSH_S });
+    const n = node;
+    // Loopback (the agent's puts, /metrics) untracked: every conntrack entry is test traffic.
+    n.exec(['iptables', '-t', 'raw', '-A', 'PREROUTING', '-i', 'lo', '-j', 'CT', '--notrack']);
+    n.exec(['iptables', '-t', 'raw', '-A', 'OUTPUT', '-o', 'lo', '-j', 'CT', '--notrack']);
+    moto = await startMoto({ netns: n.netns });
+    const proxyProc = n.spawn([process.execPath, PROXY, moto.endpoint]);
+    const proxyEndpoint = String((await firstJsonLine(proxyProc)).endpoint);
+    const proxy = (cmd: string) => proxyProc.stdin?.write(`${cmd}\n`);
+
+    const pod = (namespace: string, name: string, ip: string, generateName?: string) =>
+      n.addPod({ namespace, name, ip, ...(generateName ? { generateName } : {}) });
+    const webA = pod('shop', 'web-7d98456675-aaaaa', '10.244.8.2', 'web-7d98456675-');
+    const webB = pod('shop', 'web-7d98456675-bbbbb', '10.244.8.3', 'web-7d98456675-');
+    const api1 = pod('backend', 'api-6b7c8d9e0f-ccccc', '10.244.8.4', 'api-6b7c8d9e0f-');
+    const api2 = pod('backend', 'api-6b7c8d9e0f-ddddd', '10.244.8.5', 'api-6b7c8d9e0f-');
+    const db = pod('data', 'postgres-0', '10.244.8.6');
+    const sink = n.addSink();
+    const localIps = new Set([webA, webB, api1, api2, db].map((p) => p.ip));
+    for (const s of [api1, api2]) await startTcpServer(n, s, s.ip, 8080);
+    await startTcpServer(n, db, db.ip, 5432);
+    await startUdpServer(n, db, db.ip, 5353);
+    const VIP = '10.96.0.10';
+    n.exec([
+      'iptables',
+      '-t',
+      'nat',
+      '-A',
+      'PREROUTING',
+      '-d',
+      VIP,
+      '-p',
+      'tcp',
+      '--dport',
+      '80',
+      '-j',
+      'DNAT',
+      '--to-destination',
+      `${api1.ip}:8080`,
+    ]);
+    const policy = new Policy(n);
+    policy.deny({ to: api2, proto: 'tcp', port: 9999, name: 'default.deny-admin' });
+
+    // Churn: one IP, a new owner every few seconds, alternating namespaces.
+    const CHURN_IP = '10.244.8.50';
+    const tenancies: Tenancy[] = [];
+    let churnPod: SimPod | undefined;
+    let churnSeq = 0;
+    const endpointsFile = join(dir, 'endpoints.yaml');
+    const newChurnPod = async () => {
+      if (churnPod) {
+        n.removePod(churnPod);
+        tenancies.at(-1)!.toMs = Date.now();
+      }
+      churnSeq++;
+      const ns = churnSeq % 2 ? 'team-a' : 'team-b';
+      churnPod = pod(ns, `job-${churnSeq}`, CHURN_IP);
+      localIps.add(CHURN_IP);
+      tenancies.push({
+        ip: CHURN_IP,
+        namespace: ns,
+        name: `job-${churnSeq}`,
+        fromMs: Date.now(),
+        toMs: Infinity,
+      });
+      writeFileSync(endpointsFile, n.endpointsYaml());
+    };
+    await newChurnPod();
+
+    const spoolDir = join(dir, 'spool');
+    const configFile = join(dir, 'flowtrail.yaml');
+    writeFileSync(
+      configFile,
+      [
+        'clusterName: soak',
+        `nodeName: ${n.nodeName}`,
+        `endpoints: { file: ${endpointsFile}, graceSeconds: 600 }`,
+        `flowLogs: { flushIntervalSeconds: ${FLUSH_S}, aggregationKindForAllowed: 0, aggregationKindForDenied: 0 }`,
+        'conntrack: { receiveBufferBytes: 131072, tickMs: 50 }',
+        `sinks: { cloudwatch: { region: us-east-1, endpoint: '${proxyEndpoint}' } }`,
+        `spool: { dir: ${spoolDir} }`,
+        `metrics: { pushIntervalSeconds: ${FLUSH_S} }`,
+        `http: { listen: '127.0.0.1:9099' }`,
+        'log: { level: info }',
+      ].join('\n'),
+    );
+    const truth = TruthLog.start(n, join(dir, 'conntrack-events.log'));
+    await sleep(300);
+
+    let agent: ChildProcess | undefined;
+    let restarts = -1;
+    const startAgent = async () => {
+      const child = n.spawn([process.execPath, CLI, 'agent', '--config', configFile], {
+        env: { ...process.env, AWS_ACCESS_KEY_ID: 'soak', AWS_SECRET_ACCESS_KEY: 'soak' },
+      });
+      await waitForMsg(child, 'agent started', 30_000);
+      agent = child;
+      restarts++;
+    };
+    await startAgent();
+
+    const startedAtMs = Date.now();
+    const deadline = startedAtMs + durationMs;
+    const running = () => Date.now() < deadline;
+    const samples: Sample[] = [];
+    const faults: string[] = [];
+    const downWindows: TimeWindow[] = [];
+    let kills = 0;
+    let storms = 0;
+    let deniedAttempts = 0;
+    const quietly = async (f: () => Promise<unknown>) => {
+      try {
+        await f();
+      } catch (err) {
+        log(`traffic: ${(err as Error).message}`);
+      }
+    };
+
+    const sampler = (async () => {
+      while (running()) {
+        const pid = agent?.pid;
+        const s = pid ? sampleProcess(pid) : undefined;
+        if (pid && s) samples.push({ atMs: Date.now(), pid, ...s });
+        await sleep(3_000);
+      }
+    })();
+
+    const longLived = await Promise.all(
+      [webA, webB].map((c) =>
+        openTcpConnection(n, c, db.ip, 5432, {
+          sendBytes: 2_000,
+          receiveBytes: 30_000,
+          holdOpenMs: durationMs + 60_000,
+        }),
+      ),
+    );
+
+    const steady = (async () => {
+      let i = 0;
+      while (running()) {
+        i++;
+        await quietly(() => tcpMany(n, webA, api1.ip, 8080, { count: 10, concurrency: 2 }));
+        await quietly(() => udpSend(n, webB, db.ip, 5353, { count: 3, size: 100 + (i % 50) }));
+        await quietly(() => ping(n, webA, api2.ip, 2));
+        await quietly(() => tcpTransfer(n, webB, VIP, 80, { sendBytes: 300, receiveBytes: 5_000 }));
+        await quietly(() => udpSend(n, webA, sink.ips[0]!, 53, { count: 1, size: 40 }));
+        if (i % 3 === 0) {
+          await quietly(() => tcpAttempt(n, webB, api2.ip, 9999, 500));
+          deniedAttempts++;
+        }
+        await sleep(300);
+      }
+    })();
+
+    const stormLoop = (async () => {
+      await sleep(10_000);
+      while (running()) {
+        log('overrun storm: 1,500 connections at concurrency 40');
+        await quietly(() => tcpMany(n, webB, api2.ip, 8080, { count: 1_500, concurrency: 40 }));
+        storms++;
+        await sleep(Math.min(45_000, durationMs / 3));
+      }
+    })();
+
+    let churns = 0;
+    const churnLoop = (async () => {
+      while (running()) {
+        await sleep(8_000);
+        if (!running()) break;
+        await newChurnPod();
+        churns++;
+        await startTcpServer(n, churnPod!, CHURN_IP, 7000).catch(() => undefined);
+        // The file source polls every second; talk once the agent can know the owner.
+        await sleep(2_500);
+        for (let k = 0; k < 3 && running(); k++) {
+          const p = churnPod!;
+          await quietly(() =>
+            tcpTransfer(n, p, api1.ip, 8080, { sendBytes: 100 + k, receiveBytes: 700 }),
+          );
+          await quietly(() =>
+            tcpTransfer(n, webA, p.ip, 7000, { sendBytes: 50, receiveBytes: 50 }),
+          );
+        }
+      }
+    })();
+
+    const faultLoop = (async () => {
+      const menu = ['fail503 1', 'throttle 0.3', 'reset 0.3', 'down'];
+      await sleep(15_000);
+      while (running()) {
+        const f = menu[Math.floor(random() * menu.length)]!;
+        faults.push(f);
+        log(`CloudWatch fault: ${f}`);
+        proxy(f);
+        await sleep(8_000);
+        proxy(f === 'down' ? 'up' : 'pass');
+        if (f === 'down') proxy('pass');
+        await sleep(Math.min(25_000, durationMs / 4));
+      }
+    })();
+
+    const killLoop = (async () => {
+      const every = Math.max(25_000, durationMs / 12);
+      await sleep(every * (0.5 + random() * 0.5));
+      while (running()) {
+        const victim = agent!;
+        const killAt = Date.now();
+        log('kill -9 of the agent');
+        victim.kill('SIGKILL');
+        await new Promise((r) => victim.once('exit', r));
+        kills++;
+        await sleep(500 + random() * 2_000);
+        await startAgent();
+        downWindows.push({ fromMs: killAt - FLUSH_S * 1_000 - 1_000, toMs: Date.now() + 1_000 });
+        await sleep(every * (0.5 + random()));
+      }
+    })();
+
+    await Promise.all([steady, stormLoop, churnLoop, faultLoop, killLoop, sampler]);
+    proxy('up');
+    proxy('pass');
+    log('stopping: final flush and delivery');
+    // Quiet, then the agent's last flush; every TIME_WAIT entry is still in the table.
+    await sleep(2_000);
+    await stopProcess(agent!, 30_000);
+    const endedAtMs = Date.now();
+    await truth.stop();
+    const connections = truth.connections();
+    for (const c of longLived) void c.done.catch(() => undefined);
+
+    const group = 'flowtrail-flowlogs-soak';
+    const lines = readLogEvents(moto.endpoint, n.netns, group, `${n.nodeName}_Flowlogs`).map(
+      (e) => e.message,
+    );
+    const { unique, duplicates } = dedupe(lines);
+    const records = unique.map((l) => decodeRecord(l));
+    const lossLines = readLogEvents(moto.endpoint, n.netns, group, `${n.nodeName}_Events`).map(
+      (e) =>
+        JSON.parse(e.message) as {
+          kind: string;
+          count: number;
+          windowStartMs: number;
+          windowEndMs: number;
+        },
+    );
+    const lost: Record<string, number> = {};
+    for (const l of lossLines) lost[l.kind] = (lost[l.kind] ?? 0) + l.count;
+    const overrunWindows = lossLines
+      .filter((l) => l.kind === 'ConntrackOverrun')
+      .map((l) => ({ fromMs: l.windowStartMs - 1_000, toMs: l.windowEndMs + 1_000 }));
+    const check = checkSoak({
+      truth: connections,
+      records,
+      localIps,
+      downWindows,
+      overrunWindows,
+      tenancies,
+    });
+    const warm = samples.filter((s) => s.atMs >= startedAtMs + durationMs / 4);
+    const result: SoakResult = {
+      minutes: o.minutes,
+      startedAtMs,
+      endedAtMs,
+      kills,
+      restarts,
+      faults,
+      storms,
+      churns,
+      deniedAttempts,
+      records: records.length,
+      duplicates,
+      lost,
+      check,
+      samples,
+      rssMaxMiB: Math.max(0, ...samples.map((s) => s.rssMiB)),
+      rssSlopeMiBPerHour: slopePerHour(warm.map((s) => [s.atMs, s.rssMiB])),
+      fdSlopePerHour: slopePerHour(warm.map((s) => [s.atMs, s.fds])),
+      downWindows,
+      truthFailure:
+        truth.failure ??
+        (/ENOBUFS/.test(truth.stderr)
+          ? 'conntrack -E hit ENOBUFS (the 2 s listings cover it)'
+          : undefined),
+      pass:
+        check.mismatched === 0 &&
+        check.misattributed === 0 &&
+        check.unexplainedGroups === 0 &&
+        check.exact > 0,
+    };
+    return result;
+  } finally {
+    await moto?.stop();
+    await node?.destroy();
+    // FLOWTRAIL_SOAK_KEEP=1 keeps the agent's spool, config and the kernel's event log.
+    if (process.env.FLOWTRAIL_SOAK_KEEP === '1') log(`kept ${dir}`);
+    else rmSync(dir, { recursive: true, force: true });
+  }
+}
