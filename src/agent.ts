@@ -88,14 +88,15 @@ function netlinkCapture(
   nflog: NflogListener;
 } {
   let handlers:
-    | { conntrack(e: readonly ConntrackEvent[]): void; nflog(p: readonly NflogPacket[]): void }
+    | { conntrackEvent(e: ConntrackEvent): void; nflog(p: readonly NflogPacket[]): void }
     | undefined;
   const conntrack = new ConntrackListener({
     subscribeUpdates: config.conntrack.subscribeUpdates,
     rcvbufBytes: config.conntrack.receiveBufferBytes,
     tickMs: config.conntrack.tickMs,
     now,
-    onEvents: (events) => handlers?.conntrack(events),
+    // Views, not copies: the flow table reads each event during the call.
+    onEvent: (ev) => handlers?.conntrackEvent(ev),
     onOverrun: (info) =>
       logger.warn(
         { count: info.count, setting: 'conntrack.receiveBufferBytes' },

@@ -213,12 +213,19 @@ export class FlowTable {
 
   /** Multicast events (NEW/UPDATE/DESTROY); dump replies in a batch are treated as dump entries. */
   onConntrack(events: readonly ConntrackEvent[], nowMs: number): void {
-    for (const ev of events) {
-      if (ev.fromDump) this.dumpEntry(ev, nowMs);
-      else if (ev.type === 'new') this.onNew(ev, nowMs);
-      else if (ev.type === 'destroy') this.onDestroy(ev, nowMs);
-      else this.onUpdate(ev);
-    }
+    for (const ev of events) this.onConntrackEvent(ev, nowMs);
+  }
+
+  /**
+   * One event, as onConntrack. The table reads the event during the call and
+   * keeps none of it (numbers and strings are copied into its own records),
+   * so `ev` may be a reused decoder view (decodeConntrackBatchView).
+   */
+  onConntrackEvent(ev: ConntrackEvent, nowMs: number): void {
+    if (ev.fromDump) this.dumpEntry(ev, nowMs);
+    else if (ev.type === 'new') this.onNew(ev, nowMs);
+    else if (ev.type === 'destroy') this.onDestroy(ev, nowMs);
+    else this.onUpdate(ev);
   }
 
   private create(
