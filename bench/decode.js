@@ -7,9 +7,9 @@
 // with decodeConntrackBatchView and the flow table reads each view during
 // the callback. The consumer below reads what the flow table reads of a
 // DESTROY: type, fromDump, id, zone, status, both tuples (family, proto,
-// ports, ICMP fields) and both counters. Address text and BigInt timestamps
-// are built on first read by design and are measured with the flow table
-// (bench:flows), not here. conntrackDestroyCopied is the path that keeps
+// ports, ICMP fields), both counters and the stop time (stopMs). Address
+// text is built on first read by design (the flow table formats it to match
+// a connection) and is measured with the flow table (bench:flows), not here. conntrackDestroyCopied is the path that keeps
 // every event (dumps, array consumers): one new event per message.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -72,6 +72,7 @@ function readTuple(t) {
 /** Reads what FlowTable.onConntrackEvent reads of a DESTROY (see the top of this file). */
 function readEvent(e) {
   let n = e.id + e.zone + e.status + (e.type === 'destroy' ? 1 : 0) + (e.fromDump ? 1 : 0);
+  n += e.stopMs ?? 0;
   n += readTuple(e.orig);
   const r = e.reply;
   if (r !== undefined) n += readTuple(r);
@@ -111,7 +112,7 @@ const result = {
   ),
   target: { conntrackMessagesPerSecond: 3_000_000 },
   conntrackReads:
-    'type, fromDump, id, zone, status, orig+reply tuples (family, proto, ports, ICMP), countersOrig, countersReply',
+    'type, fromDump, id, zone, status, orig+reply tuples (family, proto, ports, ICMP), countersOrig, countersReply, stopMs',
 };
 if (sink === 0) throw new Error('nothing decoded');
 mkdirSync(new URL('../bench-results/', import.meta.url), { recursive: true });

@@ -261,6 +261,14 @@ export class Tuple implements ConntrackTuple {
 }
 
 /**
+ * floor((hi * 2^32 + lo) / 1e6), exactly, in doubles: 2^32 = 4294 * 1e6 +
+ * 967296, and hi * 967296 + lo stays below 2^53.
+ */
+function nsHalvesToMs(hi: number, lo: number): number {
+  return hi * 4294 + Math.floor((hi * 967296 + lo) / 1_000_000);
+}
+
+/**
  * The decoded event: every value is a number (or a string for the kind) in
  * a field of its own; objects (counters, BigInt timestamps, address text)
  * are built only when read. The same class serves both entry points: the
@@ -294,7 +302,8 @@ class Event implements ConntrackEventView {
   reset(type: ConntrackEventType, fromDump: boolean): void {
     this.type = type;
     this.fromDump = fromDump;
-    this.orig.reset();
+    // orig is reset by decodeTuple (a message without it is an error, never
+    // delivered); reply by decodeTuple too, and hidden until then.
     this.hasReply = false;
     this.id = 0;
     this.zone = 0;
@@ -338,6 +347,14 @@ class Event implements ConntrackEventView {
 
   get stopNs(): bigint | undefined {
     return this.stopHi < 0 ? undefined : (BigInt(this.stopHi) << 32n) | BigInt(this.stopLo);
+  }
+
+  get startMs(): number | undefined {
+    return this.startHi < 0 ? undefined : nsHalvesToMs(this.startHi, this.startLo);
+  }
+
+  get stopMs(): number | undefined {
+    return this.stopHi < 0 ? undefined : nsHalvesToMs(this.stopHi, this.stopLo);
   }
 
   copy(): ConntrackEvent {

@@ -168,10 +168,6 @@ function countersOf(ev: ConntrackEvent): Counters | undefined {
   return { po: o?.packets ?? 0, bo: o?.bytes ?? 0, pr: r?.packets ?? 0, br: r?.bytes ?? 0 };
 }
 
-function nsToMs(ns: bigint | undefined): number | undefined {
-  return ns === undefined ? undefined : Number(ns / 1_000_000n);
-}
-
 export class FlowTable {
   private readonly conns = new ConnIndex<Conn>();
   /** Tracked connections per 5-tuple (usually 1): numFlows needs a set only for shared ones. */
@@ -295,7 +291,7 @@ export class FlowTable {
     const { conn, a, b } = this.find(ev);
     if (conn !== undefined) return;
     if (this.tombstones.size > 0) this.tombstones.delete(connectionKey(ev));
-    this.create(ev, nsToMs(ev.startNs) ?? nowMs, STARTING, a, b);
+    this.create(ev, ev.startMs ?? nowMs, STARTING, a, b);
   }
 
   private onUpdate(ev: ConntrackEvent): void {
@@ -308,7 +304,7 @@ export class FlowTable {
   private onDestroy(ev: ConntrackEvent, nowMs: number): void {
     const found = this.find(ev);
     let conn = found.conn;
-    const atMs = nsToMs(ev.stopNs) ?? nowMs;
+    const atMs = ev.stopMs ?? nowMs;
     if (conn === undefined) {
       const key = this.tombstones.size > 0 ? connectionKey(ev) : undefined;
       const tomb = key === undefined ? undefined : this.tombstones.get(key);
@@ -316,19 +312,13 @@ export class FlowTable {
         // Completed earlier (vanished from a dump): report only the remainder.
         this.stats.lateDestroys++;
         this.tombstones.delete(key);
-        conn = this.create(
-          ev,
-          nsToMs(ev.startNs) ?? nowMs,
-          { kind: 'remainder', atMs },
-          found.a,
-          found.b,
-        );
+        conn = this.create(ev, ev.startMs ?? nowMs, { kind: 'remainder', atMs }, found.a, found.b);
         if (conn === undefined) return;
         conn.reported = tomb.reported;
       } else {
         // Its NEW was lost (or came before we listened): started and completed
         // now, unless its start timestamp is older than the interval.
-        conn = this.create(ev, nsToMs(ev.startNs) ?? nowMs, STARTING, found.a, found.b);
+        conn = this.create(ev, ev.startMs ?? nowMs, STARTING, found.a, found.b);
         if (conn === undefined) return;
       }
     }
@@ -342,7 +332,7 @@ export class FlowTable {
     let conn = found.conn;
     if (conn === undefined) {
       if (this.tombstones.size > 0 && this.tombstones.has(connectionKey(ev))) return; // already completed
-      const start = nsToMs(ev.startNs);
+      const start = ev.startMs;
       // Seen first in a dump: it began before we listened (the start-up dump:
       // not a start of ours to report) or its NEW was lost (a later dump).
       const older = start === undefined || this.dumpGen <= 1;

@@ -17,7 +17,7 @@ import type { Endpoint, EndpointLookup } from '../../src/endpoints/types.js';
 import { AggregationKind } from '../../src/flows/aggregation.js';
 import { FlowTable } from '../../src/flows/flow-table.js';
 import { DecodeError } from '../../src/util/errors.js';
-import { be16, destroyMessage, nfMessage, u8 } from '../helpers/netlink-bytes.js';
+import { be16, be64, destroyMessage, nfMessage, tupleAttr, u8 } from '../helpers/netlink-bytes.js';
 
 const fixture = (name: string) =>
   readFileSync(new URL(`../fixtures/netlink/${name}`, import.meta.url));
@@ -52,6 +52,8 @@ function plain(e: ConntrackEvent) {
     countersReply: e.countersReply === undefined ? undefined : { ...e.countersReply },
     startNs: e.startNs,
     stopNs: e.stopNs,
+    startMs: e.startMs,
+    stopMs: e.stopMs,
   };
 }
 
@@ -141,6 +143,7 @@ describe('conntrack view decoder', () => {
       ['10.0.0.3', 443, 2, 400],
     ]);
     expect(copies[0]!.stopNs).toBe(1_700_000_001_500_000_000n);
+    expect(copies[0]!.stopMs).toBe(1_700_000_001_500);
   });
 
   it('copies IPv6 addresses by value', () => {
@@ -224,6 +227,51 @@ describe('conntrack view decoder', () => {
     const records = viaCopies.flush(0, 2_000_000_000_000);
     expect(records.length).toBeGreaterThan(0);
     expect(viaViews.flush(0, 2_000_000_000_000)).toEqual(records);
+  });
+});
+
+describe('conntrack timestamps', () => {
+  it('startMs/stopMs are startNs/stopNs in whole ms, for any be64 (fuzz)', () => {
+    fc.assert(
+      fc.property(
+        fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }),
+        fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }),
+        (start, stop) => {
+          const m = nfMessage({
+            type: 0x102,
+            attrs: [
+              tupleAttr(1, { src: '10.0.0.1', dst: '10.0.0.2', proto: 6, sport: 1, dport: 2 }),
+              {
+                type: 20,
+                value: [
+                  { type: 1, value: be64(start) },
+                  { type: 2, value: be64(stop) },
+                ],
+              },
+            ],
+          });
+          let seen: ConntrackEvent | undefined;
+          decodeConntrackBatchView(m, {
+            event: (v) => {
+              seen = v.copy();
+              expect([v.startNs, v.stopNs]).toEqual([start, stop]);
+              expect([v.startMs, v.stopMs]).toEqual([
+                Number(start / 1_000_000n),
+                Number(stop / 1_000_000n),
+              ]);
+            },
+            error: (e) => {
+              throw e;
+            },
+          });
+          expect([seen?.startMs, seen?.stopMs]).toEqual([
+            Number(start / 1_000_000n),
+            Number(stop / 1_000_000n),
+          ]);
+        },
+      ),
+      { numRuns: 100_000 },
+    );
   });
 });
 

@@ -58,6 +58,8 @@ function ev(
     countersReply: counters ? { packets: counters[2], bytes: counters[3] } : undefined,
     startNs: undefined,
     stopNs: undefined,
+    startMs: undefined,
+    stopMs: undefined,
     ...extra,
   };
 }
@@ -145,7 +147,14 @@ describe('flow table: connection lifecycle edges', () => {
   it('a DESTROY whose start timestamp is older than the interval is completed but not started', () => {
     const t = table();
     t.onConntrack(
-      [ev('destroy', 40000, [1, 60, 1, 60], { startNs: 500_000_000n, stopNs: 5_500_000_000n })],
+      [
+        ev('destroy', 40000, [1, 60, 1, 60], {
+          startNs: 500_000_000n,
+          stopNs: 5_500_000_000n,
+          startMs: 500,
+          stopMs: 5_500,
+        }),
+      ],
       5_600,
     );
     const r = srcView(t.flush(5_000, 6_000), 40000);
