@@ -18,7 +18,8 @@ import type { EncodedRecord, Sink } from './sinks/types.js';
 import type { Logger } from './util/log.js';
 
 export interface FlowTablePort {
-  onConntrack(events: readonly ConntrackEvent[], nowMs: number): void;
+  /** One conntrack event; the table keeps nothing of `ev` (it may be a reused decoder view). */
+  onConntrackEvent(ev: ConntrackEvent, nowMs: number): void;
   onNflog(packets: readonly NflogPacket[], nowMs: number): void;
   applyDump(events: readonly ConntrackEvent[], nowMs: number): void;
   flush(startMs: number, endMs: number): readonly FlowRecord[];
@@ -27,7 +28,12 @@ export interface FlowTablePort {
 export interface CapturePort {
   /** Starts delivering batches; resolves after the start-up dump was applied. */
   start(handlers: {
-    conntrack(events: readonly ConntrackEvent[]): void;
+    /**
+     * Each conntrack event as it is decoded. `ev` is valid only during the
+     * call (the decoder reuses it for the next event, see
+     * ConntrackEventView): read it, or keep a copy.
+     */
+    conntrackEvent(ev: ConntrackEvent): void;
     nflog(packets: readonly NflogPacket[]): void;
   }): Promise<readonly ConntrackEvent[]>;
   /** A full conntrack dump (fromDump events). */
@@ -77,7 +83,7 @@ export class AgentCore {
     for (const sink of this.o.sinks) await sink.start();
     const { table, now } = this.o;
     const initial = await this.o.capture.start({
-      conntrack: (events) => table.onConntrack(events, now()),
+      conntrackEvent: (ev) => table.onConntrackEvent(ev, now()),
       nflog: (packets) => {
         table.onNflog(packets, now());
         this.o.onPackets?.(packets);

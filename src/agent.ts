@@ -125,14 +125,15 @@ function netlinkCapture(
   nflog: NflogListener;
 } {
   let handlers:
-    | { conntrack(e: readonly ConntrackEvent[]): void; nflog(p: readonly NflogPacket[]): void }
+    | { conntrackEvent(e: ConntrackEvent): void; nflog(p: readonly NflogPacket[]): void }
     | undefined;
   const conntrack = new ConntrackListener({
     subscribeUpdates: config.conntrack.subscribeUpdates,
     rcvbufBytes: config.conntrack.receiveBufferBytes,
     tickMs: config.conntrack.tickMs,
     now,
-    onEvents: (events) => handlers?.conntrack(events),
+    // Views, not copies: the flow table reads each event during the call.
+    onEvent: (ev) => handlers?.conntrackEvent(ev),
     onOverrun: (info) =>
       logger.warn(
         { count: info.count, setting: 'conntrack.receiveBufferBytes' },
@@ -264,7 +265,7 @@ export async function runAgent(config: Config, deps: RunAgentDeps): Promise<void
   const core = new AgentCore({
     table: volume.active
       ? {
-          onConntrack: (e, t) => table.onConntrack(e, t),
+          onConntrackEvent: (e, t) => table.onConntrackEvent(e, t),
           onNflog: (p, t) => table.onNflog(p, t),
           applyDump: (e, t) => table.applyDump(e, t),
           flush: (start, end) => volume.apply(table.flush(start, end)),

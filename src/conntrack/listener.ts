@@ -3,14 +3,20 @@
  *
  * The event socket joins NEW and DESTROY (UPDATE optional: it multiplies the
  * event rate and counters come from dumps anyway). Every batch the kernel
- * delivers becomes one `onEvents` call. When the socket overran (ENOBUFS:
- * the kernel dropped events), the listener reports the overrun and runs a
- * resync dump, so no open connection stays unknown.
+ * delivers is decoded in one go: each event goes to `onEvent` as a reused
+ * view (no allocation per event: the agent's hot path), and/or the batch goes
+ * to `onEvents` as an array of stable events. When the socket overran
+ * (ENOBUFS: the kernel dropped events), the listener reports the overrun and
+ * runs a resync dump, so no open connection stays unknown.
  */
 
 import { NetlinkError, NetlinkSocket } from '../netlink/socket.js';
 import type { DecodeError } from '../util/errors.js';
-import { decodeConntrackBatch } from './decode.js';
+import {
+  type ConntrackEventView,
+  decodeConntrackBatch,
+  decodeConntrackBatchView,
+} from './decode.js';
 import { buildDumpRequest, CT_GROUP_DESTROY, CT_GROUP_NEW, CT_GROUP_UPDATE } from './request.js';
 import type { ConntrackEvent } from './types.js';
 
@@ -39,7 +45,14 @@ export interface ConntrackListenerOptions {
   /** Keep the event loop alive while listening (default true). */
   ref?: boolean;
   now?: () => number;
-  onEvents(events: ConntrackEvent[]): void;
+  /**
+   * Each event of a batch, as it is decoded. `ev` is a view the decoder
+   * reuses for the next event as soon as this returns: read it here, or keep
+   * `ev.copy()` (see ConntrackEventView).
+   */
+  onEvent?(ev: ConntrackEventView): void;
+  /** Each batch as an array of events the callee may keep (one object per event). */
+  onEvents?(events: ConntrackEvent[]): void;
   onOverrun?(info: OverrunInfo): void;
   /** The resync dump that follows an overrun. */
   onResync?(events: ConntrackEvent[], info: OverrunInfo): void;
@@ -183,21 +196,39 @@ export class ConntrackListener {
     this.socket.listen(this.options.ref ?? true);
   }
 
+  private readonly decodeError = (err: DecodeError): void => {
+    this.stats.decodeErrors++;
+    this.options.onDecodeError?.(err);
+  };
+
   private onBatch(buf: Buffer): void {
     if (this.closed) return;
     this.stats.batches++;
-    const events: ConntrackEvent[] = [];
-    decodeConntrackBatch(buf, {
+    const { onEvent, onEvents } = this.options;
+    const stats = this.stats;
+    if (onEvent === undefined) {
+      // Only the array form: decode straight into stable events.
+      const events: ConntrackEvent[] = [];
+      decodeConntrackBatch(buf, {
+        event: (ev) => {
+          events.push(ev);
+          stats[ev.type]++;
+        },
+        error: this.decodeError,
+      });
+      if (events.length > 0) onEvents?.(events);
+      return;
+    }
+    const events: ConntrackEvent[] | undefined = onEvents ? [] : undefined;
+    decodeConntrackBatchView(buf, {
       event: (ev) => {
-        events.push(ev);
-        this.stats[ev.type]++;
+        stats[ev.type]++;
+        onEvent(ev);
+        events?.push(ev.copy());
       },
-      error: (err) => {
-        this.stats.decodeErrors++;
-        this.options.onDecodeError?.(err);
-      },
+      error: this.decodeError,
     });
-    if (events.length > 0) this.options.onEvents(events);
+    if (events !== undefined && events.length > 0) onEvents?.(events);
   }
 
   private onOverrun(count: number): void {

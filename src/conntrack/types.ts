@@ -51,4 +51,10 @@ export interface ConntrackEvent {
   /** Nanoseconds since the epoch (CTA_TIMESTAMP_START/STOP), with nf_conntrack_timestamp=1. */
   readonly startNs: bigint | undefined;
   readonly stopNs: bigint | undefined;
+  /**
+   * The same instants in whole milliseconds since the epoch (rounded down),
+   * without building a BigInt: what the flow table reads on every event.
+   */
+  readonly startMs: number | undefined;
+  readonly stopMs: number | undefined;
 }

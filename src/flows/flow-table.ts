@@ -88,8 +88,8 @@ interface Conn extends ConnIdentity {
   readonly dport: number | undefined;
   /** Start time, the endpoint lookup time. */
   readonly startMs: number;
-  /** The kernel's start timestamp (nf_conntrack_timestamp), when given: tells a stale NEW from a new connection. */
-  readonly startNs: bigint | undefined;
+  /** The kernel's start time in ms (nf_conntrack_timestamp), when given: tells a stale NEW from a new connection. */
+  readonly kernelStartMs: number | undefined;
   /** The 5-tuple (src, real dst, ports) as one string: numFlows identity and policy join key. */
   readonly tuple: string;
   /** How many tracked connections have this 5-tuple (shared object per tuple). */
@@ -108,8 +108,8 @@ interface Conn extends ConnIdentity {
 interface Tombstone {
   readonly reported: Counters;
   readonly untilMs: number;
-  /** The kernel's start time of the completed connection, when it gave one. */
-  readonly startNs?: bigint | undefined;
+  /** The kernel's start time (ms) of the completed connection, when it gave one. */
+  readonly kernelStartMs?: number | undefined;
   /** The last dump generation that still listed it (TIME_WAIT lingers). */
   seenGen: number;
   /** Gone from the kernel without its DESTROY reaching us (counted once). */
@@ -189,10 +189,6 @@ function countersOf(ev: ConntrackEvent): Counters | undefined {
   return { po: o?.packets ?? 0, bo: o?.bytes ?? 0, pr: r?.packets ?? 0, br: r?.bytes ?? 0 };
 }
 
-function nsToMs(ns: bigint | undefined): number | undefined {
-  return ns === undefined ? undefined : Number(ns / 1_000_000n);
-}
-
 export class FlowTable {
   private readonly conns = new ConnIndex<Conn>();
   /** Tracked connections per 5-tuple (usually 1): numFlows needs a set only for shared ones. */
@@ -238,12 +234,19 @@ export class FlowTable {
 
   /** Multicast events (NEW/UPDATE/DESTROY); dump replies in a batch are treated as dump entries. */
   onConntrack(events: readonly ConntrackEvent[], nowMs: number): void {
-    for (const ev of events) {
-      if (ev.fromDump) this.dumpEntry(ev, nowMs);
-      else if (ev.type === 'new') this.onNew(ev, nowMs);
-      else if (ev.type === 'destroy') this.onDestroy(ev, nowMs);
-      else this.onUpdate(ev);
-    }
+    for (const ev of events) this.onConntrackEvent(ev, nowMs);
+  }
+
+  /**
+   * One event, as onConntrack. The table reads the event during the call and
+   * keeps none of it (numbers and strings are copied into its own records),
+   * so `ev` may be a reused decoder view (decodeConntrackBatchView).
+   */
+  onConntrackEvent(ev: ConntrackEvent, nowMs: number): void {
+    if (ev.fromDump) this.dumpEntry(ev, nowMs);
+    else if (ev.type === 'new') this.onNew(ev, nowMs);
+    else if (ev.type === 'destroy') this.onDestroy(ev, nowMs);
+    else this.onUpdate(ev);
   }
 
   private create(
@@ -289,7 +292,7 @@ export class FlowTable {
       sport,
       dport,
       startMs,
-      startNs: ev.startNs,
+      kernelStartMs: ev.startMs,
       tuple,
       tupleRef,
       memo: newKeyMemo(),
@@ -320,14 +323,19 @@ export class FlowTable {
         // Events and dumps race: a dump may complete a short connection (TIME_WAIT)
         // before its NEW, still queued on the event socket, is read. That NEW is
         // stale; only a NEW with another start time is a new connection on the key.
-        if (ev.startNs === undefined || tomb.startNs === undefined || ev.startNs === tomb.startNs) {
+        const start = ev.startMs;
+        if (
+          start === undefined ||
+          tomb.kernelStartMs === undefined ||
+          start === tomb.kernelStartMs
+        ) {
           this.stats.staleNews++;
           return;
         }
         this.tombstones.delete(key);
       }
     }
-    this.create(ev, nsToMs(ev.startNs) ?? nowMs, STARTING, a, b);
+    this.create(ev, ev.startMs ?? nowMs, STARTING, a, b);
   }
 
   private onUpdate(ev: ConntrackEvent): void {
@@ -340,7 +348,7 @@ export class FlowTable {
   private onDestroy(ev: ConntrackEvent, nowMs: number): void {
     const found = this.find(ev);
     let conn = found.conn;
-    const atMs = nsToMs(ev.stopNs) ?? nowMs;
+    const atMs = ev.stopMs ?? nowMs;
     if (conn === undefined) {
       const key = this.tombstones.size > 0 ? connectionKey(ev) : undefined;
       const tomb = key === undefined ? undefined : this.tombstones.get(key);
@@ -348,20 +356,14 @@ export class FlowTable {
         // Completed earlier (vanished from a dump): report only the remainder.
         this.stats.lateDestroys++;
         this.tombstones.delete(key);
-        conn = this.create(
-          ev,
-          nsToMs(ev.startNs) ?? nowMs,
-          { kind: 'remainder', atMs },
-          found.a,
-          found.b,
-        );
+        conn = this.create(ev, ev.startMs ?? nowMs, { kind: 'remainder', atMs }, found.a, found.b);
         if (conn === undefined) return;
         conn.reported = tomb.reported;
       } else {
         // Its NEW was lost (or came before we listened): started and completed
         // now, unless its start timestamp is older than the interval.
         this.stats.unknownDestroys++;
-        conn = this.create(ev, nsToMs(ev.startNs) ?? nowMs, STARTING, found.a, found.b);
+        conn = this.create(ev, ev.startMs ?? nowMs, STARTING, found.a, found.b);
         if (conn === undefined) return;
       }
     }
@@ -381,7 +383,7 @@ export class FlowTable {
           return;
         }
       }
-      const start = nsToMs(ev.startNs);
+      const start = ev.startMs;
       // Seen first in a dump: it began before we listened (the start-up dump:
       // not a start of ours to report) or its NEW was lost (a later dump).
       const older = start === undefined || this.dumpGen <= 1;
@@ -487,7 +489,7 @@ export class FlowTable {
       this.tombstones.set(keyOf(conn), {
         reported: conn.reported,
         untilMs: endMs + this.o.tombstoneMs,
-        startNs: conn.startNs,
+        kernelStartMs: conn.kernelStartMs,
         seenGen: this.dumpGen,
         gone: false,
       });

@@ -70,10 +70,46 @@ export type MessageCallback = (
   seq: number,
 ) => void;
 
+/** The error for a header whose length is impossible at `offset`. */
+export function badMessageLength(buf: Uint8Array, offset: number, length: number): DecodeError {
+  const remaining = buf.length - offset;
+  return new DecodeError(
+    'ERR_NL_BAD_LENGTH',
+    `netlink message length ${length} at offset ${offset} does not fit`,
+    { offset, length, remaining },
+  );
+}
+
+/**
+ * After the last whole message at `offset`: trailing zero padding is normal;
+ * anything else is a truncated header, reported once.
+ */
+export function checkTrailing(
+  buf: Uint8Array,
+  offset: number,
+  onError: (err: DecodeError) => void,
+): void {
+  const end = buf.length;
+  for (let i = offset; i < end; i++) {
+    if (buf[i] !== 0) {
+      onError(
+        new DecodeError('ERR_NL_TRUNCATED', `truncated netlink header at offset ${offset}`, {
+          offset,
+          remaining: end - offset,
+        }),
+      );
+      return;
+    }
+  }
+}
+
 /**
  * Walks the netlink messages of a buffer (one or more datagrams, each padded
  * to 4 bytes). Returns the number of messages visited. A header whose length
  * is impossible stops the walk: nothing after it can be framed.
+ *
+ * The hot decoders (conntrack, NFLOG) inline this loop rather than pay a
+ * callback per message; keep them in step with it.
  */
 export function forEachMessage(
   buf: Uint8Array,
@@ -86,17 +122,7 @@ export function forEachMessage(
   while (end - offset >= NLMSG_HDRLEN) {
     const length = u32le(buf, offset);
     if (length < NLMSG_HDRLEN || length > end - offset) {
-      onError(
-        new DecodeError(
-          'ERR_NL_BAD_LENGTH',
-          `netlink message length ${length} at offset ${offset} does not fit`,
-          {
-            offset,
-            length,
-            remaining: end - offset,
-          },
-        ),
-      );
+      onError(badMessageLength(buf, offset, length));
       return count;
     }
     const type = u16le(buf, offset + 4);
@@ -106,20 +132,7 @@ export function forEachMessage(
     visit(buf, offset, length, type, flags, seq);
     offset += align4(length);
   }
-  // Trailing zero padding is normal; anything else is a truncated header.
-  if (offset < end) {
-    for (let i = offset; i < end; i++) {
-      if (buf[i] !== 0) {
-        onError(
-          new DecodeError('ERR_NL_TRUNCATED', `truncated netlink header at offset ${offset}`, {
-            offset,
-            remaining: end - offset,
-          }),
-        );
-        break;
-      }
-    }
-  }
+  checkTrailing(buf, offset, onError);
   return count;
 }
 

@@ -31,7 +31,7 @@ import {
   NFULNL_MSG_PACKET,
 } from './constants.js';
 import { parseRulePrefix } from './prefix.js';
-import type { NflogPacket } from './types.js';
+import type { NflogPacket, RuleVerdict } from './types.js';
 
 export interface NflogBatchHandler {
   packet(p: NflogPacket): void;
@@ -138,16 +138,79 @@ export function decodeIpPayload(b: Uint8Array, o: number, end: number): L3 | Dec
   return new DecodeError('ERR_NFLOG_BAD_PAYLOAD', `IP version ${version}`, { offset: o });
 }
 
+/**
+ * Recently seen short byte strings (rule prefixes, hardware addresses) and
+ * what was built from them. Prefixes repeat on every packet of a rule and
+ * hardware addresses on every packet of a neighbour, so comparing a few
+ * bytes against the last ones seen replaces building a string (and, for a
+ * prefix, hashing it) per packet. A miss builds as before and takes the
+ * oldest slot; entries hold copies, never views of a batch.
+ */
+class RecentBytes<T> {
+  private readonly keys: (Uint8Array | undefined)[];
+  private readonly texts: string[];
+  private readonly values: T[];
+  private next = 0;
+
+  constructor(
+    private readonly size: number,
+    empty: T,
+  ) {
+    this.keys = new Array<Uint8Array | undefined>(size).fill(undefined);
+    this.texts = new Array<string>(size).fill('');
+    this.values = new Array<T>(size).fill(empty);
+  }
+
+  /** The slot holding exactly b[o, o + len), or -1. */
+  find(b: Uint8Array, o: number, len: number): number {
+    for (let i = 0; i < this.size; i++) {
+      const k = this.keys[i];
+      if (k === undefined || k.length !== len) continue;
+      let j = 0;
+      while (j < len && k[j] === b[o + j]) j++;
+      if (j === len) return i;
+    }
+    return -1;
+  }
+
+  text(slot: number): string {
+    return this.texts[slot]!;
+  }
+
+  value(slot: number): T {
+    return this.values[slot]!;
+  }
+
+  add(b: Uint8Array, o: number, len: number, text: string, value: T): void {
+    const slot = this.next;
+    this.next = (slot + 1) % this.size;
+    this.keys[slot] = b.slice(o, o + len);
+    this.texts[slot] = text;
+    this.values[slot] = value;
+  }
+}
+
+const recentPrefixes = new RecentBytes<RuleVerdict | undefined>(16, undefined);
+const recentHwaddrs = new RecentBytes<undefined>(16, undefined);
+
+/** Length of the C string at [o, o + max): up to its NUL. */
+function cStringLength(b: Uint8Array, o: number, max: number): number {
+  let n = 0;
+  while (n < max && b[o + n] !== 0) n++;
+  return n;
+}
+
 function cString(b: Uint8Array, o: number, len: number): string {
   // Prefixes are short: building the string directly beats a Buffer slice.
   let s = '';
-  const end = o + len;
-  for (let i = o; i < end; i++) {
-    const c = b[i]!;
-    if (c === 0) break;
-    s += String.fromCharCode(c);
-  }
+  for (let i = o; i < o + len; i++) s += String.fromCharCode(b[i]!);
   return s;
+}
+
+function hwaddrText(b: Uint8Array, o: number, n: number): string {
+  const parts: string[] = [];
+  for (let i = 0; i < n; i++) parts.push(b[o + i]!.toString(16).padStart(2, '0'));
+  return parts.join(':');
 }
 
 export function decodeNflogMessage(
@@ -163,6 +226,7 @@ export function decodeNflogMessage(
   }
   const group = u16be(b, offset + NLMSG_HDRLEN + 2);
   let prefix = '';
+  let verdict = parseRulePrefix('');
   let payloadStart = -1;
   let payloadEnd = -1;
   let timestampMs: number | undefined;
@@ -185,9 +249,19 @@ export function decodeNflogMessage(
     const v = o + 4;
     const vlen = len - 4;
     switch (type) {
-      case NFULA_PREFIX:
-        prefix = cString(b, v, vlen);
+      case NFULA_PREFIX: {
+        const n = cStringLength(b, v, vlen);
+        const slot = recentPrefixes.find(b, v, n);
+        if (slot >= 0) {
+          prefix = recentPrefixes.text(slot);
+          verdict = recentPrefixes.value(slot);
+        } else {
+          prefix = cString(b, v, n);
+          verdict = parseRulePrefix(prefix);
+          recentPrefixes.add(b, v, n, prefix, verdict);
+        }
         break;
+      }
       case NFULA_PAYLOAD:
         payloadStart = v;
         payloadEnd = v + vlen;
@@ -204,9 +278,12 @@ export function decodeNflogMessage(
       case NFULA_HWADDR:
         if (vlen >= 4) {
           const n = Math.min(u16be(b, v), vlen - 4, 8);
-          const parts: string[] = [];
-          for (let i = 0; i < n; i++) parts.push(b[v + 4 + i]!.toString(16).padStart(2, '0'));
-          hwaddr = parts.join(':');
+          const slot = recentHwaddrs.find(b, v + 4, n);
+          if (slot >= 0) hwaddr = recentHwaddrs.text(slot);
+          else {
+            hwaddr = hwaddrText(b, v + 4, n);
+            recentHwaddrs.add(b, v + 4, n, hwaddr, undefined);
+          }
         }
         break;
       default:
@@ -225,7 +302,7 @@ export function decodeNflogMessage(
   return {
     group,
     prefix,
-    verdict: parseRulePrefix(prefix),
+    verdict,
     family: l3.family,
     proto: l3.proto,
     src: l3.src,

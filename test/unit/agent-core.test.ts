@@ -39,7 +39,7 @@ function record(startTime: number, endTime: number, packets: number): FlowRecord
 class FakeTable implements FlowTablePort {
   dumps: number[] = [];
   flushes: [number, number][] = [];
-  onConntrack() {}
+  onConntrackEvent() {}
   onNflog() {}
   applyDump(events: readonly ConntrackEvent[]) {
     this.dumps.push(events.length);

@@ -259,6 +259,71 @@ describe('NFLOG decoder', () => {
     });
   });
 
+  it('tells prefixes and hardware addresses apart by their bytes (more of them than it remembers)', () => {
+    // The decoder remembers the last 16 prefixes and hardware addresses it
+    // built text for; 20 of each, same lengths, each seen three times.
+    const prefixes = Array.from({ length: 20 }, (_, i) => `DPE${String(i).padStart(2, '0')}|t.p`);
+    const macs = Array.from({ length: 20 }, (_, i) => Buffer.from([2, 0, 0, 0, 0, i]));
+    const ip = Buffer.from('45000030000000004011000001020304050607080001000200000000', 'hex');
+    const msgs: Buffer[] = [];
+    for (let round = 0; round < 3; round++) {
+      for (let i = 0; i < 20; i++) {
+        msgs.push(
+          nfMessage({
+            type: 0x400,
+            resId: 2,
+            attrs: [
+              { type: 10, value: Buffer.from(`${prefixes[i]}\0`, 'latin1') },
+              {
+                type: 8,
+                value: Buffer.concat([be16(6), Buffer.alloc(2), macs[i]!, Buffer.alloc(2)]),
+              },
+              { type: 9, value: ip },
+            ],
+          }),
+        );
+      }
+    }
+    const batch = Buffer.concat(msgs);
+    const { packets, errors } = decodeNf(batch);
+    batch.fill(0); // what was decoded does not change with the buffer
+    expect(errors).toEqual([]);
+    expect(packets.map((p) => [p.prefix, p.verdict?.ruleIndex, p.hwaddr])).toEqual(
+      [0, 1, 2].flatMap(() =>
+        prefixes.map((pr, i) => [pr, i, `02:00:00:00:00:${i.toString(16).padStart(2, '0')}`]),
+      ),
+    );
+  });
+
+  it('any prefix decodes to its text up to the NUL and the verdict parseRulePrefix gives (fuzz)', () => {
+    fc.assert(
+      fc.property(
+        fc.string({
+          unit: fc.integer({ min: 0, max: 255 }).map((c) => String.fromCharCode(c)),
+          maxLength: 40,
+        }),
+        (prefix) => {
+          const m = nflogMessage({
+            group: 1,
+            prefix,
+            src: '10.0.0.1',
+            dst: '10.0.0.2',
+            proto: 6,
+            sport: 1,
+            dport: 2,
+            totalLength: 40,
+          });
+          const { packets, errors } = decodeNf(m);
+          expect(errors).toEqual([]);
+          const text = prefix.split('\0')[0]!;
+          expect(packets[0]?.prefix).toBe(text);
+          expect(packets[0]?.verdict).toEqual(parseRulePrefix(text));
+        },
+      ),
+      { numRuns: 100_000 },
+    );
+  });
+
   it('a packet without payload is an error naming the attribute', () => {
     const m = nfMessage({
       type: 0x400,

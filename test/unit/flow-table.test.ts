@@ -75,6 +75,8 @@ function ev(
     countersReply: counters ? { packets: counters[2], bytes: counters[3] } : undefined,
     startNs: undefined,
     stopNs: undefined,
+    startMs: undefined,
+    stopMs: undefined,
     ...extra,
   };
 }

@@ -58,6 +58,8 @@ function ev(
     countersReply: counters ? { packets: counters[2], bytes: counters[3] } : undefined,
     startNs: undefined,
     stopNs: undefined,
+    startMs: undefined,
+    stopMs: undefined,
     ...extra,
   };
 }
@@ -145,7 +147,14 @@ describe('flow table: connection lifecycle edges', () => {
   it('a DESTROY whose start timestamp is older than the interval is completed but not started', () => {
     const t = table();
     t.onConntrack(
-      [ev('destroy', 40000, [1, 60, 1, 60], { startNs: 500_000_000n, stopNs: 5_500_000_000n })],
+      [
+        ev('destroy', 40000, [1, 60, 1, 60], {
+          startNs: 500_000_000n,
+          stopNs: 5_500_000_000n,
+          startMs: 500,
+          stopMs: 5_500,
+        }),
+      ],
       5_600,
     );
     const r = srcView(t.flush(5_000, 6_000), 40000);
@@ -384,7 +393,7 @@ describe('a NEW read after a dump already completed its connection', () => {
   it('is stale and ignored; a NEW with another start time on the same key is a new connection', () => {
     const t = table();
     t.applyDump([], 0);
-    const start = { startNs: 500_000_000n };
+    const start = { startNs: 500_000_000n, startMs: 500 };
     // The connection lived and closed inside the interval; the flush dump sees TIME_WAIT.
     t.applyDump([dumpOf(9, [5, 270, 3, 164], { tcpState: 7, ...start })], 900);
     expect(t.flush(0, 1_000).filter((r) => r.srcPort === 9)).toHaveLength(2);
@@ -394,8 +403,8 @@ describe('a NEW read after a dump already completed its connection', () => {
     expect(t.flush(1_000, 2_000).filter((r) => r.srcPort === 9)).toEqual([]);
     expect(t.stats.staleNews).toBe(1);
     // Same key, later start: a new connection, counted.
-    t.onConntrack([ev('new', 9, undefined, { startNs: 2_500_000_000n })], 2_500);
-    t.applyDump([dumpOf(9, [1, 60, 1, 60], { startNs: 2_500_000_000n })], 2_900);
+    t.onConntrack([ev('new', 9, undefined, { startNs: 2_500_000_000n, startMs: 2_500 })], 2_500);
+    t.applyDump([dumpOf(9, [1, 60, 1, 60], { startNs: 2_500_000_000n, startMs: 2_500 })], 2_900);
     const next = t.flush(2_000, 3_000).filter((r) => r.srcPort === 9 && r.reporter === 'src');
     expect(next.map((r) => [r.numFlowsStarted, r.packetsOut, r.bytesOut])).toEqual([[1, 1, 60]]);
   });
