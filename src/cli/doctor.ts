@@ -1,10 +1,51 @@
 import type { Command } from 'commander';
-import { notBuiltYet } from './not-built.js';
+import { setOverrides } from '../config.js';
+import { formatReport, runDoctor } from '../doctor/run.js';
+import { ConfigError } from '../util/errors.js';
+import { loadConfigOrExit } from './agent.js';
+
+interface DoctorFlags {
+  config?: string;
+  set: string[];
+  json?: boolean;
+  writeTest?: boolean;
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
 
 export function registerDoctor(program: Command): void {
   program
     .command('doctor')
-    .description('(not built yet)')
-    .allowUnknownOption()
-    .action(() => notBuiltYet('doctor'));
+    .description(
+      'check everything the agent needs on this node: kernel, policy rules, AWS, Kubernetes, spool',
+    )
+    .option('-c, --config <file>', 'the agent config to check against; env FLOWTRAIL_CONFIG')
+    .option('--set <key=value>', 'override a config key (repeatable)', collect, [])
+    .option('--write-test', 'also put one harmless event (to <node>_Events) and one metric datum')
+    .option('--json', 'print {ok, checks:[{id, title, status, found, fix}]}')
+    .addHelpText(
+      'after',
+      '\nRun it where the agent runs (root or CAP_NET_ADMIN, the node network namespace).\n' +
+        'Exit codes: 0 every required check passed, 1 a check failed, 2 bad configuration.',
+    )
+    .action(async (flags: DoctorFlags) => {
+      let overrides: Record<string, unknown>;
+      try {
+        overrides = setOverrides(flags.set);
+      } catch (err) {
+        if (err instanceof ConfigError) {
+          for (const line of err.issues) process.stderr.write(`flowtrail: ${line}\n`);
+          process.exit(2);
+        }
+        throw err;
+      }
+      const config = loadConfigOrExit(flags.config ?? process.env.FLOWTRAIL_CONFIG, overrides);
+      const report = await runDoctor(config, { writeTest: flags.writeTest === true });
+      process.stdout.write(
+        flags.json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report),
+      );
+      process.exit(report.ok ? 0 : 1);
+    });
 }

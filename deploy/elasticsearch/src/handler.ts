@@ -48,9 +48,9 @@ export interface HandlerResult {
   readonly control?: true;
 }
 
-/** A `<node>_Events` loss line (src/loss/ledger.ts encodeLossEvent), or undefined. */
+/** A `<node>_Events` line (a loss, src/loss/ledger.ts, or a doctor write test), or undefined. */
 function lossEvent(message: string): Record<string, unknown> | undefined {
-  if (!message.startsWith('{"event":"loss"')) return undefined;
+  if (!message.startsWith('{"event":')) return undefined;
   try {
     return JSON.parse(message) as Record<string, unknown>;
   } catch {
@@ -111,8 +111,15 @@ export function createHandler(o: HandlerOptions) {
       const loss = lossEvent(e.message);
       if (loss) {
         // Not a flow: say it loudly where operators look (the function's logs).
-        lossEvents++;
-        log({ level: 'warn', msg: 'node reported data loss', ...loss, logStream: data.logStream });
+        if (loss.event === 'loss') {
+          lossEvents++;
+          log({
+            level: 'warn',
+            msg: 'node reported data loss',
+            ...loss,
+            logStream: data.logStream,
+          });
+        }
         continue;
       }
       try {

@@ -1,0 +1,102 @@
+/**
+ * `flowtrail doctor`: every precondition of a working agent, checked where
+ * the agent would run, each with what was found and the fix. Ready when no
+ * check failed (warnings and skips do not block).
+ */
+import {
+  type Config,
+  defaultEventsStreamName,
+  defaultLogGroupName,
+  defaultLogStreamName,
+} from '../config.js';
+import { checkAws } from './aws.js';
+import { checkConntrack, checkNflog, checkSysctls } from './kernel.js';
+import { checkKubernetes } from './kubernetes.js';
+import { checkNflogRules, collectNflogRules } from './policy.js';
+import { checkSpool } from './spool.js';
+import { type CheckResult, skip } from './types.js';
+
+export interface DoctorOptions {
+  writeTest: boolean;
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface DoctorReport {
+  ok: boolean;
+  checks: CheckResult[];
+}
+
+export async function runDoctor(config: Config, o: DoctorOptions): Promise<DoctorReport> {
+  const env = o.env ?? process.env;
+  const groups = [config.nflog.ingressGroup, config.nflog.egressGroup];
+  const checks: CheckResult[] = [];
+  checks.push(await checkConntrack());
+  checks.push(await checkNflog(groups));
+  checks.push(...checkSysctls());
+  checks.push(...checkNflogRules(groups, collectNflogRules()));
+  const cw = config.sinks.cloudwatch;
+  if (cw) {
+    const region = cw.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1';
+    const regionFrom = cw.region
+      ? 'sinks.cloudwatch.region'
+      : env.AWS_REGION
+        ? 'AWS_REGION'
+        : env.AWS_DEFAULT_REGION
+          ? 'AWS_DEFAULT_REGION'
+          : 'the default: set sinks.cloudwatch.region';
+    checks.push(
+      ...(await checkAws(
+        {
+          region,
+          regionFrom,
+          endpoint: cw.endpoint,
+          logGroupName: cw.logGroupName ?? defaultLogGroupName(config.clusterName),
+          logStreamName: cw.logStreamName ?? defaultLogStreamName(config.nodeName),
+          eventsStreamName: defaultEventsStreamName(config.nodeName),
+          metricsNamespace: config.metrics.namespace,
+          clusterName: config.clusterName,
+          nodeName: config.nodeName,
+          writeTest: o.writeTest,
+        },
+        env,
+      )),
+    );
+  } else {
+    checks.push(skip('aws', 'CloudWatch', 'sinks.cloudwatch is not configured'));
+  }
+  if (config.endpoints.kubernetes) {
+    checks.push(
+      ...(await checkKubernetes(config.endpoints.kubernetes.kubeconfig, config.nodeName)),
+    );
+  } else {
+    checks.push(
+      skip(
+        'kubernetes',
+        'Kubernetes API',
+        config.endpoints.file
+          ? `endpoints come from the file ${config.endpoints.file}`
+          : 'no endpoint source configured',
+      ),
+    );
+  }
+  if (cw) checks.push(...checkSpool(config.spool.dir, config.spool.maxBytes));
+  else checks.push(skip('spool', 'spool directory', 'only the CloudWatch sink spools'));
+  return { ok: checks.every((c) => c.status !== 'fail'), checks };
+}
+
+const MARK = { ok: '✓', fail: '✗', warn: '!', skip: '-' } as const;
+
+export function formatReport(r: DoctorReport): string {
+  const lines: string[] = [];
+  for (const c of r.checks) {
+    lines.push(`${MARK[c.status]} ${c.title}: ${c.found}`);
+    if (c.fix && c.status !== 'ok') lines.push(`    fix: ${c.fix}`);
+  }
+  const failed = r.checks.filter((c) => c.status === 'fail').length;
+  lines.push(
+    r.ok
+      ? 'ready: every required check passed'
+      : `not ready: ${failed} check${failed === 1 ? '' : 's'} failed`,
+  );
+  return `${lines.join('\n')}\n`;
+}
