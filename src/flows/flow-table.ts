@@ -423,6 +423,11 @@ export class FlowTable {
     for (const ev of events) this.dumpEntry(ev, nowMs);
   }
 
+  /** One dump reply, between beginDump and endDump; nothing of `ev` is kept (it may be a reused view). */
+  onDumpEvent(ev: ConntrackEvent, nowMs: number): void {
+    this.dumpEntry(ev, nowMs);
+  }
+
   /** Ends the dump begun last: what it did not list has ended (its DESTROY was lost). */
   endDump(nowMs: number): void {
     const gen = this.dumpGen;
