@@ -103,6 +103,8 @@ interface Conn extends ConnIdentity {
   reported: Counters;
   /** The dump generation that last listed it (or created it). */
   lastDumpGen: number;
+  /** Its DESTROY was received. */
+  destroyed: boolean;
 }
 
 interface Tombstone {
@@ -301,6 +303,7 @@ export class FlowTable {
       cur: ZERO_COUNTERS,
       reported: restored ?? ZERO_COUNTERS,
       lastDumpGen: this.dumpGen,
+      destroyed: false,
     };
     this.conns.add(conn);
     conn.tupleRef.n++;
@@ -370,6 +373,7 @@ export class FlowTable {
     const c = countersOf(ev);
     if (c !== undefined) conn.cur = maxCounters(conn.cur, c);
     conn.phase = endPhase(conn.phase, atMs);
+    conn.destroyed = true;
   }
 
   private dumpEntry(ev: ConntrackEvent, nowMs: number): void {
@@ -496,7 +500,8 @@ export class FlowTable {
         untilMs: endMs + this.o.tombstoneMs,
         kernelStartMs: conn.kernelStartMs,
         seenGen: this.dumpGen,
-        gone: false,
+        // A DESTROY already received leaves nothing to miss.
+        gone: conn.destroyed,
       });
       this.conns.remove(conn);
       if (--conn.tupleRef.n <= 0) this.tupleRefs.delete(conn.tuple);

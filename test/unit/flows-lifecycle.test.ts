@@ -427,3 +427,16 @@ describe('a completed connection that leaves the kernel without a DESTROY', () =
     expect(t.flush(1_000, 3_000).filter((r) => r.srcPort === 11 || r.srcPort === 12)).toEqual([]);
   });
 });
+
+describe('destroysMissed counts only DESTROYs that never came', () => {
+  it('a connection completed by its DESTROY is not counted when it leaves the dumps', () => {
+    const t = table();
+    t.applyDump([], 0);
+    t.onConntrack([ev('new', 21)], 10);
+    t.onConntrack([ev('destroy', 21, [2, 120, 2, 120])], 20);
+    t.flush(0, 1_000);
+    t.applyDump([], 1_900);
+    t.applyDump([], 2_900);
+    expect(t.stats.destroysMissed).toBe(0);
+  });
+});

@@ -210,7 +210,7 @@ describe('endpoint cache', () => {
     } finally {
       await src.close();
     }
-  });
+  }, 20_000);
 
   it('a bad endpoints file names the path of the bad key', () => {
     expect(() => parseEndpointsFile('pods:\n  - { namespace: a, ipp: 1 }\n', 'f.yaml')).toThrow(
