@@ -60,6 +60,8 @@ export interface DemoResult {
   /** Lowest NodeHealthy value pushed during the run. */
   nodeHealthy: number | undefined;
   phaseBoundary: number;
+  /** The simulated node's namespace names start with this (all removed at the end). */
+  namespacePrefix: string;
 }
 
 const CLI = new URL('../../bin/flowtrail.js', import.meta.url).pathname;
@@ -278,6 +280,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
       phaseBoundary,
       deniedPacketsMetric,
       nodeHealthy,
+      namespacePrefix: node.base,
     };
     if (o.json) {
       o.out.write(`${JSON.stringify({ ...result, totals: totals(records) })}\n`);
