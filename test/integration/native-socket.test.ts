@@ -114,7 +114,7 @@ describe.skipIf(skipKernel)('netlink addon on a simulated node', () => {
       import { ConntrackListener } from '${DIST}conntrack/listener.js';
       import { execFileSync } from 'node:child_process';
       let overruns = 0; let resynced = -1;
-      const l = new ConntrackListener({ rcvbufBytes: 4096, tickMs: 200, onEvents: () => {}, onOverrun: (i) => { overruns += i.count; }, onResync: (evs) => { resynced = evs.filter((e) => e.orig.dport === 80).length; } });
+      const l = new ConntrackListener({ rcvbufBytes: 4096, tickMs: 200, onEvents: () => {}, onOverrun: (i) => { overruns += i.count; }, onResync: (evs) => { resynced = Math.max(resynced, evs.filter((e) => e.orig.dport === 80).length); } });
       l.start();
       execFileSync('ip', ['netns', 'exec', '${client.netns}', '${process.execPath}', '${new URL('../../scripts/traffic-tool.mjs', import.meta.url).pathname}', 'tcp-many', '${server.ip}', '80', '300', '20']);
       await new Promise((r) => setTimeout(r, 1500));
@@ -168,7 +168,8 @@ describe.skipIf(skipKernel)('netlink addon on a simulated node', () => {
       'sh',
       [
         '-c',
-        `ip netns exec ${node.netns} ${process.execPath} ${new URL('../../bin/flowtrail.js', import.meta.url).pathname} capture --json --no-nflog --count 1 --duration 5 & sleep 1; ip netns exec ${client.netns} ${process.execPath} ${new URL('../../scripts/traffic-tool.mjs', import.meta.url).pathname} tcp-client ${server.ip} 80 10 10 0 >/dev/null; wait`,
+        // Traffic only once capture says it is listening (node start-up can take seconds on a busy machine).
+        `f=$(mktemp); ip netns exec ${node.netns} ${process.execPath} ${new URL('../../bin/flowtrail.js', import.meta.url).pathname} capture --json --no-nflog --count 1 --duration 20 2>$f & for i in $(seq 200); do grep -q listening $f && break; sleep 0.1; done; ip netns exec ${client.netns} ${process.execPath} ${new URL('../../scripts/traffic-tool.mjs', import.meta.url).pathname} tcp-client ${server.ip} 80 10 10 0 >/dev/null; wait`,
       ],
       { encoding: 'utf8' },
     );
