@@ -77,6 +77,12 @@ export class EndpointCache implements EndpointLookup {
   private readonly graceMs: number;
   private readonly maxHistory: number;
   private syncedFlag = false;
+  private changes = 0;
+
+  /** Bumped by every change of owners or metadata (EndpointLookup.version). */
+  get version(): number {
+    return this.changes;
+  }
 
   constructor(private readonly options: EndpointCacheOptions) {
     this.graceMs = options.graceMs ?? 5 * 60_000;
@@ -151,6 +157,7 @@ export class EndpointCache implements EndpointLookup {
   }
 
   private assign(key: string, endpoint: Endpoint, ips: readonly string[], timeMs: number): void {
+    this.changes++;
     const previous = this.ipsByKey.get(key) ?? [];
     for (const ip of previous) if (!ips.includes(ip)) this.endOwnership(ip, key, timeMs);
     for (const ip of ips) {
@@ -176,6 +183,7 @@ export class EndpointCache implements EndpointLookup {
   }
 
   private endOwnership(ip: string, key: string, timeMs: number): void {
+    this.changes++;
     const owners = this.byIp.get(ip);
     if (!owners) return;
     for (const o of owners)
@@ -188,8 +196,10 @@ export class EndpointCache implements EndpointLookup {
       const kept = owners.filter(
         (o) => o.toMs === Number.POSITIVE_INFINITY || nowMs - o.toMs <= this.graceMs,
       );
+      if (kept.length === owners.length) continue;
+      this.changes++;
       if (kept.length === 0) this.byIp.delete(ip);
-      else if (kept.length !== owners.length) this.byIp.set(ip, kept);
+      else this.byIp.set(ip, kept);
     }
   }
 

@@ -18,4 +18,9 @@ export interface Endpoint {
 export interface EndpointLookup {
   /** Owner of `ip` at `timeMs` (ms since the epoch). Never undefined: unknown IPs are net/pvt|aws|pub. */
   lookup(ip: string, timeMs: number): Endpoint;
+  /**
+   * Changes whenever any answer of lookup() may have changed; callers may keep
+   * answers while it stays the same (absent: do not cache).
+   */
+  readonly version?: number;
 }

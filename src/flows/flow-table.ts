@@ -42,7 +42,7 @@
  * counting lives in deny-counter.ts; record building in aggregation.ts.
  */
 import type { ConntrackEvent } from '../conntrack/types.js';
-import type { EndpointLookup } from '../endpoints/types.js';
+import type { Endpoint, EndpointLookup } from '../endpoints/types.js';
 import type { FlowRecord } from '../format/record.js';
 import type { NflogPacket } from '../nflog/types.js';
 import { AggregationKind, Aggregator, aggregate, type KeyMemo, newKeyMemo } from './aggregation.js';
@@ -105,6 +105,10 @@ interface Conn extends ConnIdentity {
   lastDumpGen: number;
   /** Its DESTROY was received. */
   destroyed: boolean;
+  /** Endpoint lookups at its start, valid while the cache's version is epVersion. */
+  srcEp: Endpoint | undefined;
+  dstEp: Endpoint | undefined;
+  epVersion: number;
 }
 
 interface Tombstone {
@@ -304,6 +308,9 @@ export class FlowTable {
       reported: restored ?? ZERO_COUNTERS,
       lastDumpGen: this.dumpGen,
       destroyed: false,
+      srcEp: undefined,
+      dstEp: undefined,
+      epVersion: -1,
     };
     this.conns.add(conn);
     conn.tupleRef.n++;
@@ -526,9 +533,23 @@ export class FlowTable {
     completed: boolean,
     out: Aggregator,
   ): void {
-    // The owners at the connection's start, not at flush time (IP reuse).
-    const src = this.o.endpoints.lookup(conn.src, conn.startMs);
-    const dst = this.o.endpoints.lookup(conn.dst, conn.startMs);
+    // The owners at the connection's start, not at flush time (IP reuse);
+    // kept on the connection while the cache has not changed.
+    const version = this.o.endpoints.version;
+    let src: Endpoint;
+    let dst: Endpoint;
+    if (version !== undefined && conn.epVersion === version) {
+      src = conn.srcEp!;
+      dst = conn.dstEp!;
+    } else {
+      src = this.o.endpoints.lookup(conn.src, conn.startMs);
+      dst = this.o.endpoints.lookup(conn.dst, conn.startMs);
+      if (version !== undefined) {
+        conn.srcEp = src;
+        conn.dstEp = dst;
+        conn.epVersion = version;
+      }
+    }
     if (!src.local && !dst.local) {
       this.stats.ignoredNonLocal++;
       return;

@@ -421,3 +421,75 @@ describe('flow table: denied traffic and aggregation', () => {
     expect([r.proto, r.srcPort, r.dstPort]).toEqual([1, '-', '-']);
   });
 });
+
+describe('endpoint answers kept per connection', () => {
+  it('are refreshed when the cache changes (labels, IP reuse, prune)', async () => {
+    const { EndpointCache } = await import('../../src/endpoints/cache.js');
+    const { FlowTable, AggregationKind } = await import('../../src/flows/index.js');
+    const cache = new EndpointCache({ nodeName: 'n', graceMs: 1_000 });
+    const pod = (name: string, ns: string, labels: Record<string, string>) => ({
+      namespace: ns,
+      name,
+      ips: ['10.244.0.5'],
+      nodeName: 'n',
+      labels,
+    });
+    cache.upsertPod(pod('web-0', 'shop', { v: '1' }), 0);
+    cache.upsertPod(
+      { namespace: 'db', name: 'db-0', ips: ['10.244.0.6'], nodeName: 'n', labels: {} },
+      0,
+    );
+    cache.markSynced();
+    const t = new FlowTable({
+      endpoints: cache,
+      aggregationKindForAllowed: AggregationKind.Full,
+      aggregationKindForDenied: AggregationKind.Full,
+      includeLabels: true,
+      ingressGroup: 1,
+      egressGroup: 2,
+    });
+    const o = {
+      family: 4 as const,
+      proto: 6,
+      src: '10.244.0.5',
+      dst: '10.244.0.6',
+      sport: 40_000,
+      dport: 5432,
+    };
+    const dump = (c: number) => ({
+      type: 'update' as const,
+      fromDump: true,
+      orig: o,
+      reply: { ...o, src: o.dst, dst: o.src, sport: 5432, dport: 40_000 },
+      id: 1,
+      zone: 0,
+      mark: 0,
+      status: 0,
+      tcpState: 3,
+      countersOrig: { packets: c, bytes: c * 100 },
+      countersReply: { packets: c, bytes: c * 100 },
+      startNs: undefined,
+      stopNs: undefined,
+      startMs: 10,
+      stopMs: undefined,
+    });
+    const srcOf = (rs: { reporter: string; srcLabels: string; srcName: string }[]) =>
+      rs.filter((r) => r.reporter === 'src').map((r) => `${r.srcName} ${r.srcLabels}`);
+    t.applyDump([], 5);
+    t.applyDump([dump(1)], 100);
+    expect(srcOf(t.flush(0, 1_000))).toEqual(['web-0 [v=1]']);
+    cache.upsertPod(pod('web-0', 'shop', { v: '2' }), 1_500);
+    t.applyDump([dump(2)], 1_900);
+    expect(srcOf(t.flush(1_000, 2_000))).toEqual(['web-0 [v=2]']);
+    // Its IP given to another pod later: the connection keeps the owner of its start.
+    cache.deletePod({ namespace: 'shop', name: 'web-0' }, 2_500);
+    cache.upsertPod(pod('job-1', 'batch', {}), 2_600);
+    t.applyDump([dump(3)], 2_900);
+    expect(srcOf(t.flush(2_000, 3_000))).toEqual(['web-0 [v=2]']);
+    // After the grace period the old owner is pruned: the cached answer is dropped
+    // with it, and the cache now answers with the owner it still knows.
+    cache.prune(10_000);
+    t.applyDump([dump(4)], 3_900);
+    expect(srcOf(t.flush(3_000, 4_000))).toEqual(['job-1 -']);
+  });
+});
