@@ -22,6 +22,10 @@ export interface FlowTablePort {
   onConntrackEvent(ev: ConntrackEvent, nowMs: number): void;
   onNflog(packets: readonly NflogPacket[], nowMs: number): void;
   applyDump(events: readonly ConntrackEvent[], nowMs: number): void;
+  /** A dump fed entry by entry (with CapturePort.dumpInto): no array of every connection. */
+  beginDump?(): void;
+  onDumpEvent?(ev: ConntrackEvent, nowMs: number): void;
+  endDump?(nowMs: number): void;
   flush(startMs: number, endMs: number): readonly FlowRecord[];
 }
 
@@ -38,6 +42,8 @@ export interface CapturePort {
   }): Promise<readonly ConntrackEvent[]>;
   /** A full conntrack dump (fromDump events). */
   dump(): Promise<readonly ConntrackEvent[]>;
+  /** The same dump streamed entry by entry (reused views); resolves with the count. */
+  dumpInto?(onEvent: (ev: ConntrackEvent) => void): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -114,20 +120,9 @@ export class AgentCore {
   /** One flush: dump, close the interval, encode, write to every sink. */
   async flushOnce(): Promise<void> {
     if (!this.clock) return;
-    const { table, capture, now, logger } = this.o;
-    let dump: readonly ConntrackEvent[] = [];
-    try {
-      dump = await capture.dump();
-      this.stats.lastDumpOkMs = now();
-    } catch (err) {
-      // Without a dump, open connections report at the next flush instead.
-      logger.warn(
-        { err },
-        'conntrack dump before flush failed; open connections report next interval',
-      );
-    }
+    const { table, now, logger } = this.o;
+    await this.dumpIntoTable();
     const dumpAt = now();
-    table.applyDump(dump, dumpAt);
     const interval = this.clock.close(dumpAt);
     const records = table.flush(interval.startMs, interval.endMs);
     const lines: EncodedRecord[] = records.map((r) => ({
@@ -149,6 +144,44 @@ export class AgentCore {
       'flushed interval',
     );
     await this.o.onFlushed?.(interval, records);
+  }
+
+  /**
+   * The flush's dump. Streamed into the table when both sides can (memory:
+   * no array of every connection), else as one array. A failed dump is not
+   * applied: an incomplete listing says nothing about which connections
+   * ended, and open connections report at the next flush instead.
+   */
+  private async dumpIntoTable(): Promise<void> {
+    const { table, capture, now, logger } = this.o;
+    const warn = (err: unknown) =>
+      logger.warn(
+        { err },
+        'conntrack dump before flush failed; open connections report next interval',
+      );
+    const { beginDump, onDumpEvent, endDump } = table;
+    if (capture.dumpInto && beginDump && onDumpEvent && endDump) {
+      beginDump.call(table);
+      const at = now();
+      try {
+        await capture.dumpInto((ev) => onDumpEvent.call(table, ev, at));
+      } catch (err) {
+        warn(err);
+        return;
+      }
+      this.stats.lastDumpOkMs = now();
+      endDump.call(table, now());
+      return;
+    }
+    let dump: readonly ConntrackEvent[];
+    try {
+      dump = await capture.dump();
+    } catch (err) {
+      warn(err);
+      return;
+    }
+    this.stats.lastDumpOkMs = now();
+    table.applyDump(dump, now());
   }
 
   /** Final flush of the partial interval, then close capture and sinks. Idempotent. */

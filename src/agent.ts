@@ -170,6 +170,7 @@ function netlinkCapture(
       return conntrack.dump();
     },
     dump: () => conntrack.dump(),
+    dumpInto: (onEvent) => conntrack.dumpInto(onEvent),
     async close() {
       await conntrack.close();
       await nflog.close();
@@ -268,6 +269,9 @@ export async function runAgent(config: Config, deps: RunAgentDeps): Promise<void
           onConntrackEvent: (e, t) => table.onConntrackEvent(e, t),
           onNflog: (p, t) => table.onNflog(p, t),
           applyDump: (e, t) => table.applyDump(e, t),
+          beginDump: () => table.beginDump(),
+          onDumpEvent: (e, t) => table.onDumpEvent(e, t),
+          endDump: (t) => table.endDump(t),
           flush: (start, end) => volume.apply(table.flush(start, end)),
         }
       : table,

@@ -77,17 +77,47 @@ export async function dumpConntrack(
   options: { rcvbufBytes?: number; onDecodeError?(err: DecodeError): void } = {},
 ): Promise<ConntrackEvent[]> {
   for (let attempt = 1; ; attempt++) {
-    const result = await dumpOnce(options);
-    if (!result.interrupted || attempt >= DUMP_RETRIES) return result.events;
+    const events: ConntrackEvent[] = [];
+    const result = await dumpOnce(options, (ev) => events.push(ev), false);
+    if (!result.interrupted || attempt >= DUMP_RETRIES) return events;
   }
 }
 
-function dumpOnce(options: {
-  rcvbufBytes?: number;
-  onDecodeError?(err: DecodeError): void;
-}): Promise<{ events: ConntrackEvent[]; interrupted: boolean }> {
+/**
+ * A dump whose entries are handed to `onEvent` as they are decoded, as one
+ * reused view (keep nothing of it): no array of every connection is built.
+ * An interrupted dump is walked again, so `onEvent` must be idempotent per
+ * entry (the flow table's dump entries are). Resolves with the entry count
+ * of the last pass.
+ */
+export async function dumpConntrackInto(
+  onEvent: (ev: ConntrackEvent) => void,
+  options: { rcvbufBytes?: number; onDecodeError?(err: DecodeError): void } = {},
+): Promise<number> {
+  for (let attempt = 1; ; attempt++) {
+    let n = 0;
+    const result = await dumpOnce(
+      options,
+      (ev) => {
+        n++;
+        onEvent(ev);
+      },
+      true,
+    );
+    if (!result.interrupted || attempt >= DUMP_RETRIES) return n;
+  }
+}
+
+function dumpOnce(
+  options: {
+    rcvbufBytes?: number;
+    onDecodeError?(err: DecodeError): void;
+  },
+  onEvent: (ev: ConntrackEvent) => void,
+  view: boolean,
+): Promise<{ interrupted: boolean }> {
   return new Promise((resolve, reject) => {
-    const events: ConntrackEvent[] = [];
+    const decode = view ? decodeConntrackBatchView : decodeConntrackBatch;
     const seq = nextSeq();
     let interrupted = false;
     let settled = false;
@@ -98,7 +128,7 @@ function dumpOnce(options: {
       clearTimeout(timer);
       socket?.close();
       if (err) reject(err);
-      else resolve({ events, interrupted });
+      else resolve({ interrupted });
     };
     const timer = setTimeout(
       () =>
@@ -117,10 +147,10 @@ function dumpOnce(options: {
         rcvbufBytes: options.rcvbufBytes ?? 32 * 1024 * 1024,
         tickMs: 0,
         onBatch: (buf) =>
-          decodeConntrackBatch(
+          decode(
             buf,
             {
-              event: (ev) => events.push(ev),
+              event: onEvent,
               error: (err) => options.onDecodeError?.(err),
               done: (doneSeq, intr) => {
                 if (doneSeq !== seq) return;
@@ -271,6 +301,20 @@ export class ConntrackListener {
     this.stats.dumps++;
     this.stats.dumped += events.length;
     return events;
+  }
+
+  /** A dump streamed into `onEvent` (see dumpConntrackInto); resolves with the entry count. */
+  async dumpInto(onEvent: (ev: ConntrackEvent) => void): Promise<number> {
+    const n = await dumpConntrackInto(onEvent, {
+      rcvbufBytes: this.options.rcvbufBytes,
+      onDecodeError: (err) => {
+        this.stats.decodeErrors++;
+        this.options.onDecodeError?.(err);
+      },
+    });
+    this.stats.dumps++;
+    this.stats.dumped += n;
+    return n;
   }
 
   nativeStats() {

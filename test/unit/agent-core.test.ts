@@ -162,13 +162,56 @@ describe('agent core', () => {
     expect(core.stats.flushErrors).toBe(1);
   });
 
+  it('streams the flush dump entry by entry when both sides can, and ends it only when it completed', async () => {
+    const log: string[] = [];
+    const table: FlowTablePort = {
+      onConntrackEvent() {},
+      onNflog() {},
+      applyDump: (evs) => log.push(`applyDump ${evs.length}`),
+      beginDump: () => log.push('begin'),
+      onDumpEvent: () => log.push('entry'),
+      endDump: () => log.push('end'),
+      flush: () => [],
+    };
+    let fail = false;
+    const capture: CapturePort = {
+      start: async () => [],
+      dump: async () => [],
+      dumpInto: async (onEvent) => {
+        onEvent({} as ConntrackEvent);
+        onEvent({} as ConntrackEvent);
+        if (fail) throw new Error('EINTR');
+        return 2;
+      },
+      close: async () => {},
+    };
+    const core = new AgentCore({
+      table,
+      capture,
+      sinks: [new MemorySink()],
+      encode: () => '',
+      flushIntervalMs: 10_000,
+      now: () => Date.now(),
+      logger: silentLogger(),
+    });
+    await core.start();
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(log).toEqual(['applyDump 0', 'begin', 'entry', 'entry', 'end']);
+    fail = true;
+    log.length = 0;
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(log).toEqual(['begin', 'entry', 'entry']);
+    await core.stop();
+  });
+
   it('a failed dump still closes the interval (open connections report next time)', async () => {
     const sink = new MemorySink();
     const { table, capture, core } = make([sink]);
     await core.start();
     capture.dumpFails = true;
     await vi.advanceTimersByTimeAsync(10_000);
-    expect(table.dumps).toEqual([2, 0]);
+    // Not applied: an incomplete dump must not end the connections it did not list.
+    expect(table.dumps).toEqual([2]);
     expect(sink.lines).toHaveLength(1);
   });
 });
