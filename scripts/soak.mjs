@@ -46,6 +46,7 @@ console.log(
     `  misattributed ${c.misattributed} of ${c.attributionChecked} checks; duplicates ${result.duplicates}; kills ${result.kills}; storms ${result.storms}; churns ${result.churns}`,
     `  losses reported ${JSON.stringify(result.lost)}`,
     `  RSS max ${result.rssMaxMiB.toFixed(1)} MiB, trend ${result.rssSlopeMiBPerHour.toFixed(1)} MiB/h; fd trend ${result.fdSlopePerHour.toFixed(1)}/h`,
+    `  longest-running agent ${result.longestRun.minutes.toFixed(1)} min: RSS trend ${result.longestRun.rssSlopeMiBPerHour.toFixed(1)} MiB/h, fd trend ${result.longestRun.fdSlopePerHour.toFixed(1)}/h`,
     `  report: ${join(values.out, 'soak.html')}`,
   ].join('\n'),
 );

@@ -62,6 +62,10 @@ export function renderSoakHtml(r: SoakResult): string {
     ['RSS max (MiB)', r.rssMaxMiB.toFixed(1)],
     ['RSS trend after warm-up (MiB/h)', r.rssSlopeMiBPerHour.toFixed(2)],
     ['fd trend after warm-up (per hour)', r.fdSlopePerHour.toFixed(2)],
+    [
+      'longest-running agent: minutes, RSS and fd trend per hour',
+      `${r.longestRun.minutes.toFixed(1)} min, ${r.longestRun.rssSlopeMiBPerHour.toFixed(2)} MiB/h, ${r.longestRun.fdSlopePerHour.toFixed(2)} fds/h`,
+    ],
   ];
   return `<!doctype html><html><head><meta charset="utf-8"><title>flowtrail soak</title>
 <style>body{font:14px system-ui,sans-serif;margin:2em}td{padding:2px 10px;border-bottom:1px solid #eee}</style></head>

@@ -66,6 +66,8 @@ export interface SoakResult {
   /** Least-squares slope over the samples after warm-up (the first quarter), per hour. */
   rssSlopeMiBPerHour: number;
   fdSlopePerHour: number;
+  /** The same trends within the longest-running agent process (kill -9 restarts reset RSS). */
+  longestRun: { pid: number; minutes: number; rssSlopeMiBPerHour: number; fdSlopePerHour: number };
   downWindows: TimeWindow[];
   /** Set when `conntrack -E` lost events or quit; the periodic listings cover for it. */
   truthFailure: string | undefined;
@@ -89,6 +91,26 @@ function slopePerHour(points: readonly [number, number][]): number {
     den += (x - mx) ** 2;
   }
   return den === 0 ? 0 : (num / den) * 3_600_000;
+}
+
+function longestRun(samples: readonly Sample[]): SoakResult['longestRun'] {
+  const byPid = new Map<number, Sample[]>();
+  for (const s of samples) {
+    const list = byPid.get(s.pid);
+    if (list) list.push(s);
+    else byPid.set(s.pid, [s]);
+  }
+  let best: Sample[] = [];
+  for (const list of byPid.values()) if (list.length > best.length) best = list;
+  // Past its first quarter (warm-up).
+  const from = best.length > 0 ? best[0]!.atMs + (best.at(-1)!.atMs - best[0]!.atMs) / 4 : 0;
+  const warm = best.filter((s) => s.atMs >= from);
+  return {
+    pid: best[0]?.pid ?? 0,
+    minutes: best.length > 1 ? (best.at(-1)!.atMs - best[0]!.atMs) / 60_000 : 0,
+    rssSlopeMiBPerHour: slopePerHour(warm.map((s) => [s.atMs, s.rssMiB])),
+    fdSlopePerHour: slopePerHour(warm.map((s) => [s.atMs, s.fds])),
+  };
 }
 
 function sampleProcess(pid: number): { rssMiB: number; fds: number } | undefined {
@@ -423,6 +445,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
       rssMaxMiB: Math.max(0, ...samples.map((s) => s.rssMiB)),
       rssSlopeMiBPerHour: slopePerHour(warm.map((s) => [s.atMs, s.rssMiB])),
       fdSlopePerHour: slopePerHour(warm.map((s) => [s.atMs, s.fds])),
+      longestRun: longestRun(samples),
       downWindows,
       truthFailure:
         truth.failure ??
