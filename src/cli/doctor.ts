@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
 import { setOverrides } from '../config.js';
-import { formatReport, runDoctor } from '../doctor/run.js';
 import { ConfigError } from '../util/errors.js';
 import { loadConfigOrExit } from './agent.js';
 
@@ -42,6 +41,8 @@ export function registerDoctor(program: Command): void {
         throw err;
       }
       const config = loadConfigOrExit(flags.config ?? process.env.FLOWTRAIL_CONFIG, overrides);
+      // Loaded here, not at start-up: every command (the agent too) loads the CLI.
+      const { formatReport, runDoctor } = await import('../doctor/run.js');
       const report = await runDoctor(config, { writeTest: flags.writeTest === true });
       process.stdout.write(
         flags.json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report),

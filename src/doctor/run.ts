@@ -11,7 +11,6 @@ import {
 } from '../config.js';
 import { checkAws } from './aws.js';
 import { checkConntrack, checkNflog, checkSysctls } from './kernel.js';
-import { checkKubernetes } from './kubernetes.js';
 import { checkNflogRules, collectNflogRules } from './policy.js';
 import { checkSpool } from './spool.js';
 import { type CheckResult, skip } from './types.js';
@@ -65,6 +64,8 @@ export async function runDoctor(config: Config, o: DoctorOptions): Promise<Docto
     checks.push(skip('aws', 'CloudWatch', 'sinks.cloudwatch is not configured'));
   }
   if (config.endpoints.kubernetes) {
+    // @kubernetes/client-node is large: loaded only when it is needed.
+    const { checkKubernetes } = await import('./kubernetes.js');
     checks.push(
       ...(await checkKubernetes(config.endpoints.kubernetes.kubeconfig, config.nodeName)),
     );
