@@ -77,6 +77,8 @@ export interface SoakResult {
 const CLI = new URL('../../bin/flowtrail.js', import.meta.url).pathname;
 const PROXY = new URL('../../scripts/fault-proxy.mjs', import.meta.url).pathname;
 const FLUSH_S = 5;
+/** NODE_OPTIONS of the DaemonSet (test/unit/deploy.test.ts keeps them equal). */
+export const AGENT_NODE_FLAGS = ['--max-old-space-size=384', '--max-semi-space-size=4'];
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function slopePerHour(points: readonly [number, number][]): number {
@@ -260,9 +262,11 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
     let agent: ChildProcess | undefined;
     let restarts = -1;
     const startAgent = async () => {
-      const child = n.spawn([process.execPath, CLI, 'agent', '--config', configFile], {
-        env: { ...process.env, AWS_ACCESS_KEY_ID: 'soak', AWS_SECRET_ACCESS_KEY: 'soak' },
-      });
+      // The heap flags of deploy/kubernetes/daemonset.yaml: RSS is measured as deployed.
+      const child = n.spawn(
+        [process.execPath, ...AGENT_NODE_FLAGS, CLI, 'agent', '--config', configFile],
+        { env: { ...process.env, AWS_ACCESS_KEY_ID: 'soak', AWS_SECRET_ACCESS_KEY: 'soak' } },
+      );
       await waitForMsg(child, 'agent started', 30_000);
       agent = child;
       restarts++;

@@ -98,6 +98,12 @@ describe('deploy/kubernetes', () => {
     expect([...kust.resources].sort()).toEqual([...k8sFiles].sort());
   });
 
+  it('the agent runs with the heap flags the soak measured it with', async () => {
+    const { AGENT_NODE_FLAGS } = await import('../../src/soak/run.js');
+    const env = agent.env.find((e: Doc) => e.name === 'NODE_OPTIONS');
+    expect(env.value.split(' ')).toEqual(AGENT_NODE_FLAGS);
+  });
+
   it('the agent container drops every capability but NET_ADMIN and cannot escalate', () => {
     const sc = agent.securityContext;
     expect(sc.capabilities).toEqual({ drop: ['ALL'], add: ['NET_ADMIN'] });
