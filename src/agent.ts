@@ -166,6 +166,7 @@ function netlinkCapture(
     async start(h) {
       handlers = h;
       conntrack.start();
+      table.markListening(now());
       await nflog.start();
       return conntrack.dump();
     },

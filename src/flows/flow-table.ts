@@ -203,6 +203,7 @@ export class FlowTable {
   private readonly denies: DenyCounter;
   private readonly pendingBaselines = new Map<string, Counters>();
   private dumpGen = 0;
+  private listeningSinceMs = Number.POSITIVE_INFINITY;
   private readonly o: Required<Omit<FlowTableOptions, 'endpoints'>> & { endpoints: EndpointLookup };
   readonly stats: FlowTableStats = {
     tracked: 0,
@@ -398,7 +399,11 @@ export class FlowTable {
       // Seen first in a dump: it began before we listened (the start-up dump:
       // not a start of ours to report) or its NEW was lost (a later dump).
       const older = start === undefined || this.dumpGen <= 1;
-      if (this.dumpGen > 1) this.stats.foundInDump++;
+      // Unknown yet begun after the event socket opened: its NEW was lost. In the
+      // start-up dump only the kernel's start time tells such a connection apart.
+      if (this.dumpGen > 1 || (start !== undefined && start >= this.listeningSinceMs)) {
+        this.stats.foundInDump++;
+      }
       conn = this.create(ev, start ?? nowMs, older ? OPEN : STARTING, found.a, found.b);
       if (conn === undefined) return;
     }
@@ -422,6 +427,11 @@ export class FlowTable {
     this.beginDump();
     this.onDumpBatch(events, nowMs);
     this.endDump(nowMs);
+  }
+
+  /** When the conntrack event socket opened: connections begun since should have sent a NEW. */
+  markListening(sinceMs: number): void {
+    this.listeningSinceMs = sinceMs;
   }
 
   /** Starts a dump whose replies arrive in batches (no need to hold the whole dump). */

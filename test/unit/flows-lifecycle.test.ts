@@ -440,3 +440,19 @@ describe('destroysMissed counts only DESTROYs that never came', () => {
     expect(t.stats.destroysMissed).toBe(0);
   });
 });
+
+describe('the start-up dump and lost NEWs', () => {
+  it('counts as found-in-dump only the unknown connections begun after the event socket opened', () => {
+    const t = table();
+    t.markListening(1_000);
+    t.applyDump(
+      [
+        dumpOf(31, [1, 60, 1, 60], { startMs: 500 }), // older than the listener: not a lost NEW
+        dumpOf(32, [1, 60, 1, 60], { startMs: 1_200 }), // begun while we listened: its NEW was lost
+        dumpOf(33, [1, 60, 1, 60]), // no timestamp: cannot tell
+      ],
+      1_500,
+    );
+    expect(t.stats.foundInDump).toBe(1);
+  });
+});
