@@ -113,8 +113,11 @@ export function encodeLossEvent(
  * (`unknownDestroys`, counted exactly from its counters); a DESTROY lost is a
  * connection that vanished from the dump while open (`vanished`) or after it
  * was completed (`destroysMissed`). What remains are connections whose NEW
- * and DESTROY were both lost: two messages each. Races between a dump and
- * queued events can make the estimate low, never high: a lower bound.
+ * and DESTROY were both lost: two messages each. An upper bound: a lost
+ * message the agent cannot attribute (e.g. one dropped just before a
+ * kill -9, or a DESTROY whose connection it never tracked) counts as hidden;
+ * races between a dump and queued events pull it the other way. The soak
+ * compares it with the truth (docs/benchmarks.md).
  */
 export function hiddenConnections(a: {
   droppedMessages: number;

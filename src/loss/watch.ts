@@ -78,7 +78,8 @@ export class LossWatch {
         count: hidden - this.hiddenNoted,
         ...this.pendingWindow,
         notedAtMs: nowMs,
-        detail: 'connections opened and closed inside an overrun window (lower bound)',
+        detail:
+          'at most this many connections opened and closed inside an overrun window unseen (an upper bound)',
       });
       this.hiddenNoted = hidden;
     }

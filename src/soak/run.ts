@@ -60,6 +60,14 @@ export interface SoakResult {
   records: number;
   duplicates: number;
   lost: Record<string, number>;
+  /** The agent's loss events as read back from the <node>_Events stream. */
+  lossEvents: {
+    kind: string;
+    count: number;
+    windowStartMs: number;
+    windowEndMs: number;
+    detail?: string;
+  }[];
   check: CheckResult;
   samples: Sample[];
   rssMaxMiB: number;
@@ -444,6 +452,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
       records: records.length,
       duplicates,
       lost,
+      lossEvents: lossLines,
       check,
       samples,
       rssMaxMiB: Math.max(0, ...samples.map((s) => s.rssMiB)),
