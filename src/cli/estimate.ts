@@ -110,8 +110,8 @@ function printTable(e: Estimate, source: string): void {
       'records/day',
       'MB/day',
       'ingest GB/day',
-      `$/month standard (${usd(e.prices.standardPerGb)}/GB)`,
-      `$/month IA (${usd(e.prices.infrequentAccessPerGb)}/GB)`,
+      `$/month standard ($${e.prices.standardPerGb}/GB)`,
+      `$/month IA ($${e.prices.infrequentAccessPerGb}/GB)`,
     ],
     style: { head: [] },
   });
