@@ -32,6 +32,19 @@ export function flagOverrides(flags: AgentFlags): RawConfig {
   return setOverrides(assignments);
 }
 
+/** Builds the flag layer, or exits 2 naming each bad `--set` (one a line). */
+export function overridesOrExit(build: () => RawConfig): RawConfig {
+  try {
+    return build();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      for (const line of err.issues) process.stderr.write(`flowtrail: ${line}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+}
+
 /** Loads the config or exits 2 with the problems, one a line, never a stack trace. */
 export function loadConfigOrExit(file: string | undefined, overrides: RawConfig): Config {
   try {
@@ -73,16 +86,7 @@ export function registerAgent(program: Command): void {
         '1 runtime failure, 2 bad configuration or usage.',
     )
     .action(async (flags: AgentFlags) => {
-      let overrides: RawConfig;
-      try {
-        overrides = flagOverrides(flags);
-      } catch (err) {
-        if (err instanceof ConfigError) {
-          for (const line of err.issues) process.stderr.write(`flowtrail: ${line}\n`);
-          process.exit(2);
-        }
-        throw err;
-      }
+      const overrides = overridesOrExit(() => flagOverrides(flags));
       const config = loadConfigOrExit(flags.config ?? process.env.FLOWTRAIL_CONFIG, overrides);
       if (flags.printConfig) {
         process.stdout.write(stringify(config));

@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
 import { setOverrides } from '../config.js';
-import { ConfigError } from '../util/errors.js';
-import { loadConfigOrExit } from './agent.js';
+import { loadConfigOrExit, overridesOrExit } from './agent.js';
 
 interface DoctorFlags {
   config?: string;
@@ -30,16 +29,7 @@ export function registerDoctor(program: Command): void {
         'Exit codes: 0 every required check passed, 1 a check failed, 2 bad configuration.',
     )
     .action(async (flags: DoctorFlags) => {
-      let overrides: Record<string, unknown>;
-      try {
-        overrides = setOverrides(flags.set);
-      } catch (err) {
-        if (err instanceof ConfigError) {
-          for (const line of err.issues) process.stderr.write(`flowtrail: ${line}\n`);
-          process.exit(2);
-        }
-        throw err;
-      }
+      const overrides = overridesOrExit(() => setOverrides(flags.set));
       const config = loadConfigOrExit(flags.config ?? process.env.FLOWTRAIL_CONFIG, overrides);
       // Loaded here, not at start-up: every command (the agent too) loads the CLI.
       const { formatReport, runDoctor } = await import('../doctor/run.js');

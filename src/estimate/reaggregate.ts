@@ -9,7 +9,7 @@
  * writes for Deployment, ReplicaSet and StatefulSet pods.
  */
 import { aggregatedName } from '../endpoints/cache.js';
-import type { FlowRecord } from '../format/record.js';
+import { addCounts, type FlowRecord } from '../format/record.js';
 
 export type Kind = 0 | 1 | 2;
 
@@ -77,13 +77,7 @@ export function reaggregate(records: readonly FlowRecord[], kind: Kind): FlowRec
       out.set(key, { ...r, srcName, dstName, srcIP, dstIP, srcPort: '-' });
       continue;
     }
-    b.numFlows += r.numFlows;
-    b.numFlowsStarted += r.numFlowsStarted;
-    b.numFlowsCompleted += r.numFlowsCompleted;
-    b.packetsIn += r.packetsIn;
-    b.packetsOut += r.packetsOut;
-    b.bytesIn += r.bytesIn;
-    b.bytesOut += r.bytesOut;
+    addCounts(b, r);
     b.srcLabels = intersect(b.srcLabels, r.srcLabels);
     b.dstLabels = intersect(b.dstLabels, r.dstLabels);
   }

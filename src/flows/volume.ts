@@ -9,7 +9,7 @@
  * The namespace a record belongs to is the one of the endpoint on this node
  * that reported it: srcNamespace for reporter src, dstNamespace for dst.
  */
-import type { FlowRecord } from '../format/record.js';
+import { addCounts, type FlowRecord } from '../format/record.js';
 
 export interface VolumeOptions {
   /** Keep only records whose local namespace matches one of these (empty: all). `*` is a wildcard. */
@@ -116,13 +116,7 @@ export class VolumeControl {
         o = overflowRecord(r);
         overflow.set(key, o);
       }
-      o.numFlows += r.numFlows;
-      o.numFlowsStarted += r.numFlowsStarted;
-      o.numFlowsCompleted += r.numFlowsCompleted;
-      o.packetsIn += r.packetsIn;
-      o.packetsOut += r.packetsOut;
-      o.bytesIn += r.bytesIn;
-      o.bytesOut += r.bytesOut;
+      addCounts(o, r);
       this.stats.folded++;
     }
     this.stats.overflowRecords += overflow.size;

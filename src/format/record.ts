@@ -62,3 +62,14 @@ export const RECORD_FIELDS = [
   'bytesOut',
   'action',
 ] as const;
+
+/** Adds `from`'s flow counts, packets and bytes into `into` (aggregating records). */
+export function addCounts(into: FlowRecord, from: FlowRecord): void {
+  into.numFlows += from.numFlows;
+  into.numFlowsStarted += from.numFlowsStarted;
+  into.numFlowsCompleted += from.numFlowsCompleted;
+  into.packetsIn += from.packetsIn;
+  into.packetsOut += from.packetsOut;
+  into.bytesIn += from.bytesIn;
+  into.bytesOut += from.bytesOut;
+}

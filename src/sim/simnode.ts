@@ -172,6 +172,28 @@ export class SimNode {
     } catch {}
   }
 
+  /** A ClusterIP-style service: TCP to vip:port is DNATed to backend:backendPort in the node namespace. */
+  addServiceDnat(vip: string, port: number, backend: string, backendPort: number): void {
+    this.exec([
+      'iptables',
+      '-w',
+      '-t',
+      'nat',
+      '-A',
+      'PREROUTING',
+      '-d',
+      vip,
+      '-p',
+      'tcp',
+      '--dport',
+      String(port),
+      '-j',
+      'DNAT',
+      '--to-destination',
+      `${backend}:${backendPort}`,
+    ]);
+  }
+
   addHostEndpoint(ip: string): void {
     this.exec(['ip', 'addr', 'add', `${ip}/32`, 'dev', 'lo']);
     this.hostIps.push(ip);

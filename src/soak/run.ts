@@ -201,23 +201,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
     await startTcpServer(n, db, db.ip, 5432);
     await startUdpServer(n, db, db.ip, 5353);
     const VIP = '10.96.0.10';
-    n.exec([
-      'iptables',
-      '-t',
-      'nat',
-      '-A',
-      'PREROUTING',
-      '-d',
-      VIP,
-      '-p',
-      'tcp',
-      '--dport',
-      '80',
-      '-j',
-      'DNAT',
-      '--to-destination',
-      `${api1.ip}:8080`,
-    ]);
+    n.addServiceDnat(VIP, 80, api1.ip, 8080);
     const policy = new Policy(n);
     policy.deny({ to: api2, proto: 'tcp', port: 9999, name: 'default.deny-admin' });
 

@@ -84,24 +84,7 @@ describe.skipIf(skipKernel)('attribution on a simulated node', () => {
     const old = node.addPod({ namespace: 'team-a', name: 'worker-old', ip: '10.244.4.9' });
     for (const p of [replicaA, replicaB, old]) await startTcpServer(node, p, p.ip, 6379);
     // A ClusterIP-style service: VIP:80 → replica A:6379.
-    node.exec([
-      'iptables',
-      '-w',
-      '-t',
-      'nat',
-      '-A',
-      'PREROUTING',
-      '-d',
-      VIP,
-      '-p',
-      'tcp',
-      '--dport',
-      '80',
-      '-j',
-      'DNAT',
-      '--to-destination',
-      `${replicaA.ip}:6379`,
-    ]);
+    node.addServiceDnat(VIP, 80, replicaA.ip, 6379);
     writeFileSync(join(dir, 'endpoints.yaml'), node.endpointsYaml());
 
     kind1 = await runAgent(node, dir, 1, async () => {
