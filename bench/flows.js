@@ -287,6 +287,8 @@ const result = {
   aggregationKindForAllowed: 2,
   stats: table.stats,
   scope: 'conntrack decode + flow table + endpoint cache lookups + aggregation + 24-field encoding',
+  // The DaemonSet's heap flags (NODE_OPTIONS) when run by `npm run bench:flows`.
+  nodeFlags: process.execArgv,
   node: process.version,
   date: new Date().toISOString(),
 };
