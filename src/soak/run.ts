@@ -268,6 +268,11 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
     const startedAtMs = Date.now();
     const deadline = startedAtMs + durationMs;
     const running = () => Date.now() < deadline;
+    // Waits between scenario steps end at the deadline, so the run ends on time.
+    const pause = async (ms: number) => {
+      const until = Math.min(Date.now() + ms, deadline);
+      while (Date.now() < until) await sleep(Math.min(1_000, until - Date.now()));
+    };
     const samples: Sample[] = [];
     const faults: string[] = [];
     const downWindows: TimeWindow[] = [];
@@ -319,19 +324,19 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
     })();
 
     const stormLoop = (async () => {
-      await sleep(10_000);
+      await pause(10_000);
       while (running()) {
         log('overrun storm: 1,500 connections at concurrency 40');
         await quietly(() => tcpMany(n, webB, api2.ip, 8080, { count: 1_500, concurrency: 40 }));
         storms++;
-        await sleep(Math.min(45_000, durationMs / 3));
+        await pause(Math.min(45_000, durationMs / 3));
       }
     })();
 
     let churns = 0;
     const churnLoop = (async () => {
       while (running()) {
-        await sleep(8_000);
+        await pause(8_000);
         if (!running()) break;
         await newChurnPod();
         churns++;
@@ -352,7 +357,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
 
     const faultLoop = (async () => {
       const menu = ['fail503 1', 'throttle 0.3', 'reset 0.3', 'down'];
-      await sleep(15_000);
+      await pause(15_000);
       while (running()) {
         const f = menu[Math.floor(random() * menu.length)]!;
         faults.push(f);
@@ -361,13 +366,13 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
         await sleep(8_000);
         proxy(f === 'down' ? 'up' : 'pass');
         if (f === 'down') proxy('pass');
-        await sleep(Math.min(25_000, durationMs / 4));
+        await pause(Math.min(25_000, durationMs / 4));
       }
     })();
 
     const killLoop = (async () => {
       const every = Math.max(25_000, durationMs / 12);
-      await sleep(every * (0.5 + random() * 0.5));
+      await pause(every * (0.5 + random() * 0.5));
       while (running()) {
         const victim = agent!;
         const killAt = Date.now();
@@ -378,7 +383,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
         await sleep(500 + random() * 2_000);
         await startAgent();
         downWindows.push({ fromMs: killAt - FLUSH_S * 1_000 - 1_000, toMs: Date.now() + 1_000 });
-        await sleep(every * (0.5 + random()));
+        await pause(every * (0.5 + random()));
       }
     })();
 
