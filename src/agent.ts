@@ -283,10 +283,8 @@ export async function runAgent(config: Config, deps: RunAgentDeps): Promise<void
     now,
     logger,
     onFlushed: async (interval) => {
-      losses.onInterval(interval.startMs, interval.endMs, now());
-      await reportLosses();
-      cache.prune(now());
-      // After the records reached every sink: a crash repeats at most this interval.
+      // First, right after the records reached every sink: a crash in between
+      // repeats this interval's deltas, so the gap is kept as short as it can be.
       try {
         saveBaselines(baselinesFile, table.exportBaselines(), now());
       } catch (err) {
@@ -295,6 +293,9 @@ export async function runAgent(config: Config, deps: RunAgentDeps): Promise<void
           'cannot save flow baselines; a restart may count this interval twice',
         );
       }
+      losses.onInterval(interval.startMs, interval.endMs, now());
+      await reportLosses();
+      cache.prune(now());
     },
   });
   let captureOpen = false;
