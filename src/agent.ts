@@ -355,11 +355,7 @@ export async function runAgent(config: Config, deps: RunAgentDeps): Promise<void
   const metrics =
     cwConfig && config.metrics.enabled
       ? new MetricsPublisher({
-          region:
-            cwConfig.region ??
-            process.env.AWS_REGION ??
-            process.env.AWS_DEFAULT_REGION ??
-            'us-east-1',
+          region: cloudWatchRegion(cwConfig),
           ...(cwConfig.endpoint ? { endpoint: cwConfig.endpoint } : {}),
           namespace: config.metrics.namespace,
           clusterName: config.clusterName,

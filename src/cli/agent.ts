@@ -15,7 +15,8 @@ interface AgentFlags {
   printConfig?: boolean;
 }
 
-function collect(value: string, previous: string[]): string[] {
+/** Commander option parser for repeatable flags (`--set a=1 --set b=2`). */
+export function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }
 

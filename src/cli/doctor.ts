@@ -1,16 +1,12 @@
 import type { Command } from 'commander';
 import { setOverrides } from '../config.js';
-import { loadConfigOrExit, overridesOrExit } from './agent.js';
+import { collect, loadConfigOrExit, overridesOrExit } from './agent.js';
 
 interface DoctorFlags {
   config?: string;
   set: string[];
   json?: boolean;
   writeTest?: boolean;
-}
-
-function collect(value: string, previous: string[]): string[] {
-  return [...previous, value];
 }
 
 export function registerDoctor(program: Command): void {

@@ -10,13 +10,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Table from 'cli-table3';
 import type { Command } from 'commander';
-import { type Config, type RawConfig, setOverrides, validateConfig } from '../config.js';
+import { type Config, setOverrides, validateConfig } from '../config.js';
 import { type Estimate, estimate } from '../estimate/estimate.js';
 import type { FlowRecord } from '../format/record.js';
 import { type BadLine, cloudWatchLines, decodeAll, fileLines } from '../report/sources.js';
 import { ConfigError, FlowtrailError } from '../util/errors.js';
 import { createLogger } from '../util/log.js';
-import { loadConfigOrExit } from './agent.js';
+import { collect, loadConfigOrExit, overridesOrExit } from './agent.js';
 import { parseTime } from './report.js';
 
 interface EstimateFlags {
@@ -35,28 +35,18 @@ interface EstimateFlags {
   json?: boolean;
 }
 
-function collect(value: string, previous: string[]): string[] {
-  return [...previous, value];
-}
-
 function fail(message: string): never {
   process.stderr.write(`flowtrail estimate: ${message}\n`);
   process.exit(2);
 }
 
 function settings(flags: EstimateFlags): Config {
-  let overrides: RawConfig;
-  try {
-    const sets = [...flags.set];
-    if (flags.priceStandard !== undefined)
-      sets.push(`pricing.ingestStandardPerGb=${flags.priceStandard}`);
-    if (flags.priceIa !== undefined)
-      sets.push(`pricing.ingestInfrequentAccessPerGb=${flags.priceIa}`);
-    overrides = setOverrides(sets);
-  } catch (err) {
-    if (err instanceof ConfigError) fail(err.issues.join('; '));
-    throw err;
-  }
+  const sets = [...flags.set];
+  if (flags.priceStandard !== undefined)
+    sets.push(`pricing.ingestStandardPerGb=${flags.priceStandard}`);
+  if (flags.priceIa !== undefined)
+    sets.push(`pricing.ingestInfrequentAccessPerGb=${flags.priceIa}`);
+  const overrides = overridesOrExit(() => setOverrides(sets));
   if (flags.config) return loadConfigOrExit(flags.config, overrides);
   // No config file: the defaults, as an agent without one would run.
   try {

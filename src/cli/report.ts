@@ -22,6 +22,7 @@ import {
 } from '../report/analyze.js';
 import { renderHtml } from '../report/html.js';
 import { type BadLine, cloudWatchLines, decodeAll, fileLines } from '../report/sources.js';
+import { collect } from './agent.js';
 
 interface ReportFlags {
   file: string[];
@@ -52,10 +53,6 @@ export function parseTime(text: string, nowMs: number): number | undefined {
     );
   const t = Date.parse(text);
   return Number.isNaN(t) ? undefined : t;
-}
-
-function collect(value: string, previous: string[]): string[] {
-  return [...previous, value];
 }
 
 function csvCell(v: unknown): string {

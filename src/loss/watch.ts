@@ -26,7 +26,13 @@ export class LossWatch {
   // before a flush is found by the dump that follows it, in the next interval.
   private droppedSettled = 0;
   private droppedPending = 0;
-  private explained = 0;
+  /** Cumulative accounting of dropped messages, by how each showed up. */
+  private readonly explained = {
+    foundInDump: 0,
+    unknownDestroys: 0,
+    vanished: 0,
+    destroysMissed: 0,
+  };
   private hiddenNoted = 0;
   private pendingWindow: { windowStartMs: number; windowEndMs: number } | undefined;
 
@@ -64,14 +70,12 @@ export class LossWatch {
     // Everything dropped up to the last interval, against everything explained up to now.
     this.droppedSettled += this.droppedPending;
     this.droppedPending = dropped;
-    this.explained += found + unknown + vanished + destroysMissed;
-    const hidden = hiddenConnections({
-      droppedMessages: this.droppedSettled,
-      foundInDump: this.explained,
-      unknownDestroys: 0,
-      vanished: 0,
-      destroysMissed: 0,
-    });
+    const e = this.explained;
+    e.foundInDump += found;
+    e.unknownDestroys += unknown;
+    e.vanished += vanished;
+    e.destroysMissed += destroysMissed;
+    const hidden = hiddenConnections({ droppedMessages: this.droppedSettled, ...e });
     if (hidden > this.hiddenNoted && this.pendingWindow) {
       this.ledger.note({
         kind: 'HiddenConnections',
