@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// npm run soak -- --minutes N [--out DIR]
+// npm run soak -- --minutes N [--kills K] [--out DIR]
 // Runs src/soak/run.ts (built into dist/) as root on a simulated node with
 // moto, then writes DIR/soak.json and DIR/soak.html (default soak-results/)
 // and exits 1 when a check failed.
@@ -12,12 +12,20 @@ import { runSoak } from '../dist/soak/run.js';
 const { values } = parseArgs({
   options: {
     minutes: { type: 'string', default: '10' },
+    kills: { type: 'string', default: '12' },
     out: { type: 'string', default: 'soak-results' },
     help: { type: 'boolean', short: 'h' },
   },
 });
 if (values.help) {
-  console.log('usage: npm run soak -- --minutes N [--out DIR]   (root; moto_server)');
+  console.log(
+    [
+      'usage: npm run soak -- --minutes N [--kills K] [--out DIR]   (root; moto_server)',
+      '  --minutes N  length of the run (default 10)',
+      '  --kills K    kill -9 and restarts of the agent over the run (default 12; 0: none)',
+      '  --out DIR    where soak.json and soak.html go (default soak-results/)',
+    ].join('\n'),
+  );
   process.exit(0);
 }
 const minutes = Number(values.minutes);
@@ -29,9 +37,15 @@ if (process.getuid?.() !== 0) {
   console.error('soak: needs root (network namespaces, iptables, conntrack)');
   process.exit(2);
 }
+const kills = Number(values.kills);
+if (!(Number.isInteger(kills) && kills >= 0 && kills <= 1000)) {
+  console.error(`soak: --kills: expected an integer 0-1000, got ${values.kills}`);
+  process.exit(2);
+}
 const started = Date.now();
 const result = await runSoak({
   minutes,
+  kills,
   log: (line) => console.error(`[${((Date.now() - started) / 1000).toFixed(0)}s] ${line}`),
 });
 mkdirSync(values.out, { recursive: true });

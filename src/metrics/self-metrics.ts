@@ -3,7 +3,7 @@
  * the global default). Values are read from each component's stats at
  * scrape time, so components need not know about Prometheus.
  */
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import { LOSS_KINDS, type LossKind } from '../loss/ledger.js';
 
 type Reader = () => number;
@@ -97,6 +97,9 @@ export function createSelfMetrics(
   extra: readonly Histogram[] = [],
 ): Registry {
   const r = new Registry();
+  // process_resident_memory_bytes, nodejs_heap_size_used_bytes, GC and event-loop
+  // lag: what operators graph next to the agent's memory limit.
+  collectDefaultMetrics({ register: r });
   for (const m of extra) r.registerMetric(m);
   labelledCounter(
     r,

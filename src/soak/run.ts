@@ -35,6 +35,8 @@ import { TruthLog } from './truth-log.js';
 
 export interface SoakOptions {
   minutes: number;
+  /** kill -9 and restarts of the agent over the run (default 12; 0: one agent throughout). */
+  kills?: number;
   /** Progress lines (default: none). */
   log?: (line: string) => void;
   random?: () => number;
@@ -45,6 +47,33 @@ export interface Sample {
   pid: number;
   rssMiB: number;
   fds: number;
+  /** From the agent's /metrics every few samples: where the RSS goes. */
+  heapUsedMiB?: number;
+  heapTotalMiB?: number;
+  externalMiB?: number;
+  flowsTracked?: number;
+  spoolRecords?: number;
+}
+
+/** The gauges of the agent's /metrics the soak samples, by sample field. */
+const SCRAPED = {
+  heapUsedMiB: 'nodejs_heap_size_used_bytes',
+  heapTotalMiB: 'nodejs_heap_size_total_bytes',
+  externalMiB: 'nodejs_external_memory_bytes',
+  flowsTracked: 'flowtrail_flows_tracked',
+  spoolRecords: 'flowtrail_spool_records',
+} as const;
+
+/** The SCRAPED gauges out of a Prometheus text exposition (bytes as MiB). */
+export function scrapeGauges(text: string): Partial<Pick<Sample, keyof typeof SCRAPED>> {
+  const out: Partial<Pick<Sample, keyof typeof SCRAPED>> = {};
+  for (const [field, metric] of Object.entries(SCRAPED) as [keyof typeof SCRAPED, string][]) {
+    const m = new RegExp(`^${metric}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text);
+    if (!m) continue;
+    const v = Number(m[1]);
+    if (Number.isFinite(v)) out[field] = metric.endsWith('_bytes') ? v / 1024 / 1024 : v;
+  }
+  return out;
 }
 
 export interface SoakResult {
@@ -288,10 +317,20 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
     };
 
     const sampler = (async () => {
-      while (running()) {
+      for (let i = 0; running(); i++) {
         const pid = agent?.pid;
         const s = pid ? sampleProcess(pid) : undefined;
-        if (pid && s) samples.push({ atMs: Date.now(), pid, ...s });
+        if (pid && s) {
+          let scraped = {};
+          if (i % 5 === 0) {
+            try {
+              scraped = scrapeGauges(
+                n.exec(['curl', '-s', '-m', '2', 'http://127.0.0.1:9099/metrics']),
+              );
+            } catch {} // a restart in progress
+          }
+          samples.push({ atMs: Date.now(), pid, ...s, ...scraped });
+        }
         await sleep(3_000);
       }
     })();
@@ -371,7 +410,9 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
     })();
 
     const killLoop = (async () => {
-      const every = Math.max(25_000, durationMs / 12);
+      const planned = o.kills ?? 12;
+      if (planned <= 0) return;
+      const every = Math.max(25_000, durationMs / planned);
       await pause(every * (0.5 + random() * 0.5));
       while (running()) {
         const victim = agent!;
