@@ -68,22 +68,25 @@ export function loadBaselines(path: string): LoadedBaselines {
     if (raw.version !== 1 || typeof raw.connections !== 'object' || raw.connections === null) {
       return { kind: 'invalid', reason: `${path}: not a version 1 baseline snapshot` };
     }
-    const counters = (m: unknown): BaselineSnapshot['connections'] => {
-      const out: BaselineSnapshot['connections'] = {};
+    // Four counters; completed connections may carry a fifth number, their expiry.
+    const counters = <T extends number[]>(m: unknown, lengths: readonly number[]) => {
+      const out: Record<string, T> = {};
       if (typeof m !== 'object' || m === null) return out;
       for (const [k, v] of Object.entries(m as Record<string, unknown>)) {
         if (
           Array.isArray(v) &&
-          v.length === 4 &&
+          lengths.includes(v.length) &&
           v.every((n) => Number.isSafeInteger(n) && n >= 0)
         ) {
-          out[k] = v as [number, number, number, number];
+          out[k] = v as T;
         }
       }
       return out;
     };
-    const connections = counters(raw.connections);
-    const completed = counters((raw as { completed?: unknown }).completed);
+    const connections = counters<[number, number, number, number]>(raw.connections, [4]);
+    const completed = counters<
+      [number, number, number, number] | [number, number, number, number, number]
+    >((raw as { completed?: unknown }).completed, [4, 5]);
     return {
       kind: 'loaded',
       snapshot: { version: 1, connections, completed },

@@ -73,8 +73,14 @@ export interface FlowTableOptions {
   egressGroup: number;
   /** Tracked connections at most (default 250,000); more are shed and counted. */
   maxFlows?: number;
-  /** How long a completed connection's reported totals are remembered (default 10 min). */
+  /** How long a completed connection's reported totals are remembered at most (default 10 min). */
   tombstoneMs?: number;
+  /**
+   * How long they are remembered once the kernel's table no longer lists the
+   * connection (default 60 s): long enough for a DESTROY or NEW still queued
+   * on the event socket, short enough that heavy churn does not fill memory.
+   */
+  goneTombstoneMs?: number;
 }
 
 /** A tracked connection: identity and addresses fixed; phase and counters replaced, never flagged. */
@@ -113,7 +119,10 @@ interface Conn extends ConnIdentity {
 
 interface Tombstone {
   readonly reported: Counters;
+  /** Forgotten after this instant, whatever happens (kept across restarts). */
   readonly untilMs: number;
+  /** Since when dumps no longer list it (undefined: listed, or no dump since). */
+  absentSinceMs: number | undefined;
   /** The kernel's start time (ms) of the completed connection, when it gave one. */
   readonly kernelStartMs?: number | undefined;
   /** The last dump generation that still listed it (TIME_WAIT lingers). */
@@ -129,8 +138,13 @@ export interface BaselineSnapshot {
   /**
    * Connections already reported as completed that the kernel may still list
    * (TIME_WAIT lasts minutes): after a restart they must not complete again.
+   * The fifth number is when they are forgotten (epoch ms), so that restarts
+   * do not extend their lives; snapshots from before it have four.
    */
-  completed?: Record<string, [number, number, number, number]>;
+  completed?: Record<
+    string,
+    [number, number, number, number] | [number, number, number, number, number]
+  >;
 }
 
 export interface FlowTableStats {
@@ -228,6 +242,7 @@ export class FlowTable {
       enabledForDenied: true,
       maxFlows: 250_000,
       tombstoneMs: 10 * 60_000,
+      goneTombstoneMs: 60_000,
       ...options,
     };
     this.denies = new DenyCounter({
@@ -391,7 +406,9 @@ export class FlowTable {
       if (this.tombstones.size > 0) {
         const tomb = this.tombstones.get(connectionKey(ev));
         if (tomb !== undefined) {
-          tomb.seenGen = this.dumpGen; // already completed, still in the kernel's table
+          // Already completed, still in the kernel's table (TIME_WAIT).
+          tomb.seenGen = this.dumpGen;
+          tomb.absentSinceMs = undefined;
           return;
         }
       }
@@ -455,7 +472,9 @@ export class FlowTable {
     // Completed connections the dump no longer lists were destroyed; if their
     // DESTROY has not come, it was lost (the overrun arithmetic, src/loss/).
     for (const t of this.tombstones.values()) {
-      if (!t.gone && t.seenGen < gen) {
+      if (t.seenGen >= gen) continue;
+      t.absentSinceMs ??= nowMs;
+      if (!t.gone) {
         t.gone = true;
         this.stats.destroysMissed++;
       }
@@ -515,6 +534,7 @@ export class FlowTable {
       this.tombstones.set(keyOf(conn), {
         reported: conn.reported,
         untilMs: endMs + this.o.tombstoneMs,
+        absentSinceMs: undefined,
         kernelStartMs: conn.kernelStartMs,
         seenGen: this.dumpGen,
         // A DESTROY already received leaves nothing to miss.
@@ -523,7 +543,12 @@ export class FlowTable {
       this.conns.remove(conn);
       if (--conn.tupleRef.n <= 0) this.tupleRefs.delete(conn.tuple);
     }
-    for (const [key, t] of this.tombstones) if (t.untilMs < endMs) this.tombstones.delete(key);
+    const goneBefore = endMs - this.o.goneTombstoneMs;
+    for (const [key, t] of this.tombstones) {
+      if (t.untilMs < endMs || (t.absentSinceMs !== undefined && t.absentSinceMs < goneBefore)) {
+        this.tombstones.delete(key);
+      }
+    }
     this.stats.tracked = this.conns.size;
 
     const denied = this.denies.drain(this.o.endpoints);
@@ -613,7 +638,9 @@ export class FlowTable {
       connections[keyOf(c)] = [c.reported.po, c.reported.bo, c.reported.pr, c.reported.br];
     });
     for (const [key, t] of this.tombstones) {
-      completed[key] = [t.reported.po, t.reported.bo, t.reported.pr, t.reported.br];
+      // Only what the kernel may still list can come back after a restart.
+      if (t.absentSinceMs !== undefined) continue;
+      completed[key] = [t.reported.po, t.reported.bo, t.reported.pr, t.reported.br, t.untilMs];
     }
     return { version: 1, connections, completed };
   }
@@ -625,10 +652,12 @@ export class FlowTable {
     }
     // Completed before the restart: tombstones again, so a lingering dump entry or
     // a late DESTROY reports only traffic after the completion (normally none).
-    for (const [key, [po, bo, pr, br]] of Object.entries(snapshot.completed ?? {})) {
+    for (const [key, [po, bo, pr, br, until]] of Object.entries(snapshot.completed ?? {})) {
       this.tombstones.set(key, {
         reported: { po, bo, pr, br },
-        untilMs: nowMs + this.o.tombstoneMs,
+        // The expiry it had: restarts every few minutes must not keep it forever.
+        untilMs: until ?? nowMs + this.o.tombstoneMs,
+        absentSinceMs: undefined,
         seenGen: 0,
         // Not this run's to account for in the overrun arithmetic.
         gone: true,

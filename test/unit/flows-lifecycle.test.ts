@@ -456,3 +456,47 @@ describe('the start-up dump and lost NEWs', () => {
     expect(t.stats.foundInDump).toBe(1);
   });
 });
+
+describe('completed connections are remembered for a bounded time', () => {
+  const closed = (t: FlowTable, sport: number, atMs: number) => {
+    t.onConntrack([ev('new', sport)], atMs - 100);
+    t.applyDump([dumpOf(sport, [5, 270, 3, 164], { tcpState: 7 })], atMs);
+  };
+  const completedKeys = (t: FlowTable) => Object.keys(t.exportBaselines().completed ?? {});
+
+  it('restarts do not extend the memory of a completed connection (its expiry is saved)', () => {
+    let t = table();
+    t.applyDump([], 0);
+    closed(t, 21, 900);
+    t.flush(0, 1_000);
+    // Kill and restart every few minutes while the kernel keeps listing it (TIME_WAIT).
+    let now = 1_000;
+    for (let restart = 0; restart < 3; restart++) {
+      expect(completedKeys(t)).toHaveLength(1);
+      const snap = JSON.parse(JSON.stringify(t.exportBaselines()));
+      now += 4 * 60_000;
+      t = table();
+      t.importBaselines(snap, now);
+      t.applyDump([dumpOf(21, [5, 270, 3, 164], { tcpState: 7 })], now);
+      expect(t.flush(now - 1_000, now)).toEqual([]);
+    }
+    // 12 minutes after completion: past the 10 minutes, forgotten although restarts kept coming.
+    expect(completedKeys(t)).toEqual([]);
+  });
+
+  it('is forgotten a minute after the kernel stopped listing it, and not saved meanwhile', () => {
+    const t = table();
+    t.applyDump([], 0);
+    closed(t, 22, 900);
+    t.flush(0, 1_000);
+    expect(completedKeys(t)).toHaveLength(1);
+    // Gone from the kernel: not saved (nothing can bring it back after a restart).
+    t.applyDump([], 1_900);
+    t.flush(1_000, 2_000);
+    expect(completedKeys(t)).toEqual([]);
+    // Its DESTROY, read late but within the minute, still adds only the remainder (none).
+    t.onConntrack([ev('destroy', 22, [5, 270, 3, 164])], 30_000);
+    expect(t.flush(2_000, 31_000)).toEqual([]);
+    expect(t.stats.lateDestroys).toBe(1);
+  });
+});
