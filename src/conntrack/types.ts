@@ -15,6 +15,12 @@ export interface ConntrackTuple {
   /** Dotted quad or RFC 5952 IPv6 text; computed on first access. */
   readonly src: string;
   readonly dst: string;
+  /**
+   * IPv4 addresses as unsigned 32-bit numbers, when the decoder gives them
+   * (family 4): comparing these costs no text formatting.
+   */
+  readonly src4?: number;
+  readonly dst4?: number;
   /** Ports for TCP/UDP/SCTP/UDPLITE/DCCP; 0 when the protocol has none. */
   readonly sport: number;
   readonly dport: number;

@@ -145,7 +145,22 @@ export class Aggregator {
     const memo = memoKey(c.memo, c, o.kind);
     const key =
       memo ??
-      `${c.reporter}|${c.action}|${c.proto}|${c.src.type}|${c.src.namespace}|${srcName}|${c.dst.type}|${c.dst.namespace}|${dstName}|${srcIP}|${dstIP}|${srcPort}|${dstPort}`;
+      // Flat (join): connections keep their bucket's key between flushes.
+      [
+        c.reporter,
+        c.action,
+        c.proto,
+        c.src.type,
+        c.src.namespace,
+        srcName,
+        c.dst.type,
+        c.dst.namespace,
+        dstName,
+        srcIP,
+        dstIP,
+        srcPort,
+        dstPort,
+      ].join('|');
     const tuple =
       c.tuple ?? `${c.proto}|${c.srcIP}|${c.dstIP}|${c.srcPort ?? '-'}|${c.dstPort ?? '-'}`;
     let b = buckets.get(key);

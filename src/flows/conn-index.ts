@@ -14,6 +14,9 @@ export interface ConnIdentity {
   readonly proto: number;
   readonly origSrc: string;
   readonly origDst: string;
+  /** The same IPv4 addresses as numbers, -1 when not IPv4 or not known (then the text is compared). */
+  readonly origSrc4: number;
+  readonly origDst4: number;
   /** sport, or the ICMP type (-1 when absent). */
   readonly origA: number;
   /** dport, or the ICMP id (-1 when absent). */
@@ -21,20 +24,36 @@ export interface ConnIdentity {
 }
 
 export function portsOrIcmp(ev: ConntrackEvent, ports: boolean): [number, number] {
-  const o = ev.orig;
-  return ports ? [o.sport, o.dport] : [o.icmpType ?? -1, o.icmpId ?? -1];
+  return [portA(ev, ports), portB(ev, ports)];
+}
+
+/** The first of portsOrIcmp, without the array (the per-event path). */
+export function portA(ev: ConntrackEvent, ports: boolean): number {
+  return ports ? ev.orig.sport : (ev.orig.icmpType ?? -1);
+}
+
+export function portB(ev: ConntrackEvent, ports: boolean): number {
+  return ports ? ev.orig.dport : (ev.orig.icmpId ?? -1);
+}
+
+/**
+ * The index key: CTA_ID cut to 30 bits, so the key is a small integer V8
+ * keeps unboxed (a full u32 is a heap number per entry); the slot check
+ * compares the whole id.
+ */
+function slotKey(id: number): number {
+  return id & 0x3fffffff;
 }
 
 function matches(c: ConnIdentity, ev: ConntrackEvent, a: number, b: number): boolean {
   const o = ev.orig;
-  return (
-    c.zone === ev.zone &&
-    c.proto === o.proto &&
-    c.origA === a &&
-    c.origB === b &&
-    c.origSrc === o.src &&
-    c.origDst === o.dst
-  );
+  if (c.id !== ev.id || c.zone !== ev.zone || c.proto !== o.proto) return false;
+  if (c.origA !== a || c.origB !== b) return false;
+  // Numbers when both sides have them: reading a decoder view's address text would format it.
+  if (c.origSrc4 >= 0 && o.family === 4 && o.src4 !== undefined && o.dst4 !== undefined) {
+    return c.origSrc4 === o.src4 && c.origDst4 === o.dst4;
+  }
+  return c.origSrc === o.src && c.origDst === o.dst;
 }
 
 export class ConnIndex<T extends ConnIdentity> {
@@ -47,7 +66,7 @@ export class ConnIndex<T extends ConnIdentity> {
 
   /** `a`/`b` as from portsOrIcmp(ev). */
   find(ev: ConntrackEvent, a: number, b: number): T | undefined {
-    const slot = this.byId.get(ev.id);
+    const slot = this.byId.get(slotKey(ev.id));
     if (slot === undefined) return undefined;
     if (!Array.isArray(slot)) return matches(slot, ev, a, b) ? slot : undefined;
     for (const c of slot) if (matches(c, ev, a, b)) return c;
@@ -55,19 +74,19 @@ export class ConnIndex<T extends ConnIdentity> {
   }
 
   add(c: T): void {
-    const slot = this.byId.get(c.id);
-    if (slot === undefined) this.byId.set(c.id, c);
+    const slot = this.byId.get(slotKey(c.id));
+    if (slot === undefined) this.byId.set(slotKey(c.id), c);
     else if (Array.isArray(slot)) slot.push(c);
-    else this.byId.set(c.id, [slot, c]);
+    else this.byId.set(slotKey(c.id), [slot, c]);
     this.count++;
   }
 
   remove(c: T): void {
-    const slot = this.byId.get(c.id);
+    const slot = this.byId.get(slotKey(c.id));
     if (slot === undefined) return;
     if (!Array.isArray(slot)) {
       if (slot === c) {
-        this.byId.delete(c.id);
+        this.byId.delete(slotKey(c.id));
         this.count--;
       }
       return;
@@ -76,7 +95,7 @@ export class ConnIndex<T extends ConnIdentity> {
     if (i < 0) return;
     slot.splice(i, 1);
     this.count--;
-    if (slot.length === 1) this.byId.set(c.id, slot[0] as T);
+    if (slot.length === 1) this.byId.set(slotKey(c.id), slot[0] as T);
   }
 
   /** Visits every connection; `fn` may not add or remove (collect, then remove). */

@@ -75,6 +75,25 @@ function hasTraffic(d: Counters): boolean {
   return d.po > 0 || d.bo > 0 || d.pr > 0 || d.br > 0;
 }
 
+/** A FlushStep the caller owns and lets flushStepInto overwrite (the per-connection flush path). */
+export interface MutableFlushStep {
+  delta: { po: number; bo: number; pr: number; br: number };
+  started: boolean;
+  completed: boolean;
+  report: boolean;
+  next: ConnPhase | undefined;
+}
+
+export function newFlushStep(): MutableFlushStep {
+  return {
+    delta: { po: 0, bo: 0, pr: 0, br: 0 },
+    started: false,
+    completed: false,
+    report: false,
+    next: undefined,
+  };
+}
+
 /**
  * The flush decision for one connection in the interval starting at
  * `intervalStartMs`. A start is counted only when it falls in the interval
@@ -89,20 +108,63 @@ export function flushStep(
   reported: Counters,
   intervalStartMs: number,
 ): FlushStep {
-  const delta = subtract(current, reported);
-  const traffic = hasTraffic(delta);
+  return flushStepInto(
+    newFlushStep(),
+    phase,
+    startMs,
+    intervalStartMs,
+    current.po - reported.po,
+    current.bo - reported.bo,
+    current.pr - reported.pr,
+    current.br - reported.br,
+  );
+}
+
+/**
+ * flushStep from the delta (current − reported), written into `out` (read it
+ * before the next call): no allocation per connection.
+ */
+export function flushStepInto(
+  out: MutableFlushStep,
+  phase: ConnPhase,
+  startMs: number,
+  intervalStartMs: number,
+  dpo: number,
+  dbo: number,
+  dpr: number,
+  dbr: number,
+): MutableFlushStep {
+  const d = out.delta;
+  d.po = dpo;
+  d.bo = dbo;
+  d.pr = dpr;
+  d.br = dbr;
+  const traffic = hasTraffic(d);
   switch (phase.kind) {
-    case 'starting': {
-      const started = startMs >= intervalStartMs;
-      return { delta, started, completed: false, report: traffic || started, next: OPEN };
-    }
+    case 'starting':
+      out.started = startMs >= intervalStartMs;
+      out.completed = false;
+      out.report = traffic || out.started;
+      out.next = OPEN;
+      break;
     case 'open':
-      return { delta, started: false, completed: false, report: traffic, next: OPEN };
-    case 'ended': {
-      const started = phase.startPending && startMs >= intervalStartMs;
-      return { delta, started, completed: true, report: true, next: undefined };
-    }
+      out.started = false;
+      out.completed = false;
+      out.report = traffic;
+      out.next = OPEN;
+      break;
+    case 'ended':
+      out.started = phase.startPending && startMs >= intervalStartMs;
+      out.completed = true;
+      out.report = true;
+      out.next = undefined;
+      break;
     case 'remainder':
-      return { delta, started: false, completed: false, report: traffic, next: undefined };
+      out.started = false;
+      out.completed = false;
+      out.report = traffic;
+      out.next = undefined;
+      break;
   }
+  return out;
 }

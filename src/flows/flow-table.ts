@@ -41,22 +41,28 @@
  * The lifecycle of a connection is a union (connection-state.ts); denied
  * counting lives in deny-counter.ts; record building in aggregation.ts.
  */
-import type { ConntrackEvent } from '../conntrack/types.js';
+import type { ConntrackEvent, ConntrackTuple } from '../conntrack/types.js';
 import type { Endpoint, EndpointLookup } from '../endpoints/types.js';
 import type { FlowRecord } from '../format/record.js';
 import type { NflogPacket } from '../nflog/types.js';
-import { AggregationKind, Aggregator, aggregate, type KeyMemo, newKeyMemo } from './aggregation.js';
-import { type ConnIdentity, ConnIndex, portsOrIcmp } from './conn-index.js';
+import {
+  AggregationKind,
+  Aggregator,
+  aggregate,
+  type Contribution,
+  type KeyMemo,
+  newKeyMemo,
+} from './aggregation.js';
+import { type ConnIdentity, ConnIndex, portA, portB, portsOrIcmp } from './conn-index.js';
 import {
   type ConnPhase,
   type Counters,
   endPhase,
-  flushStep,
+  flushStepInto,
   isOpen,
-  maxCounters,
+  newFlushStep,
   OPEN,
   STARTING,
-  ZERO_COUNTERS,
 } from './connection-state.js';
 import { DenyCounter, hasPorts, tupleKey } from './deny-counter.js';
 
@@ -83,8 +89,17 @@ export interface FlowTableOptions {
   goneTombstoneMs?: number;
 }
 
-/** A tracked connection: identity and addresses fixed; phase and counters replaced, never flagged. */
+/**
+ * A tracked connection: identity and addresses fixed; phase replaced, never
+ * flagged. Its latest kernel counters are its own fields (po/bo/pr/br: the
+ * connection is its own Counters), raised in place, so a dump entry allocates
+ * nothing.
+ */
 interface Conn extends ConnIdentity {
+  po: number;
+  bo: number;
+  pr: number;
+  br: number;
   readonly proto: number;
   readonly src: string;
   /** The reply tuple's source: the real destination (the backend after DNAT). */
@@ -103,10 +118,11 @@ interface Conn extends ConnIdentity {
   /** Its record key from the last flush (a cache; see aggregation.ts). */
   readonly memo: KeyMemo;
   phase: ConnPhase;
-  /** Latest kernel counters. */
-  cur: Counters;
-  /** Counters already reported (the baseline). */
-  reported: Counters;
+  /** Counters already reported (the baseline), also in fields of their own. */
+  rpo: number;
+  rbo: number;
+  rpr: number;
+  rbr: number;
   /** The dump generation that last listed it (or created it). */
   lastDumpGen: number;
   /** Its DESTROY was received. */
@@ -174,6 +190,18 @@ export interface FlowTableStats {
   recordsDenied: number;
 }
 
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+/** The scratch contribution's endpoints before its first use. */
+const UNKNOWN_ENDPOINT: Endpoint = Object.freeze({
+  type: 'net',
+  namespace: '-',
+  name: '-',
+  aggregatedName: '-',
+  labels: {},
+  local: false,
+});
+
 const TCP_TIME_WAIT = 7;
 const TCP_CLOSE = 8;
 
@@ -186,8 +214,9 @@ function keyParts(
   a: number,
   b: number,
 ): string {
-  const p = hasPorts(proto) ? `${a}|${b}` : `${a < 0 ? '' : a}|${b < 0 ? '' : b}`;
-  return `${id}|${zone}|${proto}|${src}|${dst}|${p}`;
+  const ports = hasPorts(proto);
+  // Flat (join), not a rope: tombstones keep these keys for minutes.
+  return [id, zone, proto, src, dst, ports || a >= 0 ? a : '', ports || b >= 0 ? b : ''].join('|');
 }
 
 /** The connection's identity as one string (baseline snapshots, tombstones). */
@@ -201,12 +230,29 @@ function keyOf(c: ConnIdentity): string {
   return keyParts(c.id, c.zone, c.proto, c.origSrc, c.origDst, c.origA, c.origB);
 }
 
-function countersOf(ev: ConntrackEvent): Counters | undefined {
-  // Each getter may allocate: read each once.
+/**
+ * Raises the connection's counters to the event's (kernel counters only grow;
+ * a stale reading never moves them back). Each getter may allocate: read each once.
+ */
+function raiseCounters(conn: Conn, ev: ConntrackEvent): void {
   const o = ev.countersOrig;
   const r = ev.countersReply;
-  if (o === undefined && r === undefined) return undefined;
-  return { po: o?.packets ?? 0, bo: o?.bytes ?? 0, pr: r?.packets ?? 0, br: r?.bytes ?? 0 };
+  if (o !== undefined) {
+    if (o.packets > conn.po) conn.po = o.packets;
+    if (o.bytes > conn.bo) conn.bo = o.bytes;
+  }
+  if (r !== undefined) {
+    if (r.packets > conn.pr) conn.pr = r.packets;
+    if (r.bytes > conn.br) conn.br = r.bytes;
+  }
+}
+
+/** Sets what the connection has reported (its baseline). */
+function setReported(conn: Conn, c: Counters): void {
+  conn.rpo = c.po;
+  conn.rbo = c.bo;
+  conn.rpr = c.pr;
+  conn.rbr = c.br;
 }
 
 export class FlowTable {
@@ -216,6 +262,30 @@ export class FlowTable {
   private readonly tombstones = new Map<string, Tombstone>();
   private readonly denies: DenyCounter;
   private readonly pendingBaselines = new Map<string, Counters>();
+  private readonly step = newFlushStep();
+  private readonly scratch: Mutable<Contribution> = {
+    src: UNKNOWN_ENDPOINT,
+    dst: UNKNOWN_ENDPOINT,
+    srcIP: '',
+    dstIP: '',
+    proto: 0,
+    srcPort: undefined,
+    dstPort: undefined,
+    reporter: 'src',
+    action: 'allow',
+    started: false,
+    completed: false,
+    packetsIn: 0,
+    packetsOut: 0,
+    bytesIn: 0,
+    bytesOut: 0,
+    policies: undefined,
+    tuple: undefined,
+    tupleShared: undefined,
+    memo: undefined,
+  };
+  /** IPv4 text by address: one shared flat string per address, not three per connection. */
+  private readonly ipv4Text = new Map<number, string>();
   private dumpGen = 0;
   private listeningSinceMs = Number.POSITIVE_INFINITY;
   private readonly o: Required<Omit<FlowTableOptions, 'endpoints'>> & { endpoints: EndpointLookup };
@@ -271,13 +341,7 @@ export class FlowTable {
     else this.onUpdate(ev);
   }
 
-  private create(
-    ev: ConntrackEvent,
-    startMs: number,
-    phase: ConnPhase,
-    origA: number,
-    origB: number,
-  ): Conn | undefined {
+  private create(ev: ConntrackEvent, startMs: number, phase: ConnPhase): Conn | undefined {
     if (this.conns.size >= this.o.maxFlows) {
       this.stats.shed++;
       return undefined;
@@ -285,14 +349,17 @@ export class FlowTable {
     const o = ev.orig;
     const r = ev.reply;
     const ports = hasPorts(o.proto);
+    const origA = portA(ev, ports);
+    const origB = portB(ev, ports);
     let restored: Counters | undefined;
     if (this.pendingBaselines.size > 0) {
       const key = connectionKey(ev);
       restored = this.pendingBaselines.get(key);
       if (restored !== undefined) this.pendingBaselines.delete(key);
     }
-    const src = o.src;
-    const dst = r ? r.src : o.dst;
+    const src = this.ipText(o, 'src');
+    const origDst = this.ipText(o, 'dst');
+    const dst = r ? this.ipText(r, 'src') : origDst;
     const sport = ports ? o.sport : undefined;
     const dport = ports ? (r ? r.sport : o.dport) : undefined;
     const tuple = tupleKey(o.proto, src, dst, sport, dport);
@@ -302,10 +369,16 @@ export class FlowTable {
       this.tupleRefs.set(tuple, tupleRef);
     }
     const conn: Conn = {
+      po: 0,
+      bo: 0,
+      pr: 0,
+      br: 0,
       id: ev.id,
       zone: ev.zone,
       origSrc: src,
-      origDst: o.dst,
+      origDst,
+      origSrc4: o.family === 4 && o.src4 !== undefined ? o.src4 : -1,
+      origDst4: o.family === 4 && o.dst4 !== undefined ? o.dst4 : -1,
       origA,
       origB,
       proto: o.proto,
@@ -320,8 +393,10 @@ export class FlowTable {
       memo: newKeyMemo(),
       // A restored connection was already reported as started before the restart.
       phase: restored !== undefined && phase.kind === 'starting' ? OPEN : phase,
-      cur: ZERO_COUNTERS,
-      reported: restored ?? ZERO_COUNTERS,
+      rpo: restored?.po ?? 0,
+      rbo: restored?.bo ?? 0,
+      rpr: restored?.pr ?? 0,
+      rbr: restored?.br ?? 0,
       lastDumpGen: this.dumpGen,
       destroyed: false,
       srcEp: undefined,
@@ -334,14 +409,26 @@ export class FlowTable {
     return conn;
   }
 
-  private find(ev: ConntrackEvent): { conn: Conn | undefined; a: number; b: number } {
-    const [a, b] = portsOrIcmp(ev, hasPorts(ev.orig.proto));
-    return { conn: this.conns.find(ev, a, b), a, b };
+  private ipText(t: ConntrackTuple, side: 'src' | 'dst'): string {
+    const n = t.family === 4 ? (side === 'src' ? t.src4 : t.dst4) : undefined;
+    if (n === undefined) return t[side];
+    let text = this.ipv4Text.get(n);
+    if (text === undefined) {
+      // Bounded: a node talks to a few thousand addresses; start over past 64k.
+      if (this.ipv4Text.size >= 65_536) this.ipv4Text.clear();
+      text = t[side];
+      this.ipv4Text.set(n, text);
+    }
+    return text;
+  }
+
+  private find(ev: ConntrackEvent): Conn | undefined {
+    const ports = hasPorts(ev.orig.proto);
+    return this.conns.find(ev, portA(ev, ports), portB(ev, ports));
   }
 
   private onNew(ev: ConntrackEvent, nowMs: number): void {
-    const { conn, a, b } = this.find(ev);
-    if (conn !== undefined) return;
+    if (this.find(ev) !== undefined) return;
     if (this.tombstones.size > 0) {
       const key = connectionKey(ev);
       const tomb = this.tombstones.get(key);
@@ -361,19 +448,16 @@ export class FlowTable {
         this.tombstones.delete(key);
       }
     }
-    this.create(ev, ev.startMs ?? nowMs, STARTING, a, b);
+    this.create(ev, ev.startMs ?? nowMs, STARTING);
   }
 
   private onUpdate(ev: ConntrackEvent): void {
-    const { conn } = this.find(ev);
-    const c = countersOf(ev);
-    if (conn !== undefined && c !== undefined && isOpen(conn.phase))
-      conn.cur = maxCounters(conn.cur, c);
+    const conn = this.find(ev);
+    if (conn !== undefined && isOpen(conn.phase)) raiseCounters(conn, ev);
   }
 
   private onDestroy(ev: ConntrackEvent, nowMs: number): void {
-    const found = this.find(ev);
-    let conn = found.conn;
+    let conn = this.find(ev);
     const atMs = ev.stopMs ?? nowMs;
     if (conn === undefined) {
       const key = this.tombstones.size > 0 ? connectionKey(ev) : undefined;
@@ -382,26 +466,24 @@ export class FlowTable {
         // Completed earlier (vanished from a dump): report only the remainder.
         this.stats.lateDestroys++;
         this.tombstones.delete(key);
-        conn = this.create(ev, ev.startMs ?? nowMs, { kind: 'remainder', atMs }, found.a, found.b);
+        conn = this.create(ev, ev.startMs ?? nowMs, { kind: 'remainder', atMs });
         if (conn === undefined) return;
-        conn.reported = tomb.reported;
+        setReported(conn, tomb.reported);
       } else {
         // Its NEW was lost (or came before we listened): started and completed
         // now, unless its start timestamp is older than the interval.
         this.stats.unknownDestroys++;
-        conn = this.create(ev, ev.startMs ?? nowMs, STARTING, found.a, found.b);
+        conn = this.create(ev, ev.startMs ?? nowMs, STARTING);
         if (conn === undefined) return;
       }
     }
-    const c = countersOf(ev);
-    if (c !== undefined) conn.cur = maxCounters(conn.cur, c);
+    raiseCounters(conn, ev);
     conn.phase = endPhase(conn.phase, atMs);
     conn.destroyed = true;
   }
 
   private dumpEntry(ev: ConntrackEvent, nowMs: number): void {
-    const found = this.find(ev);
-    let conn = found.conn;
+    let conn = this.find(ev);
     if (conn === undefined) {
       if (this.tombstones.size > 0) {
         const tomb = this.tombstones.get(connectionKey(ev));
@@ -421,12 +503,11 @@ export class FlowTable {
       if (this.dumpGen > 1 || (start !== undefined && start >= this.listeningSinceMs)) {
         this.stats.foundInDump++;
       }
-      conn = this.create(ev, start ?? nowMs, older ? OPEN : STARTING, found.a, found.b);
+      conn = this.create(ev, start ?? nowMs, older ? OPEN : STARTING);
       if (conn === undefined) return;
     }
     conn.lastDumpGen = this.dumpGen;
-    const c = countersOf(ev);
-    if (c !== undefined && isOpen(conn.phase)) conn.cur = maxCounters(conn.cur, c);
+    if (isOpen(conn.phase)) raiseCounters(conn, ev);
     // TIME_WAIT/CLOSE: no more traffic, the counters are final; the DESTROY
     // may lag by the TIME_WAIT timeout and the conntrack GC.
     if (ev.tcpState !== undefined && ev.tcpState >= TCP_TIME_WAIT && ev.tcpState <= TCP_CLOSE) {
@@ -522,17 +603,26 @@ export class FlowTable {
     const allowed = new Aggregator({ ...common, kind: this.o.aggregationKindForAllowed });
     const done: Conn[] = [];
     this.conns.forEach((conn) => {
-      const step = flushStep(conn.phase, conn.startMs, conn.cur, conn.reported, startMs);
+      const step = flushStepInto(
+        this.step,
+        conn.phase,
+        conn.startMs,
+        startMs,
+        conn.po - conn.rpo,
+        conn.bo - conn.rbo,
+        conn.pr - conn.rpr,
+        conn.br - conn.rbr,
+      );
       if (step.report) {
         this.contribute(conn, step.delta, step.started, step.completed, allowed);
-        conn.reported = conn.cur;
+        setReported(conn, conn);
       }
       if (step.next === undefined) done.push(conn);
       else conn.phase = step.next;
     });
     for (const conn of done) {
       this.tombstones.set(keyOf(conn), {
-        reported: conn.reported,
+        reported: { po: conn.rpo, bo: conn.rbo, pr: conn.rpr, br: conn.rbr },
         untilMs: endMs + this.o.tombstoneMs,
         absentSinceMs: undefined,
         kernelStartMs: conn.kernelStartMs,
@@ -590,41 +680,36 @@ export class FlowTable {
       return;
     }
     const policies = this.o.includePolicies ? this.denies.policiesFor(conn.tuple) : undefined;
-    const base = {
-      src,
-      dst,
-      srcIP: conn.src,
-      dstIP: conn.dst,
-      proto: conn.proto,
-      srcPort: conn.sport,
-      dstPort: conn.dport,
-      action: 'allow' as const,
-      started,
-      completed,
-      policies,
-      tuple: conn.tuple,
-      tupleShared: conn.tupleRef.n > 1,
-      memo: conn.memo,
-    };
+    // One scratch contribution for every call: the aggregator copies what it keeps.
+    const c = this.scratch;
+    c.src = src;
+    c.dst = dst;
+    c.srcIP = conn.src;
+    c.dstIP = conn.dst;
+    c.proto = conn.proto;
+    c.srcPort = conn.sport;
+    c.dstPort = conn.dport;
+    c.started = started;
+    c.completed = completed;
+    c.policies = policies;
+    c.tuple = conn.tuple;
+    c.tupleShared = conn.tupleRef.n > 1;
+    c.memo = conn.memo;
     if (src.local) {
-      out.add({
-        ...base,
-        reporter: 'src',
-        packetsOut: d.po,
-        bytesOut: d.bo,
-        packetsIn: d.pr,
-        bytesIn: d.br,
-      });
+      c.reporter = 'src';
+      c.packetsOut = d.po;
+      c.bytesOut = d.bo;
+      c.packetsIn = d.pr;
+      c.bytesIn = d.br;
+      out.add(c);
     }
     if (dst.local) {
-      out.add({
-        ...base,
-        reporter: 'dst',
-        packetsIn: d.po,
-        bytesIn: d.bo,
-        packetsOut: d.pr,
-        bytesOut: d.br,
-      });
+      c.reporter = 'dst';
+      c.packetsIn = d.po;
+      c.bytesIn = d.bo;
+      c.packetsOut = d.pr;
+      c.bytesOut = d.br;
+      out.add(c);
     }
   }
 
@@ -635,7 +720,7 @@ export class FlowTable {
     const connections: BaselineSnapshot['connections'] = {};
     const completed: NonNullable<BaselineSnapshot['completed']> = {};
     this.conns.forEach((c) => {
-      connections[keyOf(c)] = [c.reported.po, c.reported.bo, c.reported.pr, c.reported.br];
+      connections[keyOf(c)] = [c.rpo, c.rbo, c.rpr, c.rbr];
     });
     for (const [key, t] of this.tombstones) {
       // Only what the kernel may still list can come back after a restart.
