@@ -14,6 +14,7 @@ import { type Config, setOverrides, validateConfig } from '../config.js';
 import { type Estimate, estimate } from '../estimate/estimate.js';
 import type { FlowRecord } from '../format/record.js';
 import { type BadLine, cloudWatchLines, decodeAll, fileLines } from '../report/sources.js';
+import { regionRequired, resolveRegion } from '../util/aws-region.js';
 import { ConfigError, FlowtrailError } from '../util/errors.js';
 import { createLogger } from '../util/log.js';
 import { collect, loadConfigOrExit, overridesOrExit } from './agent.js';
@@ -133,7 +134,7 @@ export function registerEstimate(program: Command): void {
     .option('--stream <name>', 'only this log stream (e.g. <node>_Flowlogs)')
     .option('--since <time>', 'with --log-group: start, 30m/2h/7d ago or ISO date', '24h')
     .option('--until <time>', 'with --log-group: end (default now)')
-    .option('--region <region>', 'AWS region (default AWS_REGION)')
+    .option('--region <region>', 'AWS region for --log-group (default: config, then AWS_REGION)')
     .option('--endpoint <url>', 'CloudWatch Logs endpoint (emulators)')
     .option('--live <minutes>', 'sample this node at kind 0 for N minutes (root, node netns)')
     .option('-c, --config <file>', 'agent config: aggregation kinds, volume controls, prices')
@@ -173,8 +174,10 @@ export function registerEstimate(program: Command): void {
           if (since === undefined || until === undefined) {
             fail('--since/--until: expected 30m, 2h, 7d or an ISO date');
           }
+          const region = resolveRegion(flags.region, config.sinks.cloudwatch?.region);
+          if (!region) fail(regionRequired(true));
           const lines = await cloudWatchLines(flags.logGroup, since, until, {
-            region: flags.region,
+            region,
             endpoint: flags.endpoint,
             ...(flags.stream ? { logStreamNames: [flags.stream] } : {}),
           });

@@ -9,6 +9,7 @@ import type { Command } from 'commander';
 import pc from 'picocolors';
 import { QUERY_PACK, queryText } from '../queries/pack.js';
 import { runInsightsQuery } from '../report/insights.js';
+import { regionRequired, resolveRegion } from '../util/aws-region.js';
 import { FlowtrailError } from '../util/errors.js';
 import { parseTime } from './report.js';
 
@@ -45,7 +46,7 @@ export function registerQuery(program: Command): void {
     .option('--until <time>', 'end of the range (default now)')
     .option('--cluster <name>', 'cluster name (log group flowtrail-flowlogs-<cluster>)')
     .option('--log-group <name>', 'log group name (default flowtrail-flowlogs-<cluster>)')
-    .option('--region <region>', 'AWS region')
+    .option('--region <region>', 'AWS region (default AWS_REGION; required if unset)')
     .option('--endpoint <url>', 'CloudWatch Logs endpoint override (emulators)')
     .option('--timeout <seconds>', 'give up (and stop the query) after this long', '120')
     .option('--json', 'rows as a JSON array')
@@ -85,9 +86,10 @@ export function registerQuery(program: Command): void {
       const timeout = Number(flags.timeout);
       if (!Number.isFinite(timeout) || timeout <= 0)
         fail(`--timeout: expected seconds > 0, got ${JSON.stringify(flags.timeout)}`);
+      const region = resolveRegion(flags.region);
+      if (!region) fail(regionRequired(false));
       const client = new CloudWatchLogsClient({
-        region:
-          flags.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1',
+        region,
         ...(flags.endpoint ? { endpoint: flags.endpoint } : {}),
       });
       try {

@@ -22,6 +22,7 @@ import {
 } from '../report/analyze.js';
 import { renderHtml } from '../report/html.js';
 import { type BadLine, cloudWatchLines, decodeAll, fileLines } from '../report/sources.js';
+import { regionRequired, resolveRegion } from '../util/aws-region.js';
 import { collect } from './agent.js';
 
 interface ReportFlags {
@@ -66,7 +67,10 @@ export function registerReport(program: Command): void {
     .description('answer the audit questions from record files or CloudWatch Logs')
     .option('--file <path>', 'a record file written by the file sink (repeatable)', collect, [])
     .option('--log-group <name>', 'read from this CloudWatch Logs group instead of files')
-    .option('--region <region>', 'AWS region for --log-group')
+    .option(
+      '--region <region>',
+      'AWS region for --log-group (default AWS_REGION; required if unset)',
+    )
     .option('--endpoint <url>', 'CloudWatch endpoint override (emulators)')
     .option('--since <time>', 'records ending after this: 30m, 2h, 7d ago or an ISO date', '24h')
     .option('--until <time>', 'records ending before this (default now)')
@@ -100,8 +104,10 @@ export function registerReport(program: Command): void {
       const counter = { bad: 0 };
       let records: FlowRecord[] = [];
       if (flags.logGroup) {
+        const region = resolveRegion(flags.region);
+        if (!region) fail(regionRequired(false));
         records = decodeAll(
-          await cloudWatchLines(flags.logGroup, since, until, flags),
+          await cloudWatchLines(flags.logGroup, since, until, { ...flags, region }),
           bad,
           counter,
         );

@@ -10,6 +10,7 @@ import type { Command } from 'commander';
 import { defaultLogGroupName, RETENTION_DAYS } from '../config.js';
 import { applyChange, readCurrent } from '../setup/apply.js';
 import { describeChange, desiredResources, plan } from '../setup/plan.js';
+import { regionRequired, resolveRegion } from '../util/aws-region.js';
 import { FlowtrailError } from '../util/errors.js';
 import { loadConfigOrExit } from './agent.js';
 
@@ -63,10 +64,8 @@ export function registerSetup(program: Command): void {
       const clusterName = flags.cluster ?? file?.clusterName;
       if (!clusterName) fail('--cluster is required (or --config with clusterName)');
       const cw = file?.sinks.cloudwatch;
-      const region =
-        flags.region ?? cw?.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION;
-      if (!region)
-        fail('--region is required (or AWS_REGION, or sinks.cloudwatch.region in --config)');
+      const region = resolveRegion(flags.region, cw?.region);
+      if (!region) fail(regionRequired(true));
       const endpoint = flags.endpoint ?? cw?.endpoint;
       const retentionDays =
         flags.retentionDays !== undefined ? Number(flags.retentionDays) : (cw?.retentionDays ?? 7);

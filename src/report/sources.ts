@@ -57,10 +57,10 @@ export async function cloudWatchLines(
   logGroup: string,
   startMs: number,
   endMs: number,
-  flags: { region?: string | undefined; endpoint?: string | undefined; logStreamNames?: string[] },
+  flags: { region: string; endpoint?: string | undefined; logStreamNames?: string[] },
 ): Promise<[string, string][]> {
   const logs = new CloudWatchLogsClient({
-    region: flags.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1',
+    region: flags.region,
     ...(flags.endpoint ? { endpoint: flags.endpoint } : {}),
   });
   const out: [string, string][] = [];

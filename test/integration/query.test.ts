@@ -27,7 +27,14 @@ const UNTIL = new Date((END + 60) * 1000).toISOString();
 function run(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [CLI, 'query', ...args], {
-      env: { ...process.env, AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing' },
+      // No region from this machine's environment: each test says which it uses.
+      env: {
+        ...process.env,
+        AWS_REGION: '',
+        AWS_DEFAULT_REGION: '',
+        AWS_ACCESS_KEY_ID: 'testing',
+        AWS_SECRET_ACCESS_KEY: 'testing',
+      },
     });
     let stdout = '';
     let stderr = '';
@@ -47,6 +54,12 @@ describe('flowtrail query --list', () => {
     expect(r.status).toBe(0);
     for (const q of QUERY_PACK) expect(r.stdout).toContain(q.name);
     expect(r.stdout.trim().split('\n')).toHaveLength(QUERY_PACK.length);
+  });
+
+  it('asks for a region rather than querying a default one', async () => {
+    const r = await run(['denied-flows', '--log-group', GROUP]);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain('--region is required (or AWS_REGION)');
   });
 
   it('rejects an unknown query name with the known names', async () => {
@@ -141,6 +154,8 @@ describe.skipIf(skipMoto)('flowtrail query NAME against CloudWatch (moto)', () =
       'egress-internet',
       '--log-group',
       GROUP,
+      '--region',
+      'us-east-1',
       '--since',
       SINCE,
       '--until',
