@@ -48,8 +48,67 @@ export function parseEventLine(
   return { type: m[3] as 'NEW' | 'DESTROY', atMs, id, entry };
 }
 
+/** Consecutive listings that showed one key: first and last time, latest counters. */
+interface ListingRun {
+  firstMs: number;
+  lastMs: number;
+  lastListing: number;
+  entry: TruthEntry;
+}
+
+/** What is known of one key at one moment, merged in time order at the end. */
+type Mark =
+  | { kind: 'NEW' | 'DESTROY'; atMs: number; entry: TruthEntry }
+  | { kind: 'RUN'; atMs: number; entry: TruthEntry };
+
+/**
+ * Lifetimes of one (id, tuple) key from its marks in time order. The kernel
+ * gives a reused 5-tuple the same id when the same slab slot holds it again,
+ * so one key can be several connections: a NEW after a DESTROY, or a listing
+ * after a DESTROY, starts the next one.
+ */
+export function lifetimesOf(marks: Mark[]): TruthConnection[] {
+  // At one instant a NEW comes first and a DESTROY last.
+  const order = { NEW: 0, RUN: 1, DESTROY: 2 } as const;
+  marks.sort((a, b) => a.atMs - b.atMs || order[a.kind] - order[b.kind]);
+  const out: TruthConnection[] = [];
+  let cur: (TruthConnection & { sawNew: boolean; ended: boolean }) | undefined;
+  const begin = (m: Mark, sawNew: boolean) => {
+    cur = { entry: m.entry, newAtMs: m.atMs, endAtMs: undefined, sawNew, ended: false };
+    out.push(cur);
+    return cur;
+  };
+  for (const m of marks) {
+    const open = cur !== undefined && !cur.ended ? cur : undefined;
+    if (m.kind === 'NEW') {
+      if (open && !open.sawNew) {
+        // Listed before its NEW was read: the same connection.
+        open.sawNew = true;
+        open.newAtMs = Math.min(open.newAtMs ?? m.atMs, m.atMs);
+      } else {
+        // A NEW while one is open: that one's DESTROY was lost; it keeps its last counters.
+        if (open) open.ended = true;
+        begin(m, true);
+      }
+    } else if (m.kind === 'RUN') {
+      if (open) open.entry = m.entry;
+      else begin(m, false);
+    } else if (open) {
+      // DESTROY carries the final counters.
+      open.entry = m.entry;
+      open.endAtMs = m.atMs;
+      open.ended = true;
+    } else {
+      out.push({ entry: m.entry, newAtMs: undefined, endAtMs: m.atMs });
+      cur = undefined;
+    }
+  }
+  return out.map(({ entry, newAtMs, endAtMs }) => ({ entry, newAtMs, endAtMs }));
+}
+
 export class TruthLog {
-  private readonly conns = new Map<string, TruthConnection>();
+  private readonly runs = new Map<string, ListingRun[]>();
+  private connectionsMerged: TruthConnection[] = [];
   /** Set when conntrack -E exited early (the listings still cover it). */
   failure: string | undefined;
   /** What conntrack said on stderr (its own ENOBUFS warnings). */
@@ -82,7 +141,11 @@ export class TruthLog {
     return log;
   }
 
-  /** One `conntrack -L`: the latest counters of everything in the table. */
+  /**
+   * One `conntrack -L`: the latest counters of everything in the table. A key
+   * missing from a listing and shown again later starts a new run (it may be
+   * a new connection); runs are few per key, so an hour of listings stays small.
+   */
   list(): void {
     const now = Date.now();
     let text: string;
@@ -91,36 +154,27 @@ export class TruthLog {
     } catch {
       return;
     }
-    this.listings++;
+    const seq = ++this.listings;
     for (const line of text.split('\n')) {
       const { id, rest } = splitId(line);
       const entry = parseConntrackList(rest)[0];
       if (!entry) continue;
       const key = keyOf(id, entry);
-      const c = this.conns.get(key);
-      if (!c) this.conns.set(key, { entry, newAtMs: now, endAtMs: undefined });
-      else if (c.endAtMs === undefined) c.entry = entry;
+      const runs = this.runs.get(key);
+      const last = runs?.at(-1);
+      if (last && last.lastListing === seq - 1) {
+        last.lastMs = now;
+        last.lastListing = seq;
+        last.entry = entry;
+      } else {
+        const run = { firstMs: now, lastMs: now, lastListing: seq, entry };
+        if (runs) runs.push(run);
+        else this.runs.set(key, [run]);
+      }
     }
   }
 
-  private onLine(line: string): void {
-    const ev = parseEventLine(line);
-    if (!ev) return;
-    const key = keyOf(ev.id, ev.entry);
-    const c = this.conns.get(key);
-    if (ev.type === 'NEW') {
-      if (c) c.newAtMs = ev.atMs;
-      else this.conns.set(key, { entry: ev.entry, newAtMs: ev.atMs, endAtMs: undefined });
-      return;
-    }
-    // DESTROY carries the final counters.
-    if (c) {
-      c.entry = ev.entry;
-      c.endAtMs = ev.atMs;
-    } else this.conns.set(key, { entry: ev.entry, newAtMs: undefined, endAtMs: ev.atMs });
-  }
-
-  /** Stops both sources (after a last listing) and merges what conntrack -E wrote. */
+  /** Stops both sources (after a last listing) and merges them with what conntrack -E wrote. */
   async stop(): Promise<void> {
     if (this.poller) clearInterval(this.poller);
     this.list();
@@ -128,11 +182,24 @@ export class TruthLog {
     this.stopping = true;
     this.child.kill('SIGTERM');
     if (this.child.exitCode === null) await new Promise((r) => this.child.once('exit', r));
-    for (const line of readFileSync(this.path, 'utf8').split('\n')) this.onLine(line);
+    const marks = new Map<string, Mark[]>();
+    const add = (key: string, m: Mark) => {
+      const l = marks.get(key);
+      if (l) l.push(m);
+      else marks.set(key, [m]);
+    };
+    for (const [key, runs] of this.runs) {
+      for (const r of runs) add(key, { kind: 'RUN', atMs: r.firstMs, entry: r.entry });
+    }
+    for (const line of readFileSync(this.path, 'utf8').split('\n')) {
+      const ev = parseEventLine(line);
+      if (ev) add(keyOf(ev.id, ev.entry), { kind: ev.type, atMs: ev.atMs, entry: ev.entry });
+    }
+    this.connectionsMerged = [...marks.values()].flatMap(lifetimesOf);
   }
 
-  /** Every connection of the run, with its final (or latest) counters. */
+  /** Every connection of the run, with its final (or latest) counters (after stop()). */
   connections(): TruthConnection[] {
-    return [...this.conns.values()];
+    return this.connectionsMerged;
   }
 }
