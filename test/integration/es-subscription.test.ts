@@ -33,6 +33,7 @@ import {
   type HandlerOptions,
   IndexingError,
 } from '../../deploy/elasticsearch/src/handler.js';
+import { RECORD_FIELDS } from '../../src/format/record.js';
 import { awsTestConfig, type Moto, startMoto } from '../../src/sim/moto.js';
 import { skipMoto } from '../harness/env.js';
 import { type FakeEs, startFakeEs } from '../helpers/fake-es.js';
@@ -393,6 +394,11 @@ describe('Elasticsearch subscription function: payload edge cases and shipped fi
       policies: 'keyword',
     };
     for (const [f, type] of Object.entries(expected)) expect(props[f]?.type, f).toBe(type);
+    // Every field of the record format (and of the 27-field variant) has a mapping:
+    // a field added to the format cannot be forgotten here (strict mapping rejects it).
+    for (const f of [...RECORD_FIELDS, 'srcNameAggr', 'dstNameAggr', 'policies']) {
+      expect(props[f], f).toBeDefined();
+    }
   });
 
   it('the saved objects parse as ndjson and every reference resolves', () => {
