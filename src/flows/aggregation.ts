@@ -55,18 +55,15 @@ export interface Contribution {
  * The record key a connection had at its last flush. Reused when the kind
  * and the endpoint objects (by identity) are unchanged, so a long-lived
  * connection's key is built once, not every interval; the stored string is
- * the bucket's own key, shared by all members of the bucket.
+ * the bucket's own key, shared by all members of the bucket. The flow table
+ * keeps these fields on the connection itself (one object less per connection).
  */
 export interface KeyMemo {
-  kind: AggregationKind | -1;
-  src: Endpoint | undefined;
-  dst: Endpoint | undefined;
-  keySrc: string | undefined;
-  keyDst: string | undefined;
-}
-
-export function newKeyMemo(): KeyMemo {
-  return { kind: -1, src: undefined, dst: undefined, keySrc: undefined, keyDst: undefined };
+  memoKind: AggregationKind | -1;
+  memoSrc: Endpoint | undefined;
+  memoDst: Endpoint | undefined;
+  memoKeySrc: string | undefined;
+  memoKeyDst: string | undefined;
 }
 
 function memoKey(
@@ -74,8 +71,10 @@ function memoKey(
   c: Contribution,
   kind: AggregationKind,
 ): string | undefined {
-  if (m === undefined || m.kind !== kind || m.src !== c.src || m.dst !== c.dst) return undefined;
-  return c.reporter === 'src' ? m.keySrc : m.keyDst;
+  if (m === undefined || m.memoKind !== kind || m.memoSrc !== c.src || m.memoDst !== c.dst) {
+    return undefined;
+  }
+  return c.reporter === 'src' ? m.memoKeySrc : m.memoKeyDst;
 }
 
 function remember(
@@ -85,15 +84,15 @@ function remember(
   key: string,
 ): void {
   if (m === undefined) return;
-  if (m.kind !== kind || m.src !== c.src || m.dst !== c.dst) {
-    m.kind = kind;
-    m.src = c.src;
-    m.dst = c.dst;
-    m.keySrc = undefined;
-    m.keyDst = undefined;
+  if (m.memoKind !== kind || m.memoSrc !== c.src || m.memoDst !== c.dst) {
+    m.memoKind = kind;
+    m.memoSrc = c.src;
+    m.memoDst = c.dst;
+    m.memoKeySrc = undefined;
+    m.memoKeyDst = undefined;
   }
-  if (c.reporter === 'src') m.keySrc = key;
-  else m.keyDst = key;
+  if (c.reporter === 'src') m.memoKeySrc = key;
+  else m.memoKeyDst = key;
 }
 
 interface Bucket {
