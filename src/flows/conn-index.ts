@@ -56,6 +56,18 @@ function matches(c: ConnIdentity, ev: ConntrackEvent, a: number, b: number): boo
   return c.origSrc === o.src && c.origDst === o.dst;
 }
 
+function sameIdentity(c: ConnIdentity, x: ConnIdentity): boolean {
+  return (
+    c.id === x.id &&
+    c.zone === x.zone &&
+    c.proto === x.proto &&
+    c.origA === x.origA &&
+    c.origB === x.origB &&
+    c.origSrc === x.origSrc &&
+    c.origDst === x.origDst
+  );
+}
+
 export class ConnIndex<T extends ConnIdentity> {
   private readonly byId = new Map<number, T | T[]>();
   private count = 0;
@@ -70,6 +82,15 @@ export class ConnIndex<T extends ConnIdentity> {
     if (slot === undefined) return undefined;
     if (!Array.isArray(slot)) return matches(slot, ev, a, b) ? slot : undefined;
     for (const c of slot) if (matches(c, ev, a, b)) return c;
+    return undefined;
+  }
+
+  /** The entry with the same identity as `x` (another index's entry, a parsed key). */
+  findLike(x: ConnIdentity): T | undefined {
+    const slot = this.byId.get(slotKey(x.id));
+    if (slot === undefined) return undefined;
+    if (!Array.isArray(slot)) return sameIdentity(slot, x) ? slot : undefined;
+    for (const c of slot) if (sameIdentity(c, x)) return c;
     return undefined;
   }
 

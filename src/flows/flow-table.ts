@@ -130,8 +130,12 @@ interface Conn extends ConnIdentity, KeyMemo {
   epVersion: number;
 }
 
-interface Tombstone {
-  readonly reported: Counters;
+/**
+ * A completed connection's identity and what it reported (po/bo/pr/br), kept
+ * for late DESTROYs, stale NEWs and dump entries of a connection in TIME_WAIT.
+ * Found by the event's identity like a connection: no key string per event.
+ */
+interface Tombstone extends ConnIdentity, Counters {
   /** Forgotten after this instant, whatever happens (kept across restarts). */
   readonly untilMs: number;
   /** Since when dumps no longer list it (undefined: listed, or no dump since). */
@@ -216,6 +220,33 @@ function keyParts(
   return [id, zone, proto, src, dst, ports || a >= 0 ? a : '', ports || b >= 0 ? b : ''].join('|');
 }
 
+/** The identity in a key written by keyParts; undefined when the key is not one. */
+function parseKey(key: string): ConnIdentity | undefined {
+  const p = key.split('|');
+  if (p.length !== 7) return undefined;
+  const num = (t: string, empty: number) => (t === '' ? empty : Number(t));
+  const [id, zone, proto, a, b] = [
+    num(p[0]!, Number.NaN),
+    num(p[1]!, Number.NaN),
+    num(p[2]!, Number.NaN),
+    num(p[5]!, -1),
+    num(p[6]!, -1),
+  ];
+  if (![id, zone, proto, a, b].every(Number.isInteger) || !p[3] || !p[4]) return undefined;
+  return {
+    id,
+    zone,
+    proto,
+    origSrc: p[3],
+    origDst: p[4],
+    // Compared as text: the snapshot does not say the family.
+    origSrc4: -1,
+    origDst4: -1,
+    origA: a,
+    origB: b,
+  };
+}
+
 /** The connection's identity as one string (baseline snapshots, tombstones). */
 export function connectionKey(ev: ConntrackEvent): string {
   const o = ev.orig;
@@ -256,7 +287,7 @@ export class FlowTable {
   private readonly conns = new ConnIndex<Conn>();
   /** Tracked connections per 5-tuple (usually 1): numFlows needs a set only for shared ones. */
   private readonly tupleRefs = new Map<string, { n: number }>();
-  private readonly tombstones = new Map<string, Tombstone>();
+  private readonly tombstones = new ConnIndex<Tombstone>();
   private readonly denies: DenyCounter;
   private readonly pendingBaselines = new Map<string, Counters>();
   private readonly step = newFlushStep();
@@ -433,11 +464,23 @@ export class FlowTable {
     return this.conns.find(ev, portA(ev, ports), portB(ev, ports));
   }
 
+  private findTombstone(ev: ConntrackEvent): Tombstone | undefined {
+    if (this.tombstones.size === 0) return undefined;
+    const ports = hasPorts(ev.orig.proto);
+    return this.tombstones.find(ev, portA(ev, ports), portB(ev, ports));
+  }
+
+  /** Remembers a completed connection (replacing one with the same identity). */
+  private addTombstone(t: Tombstone): void {
+    const old = this.tombstones.findLike(t);
+    if (old !== undefined) this.tombstones.remove(old);
+    this.tombstones.add(t);
+  }
+
   private onNew(ev: ConntrackEvent, nowMs: number): void {
     if (this.find(ev) !== undefined) return;
-    if (this.tombstones.size > 0) {
-      const key = connectionKey(ev);
-      const tomb = this.tombstones.get(key);
+    {
+      const tomb = this.findTombstone(ev);
       if (tomb !== undefined) {
         // Events and dumps race: a dump may complete a short connection (TIME_WAIT)
         // before its NEW, still queued on the event socket, is read. That NEW is
@@ -451,7 +494,7 @@ export class FlowTable {
           this.stats.staleNews++;
           return;
         }
-        this.tombstones.delete(key);
+        this.tombstones.remove(tomb);
       }
     }
     this.create(ev, ev.startMs ?? nowMs, STARTING);
@@ -466,15 +509,14 @@ export class FlowTable {
     let conn = this.find(ev);
     const atMs = ev.stopMs ?? nowMs;
     if (conn === undefined) {
-      const key = this.tombstones.size > 0 ? connectionKey(ev) : undefined;
-      const tomb = key === undefined ? undefined : this.tombstones.get(key);
-      if (key !== undefined && tomb !== undefined) {
+      const tomb = this.findTombstone(ev);
+      if (tomb !== undefined) {
         // Completed earlier (vanished from a dump): report only the remainder.
         this.stats.lateDestroys++;
-        this.tombstones.delete(key);
+        this.tombstones.remove(tomb);
         conn = this.create(ev, ev.startMs ?? nowMs, { kind: 'remainder', atMs });
         if (conn === undefined) return;
-        setReported(conn, tomb.reported);
+        setReported(conn, tomb);
       } else {
         // Its NEW was lost (or came before we listened): started and completed
         // now, unless its start timestamp is older than the interval.
@@ -491,14 +533,12 @@ export class FlowTable {
   private dumpEntry(ev: ConntrackEvent, nowMs: number): void {
     let conn = this.find(ev);
     if (conn === undefined) {
-      if (this.tombstones.size > 0) {
-        const tomb = this.tombstones.get(connectionKey(ev));
-        if (tomb !== undefined) {
-          // Already completed, still in the kernel's table (TIME_WAIT).
-          tomb.seenGen = this.dumpGen;
-          tomb.absentSinceMs = undefined;
-          return;
-        }
+      const tomb = this.findTombstone(ev);
+      if (tomb !== undefined) {
+        // Already completed, still in the kernel's table (TIME_WAIT).
+        tomb.seenGen = this.dumpGen;
+        tomb.absentSinceMs = undefined;
+        return;
       }
       const start = ev.startMs;
       // Seen first in a dump: it began before we listened (the start-up dump:
@@ -558,14 +598,14 @@ export class FlowTable {
     const gen = this.dumpGen;
     // Completed connections the dump no longer lists were destroyed; if their
     // DESTROY has not come, it was lost (the overrun arithmetic, src/loss/).
-    for (const t of this.tombstones.values()) {
-      if (t.seenGen >= gen) continue;
+    this.tombstones.forEach((t) => {
+      if (t.seenGen >= gen) return;
       t.absentSinceMs ??= nowMs;
       if (!t.gone) {
         t.gone = true;
         this.stats.destroysMissed++;
       }
-    }
+    });
     this.conns.forEach((conn) => {
       // A NEW that raced the dump request is not "vanished": it was created this generation.
       if (isOpen(conn.phase) && conn.lastDumpGen < gen - 1) {
@@ -627,8 +667,20 @@ export class FlowTable {
       else conn.phase = step.next;
     });
     for (const conn of done) {
-      this.tombstones.set(keyOf(conn), {
-        reported: { po: conn.rpo, bo: conn.rbo, pr: conn.rpr, br: conn.rbr },
+      this.addTombstone({
+        id: conn.id,
+        zone: conn.zone,
+        proto: conn.proto,
+        origSrc: conn.origSrc,
+        origDst: conn.origDst,
+        origSrc4: conn.origSrc4,
+        origDst4: conn.origDst4,
+        origA: conn.origA,
+        origB: conn.origB,
+        po: conn.rpo,
+        bo: conn.rbo,
+        pr: conn.rpr,
+        br: conn.rbr,
         untilMs: endMs + this.o.tombstoneMs,
         absentSinceMs: undefined,
         kernelStartMs: conn.kernelStartMs,
@@ -640,11 +692,13 @@ export class FlowTable {
       if (--conn.tupleRef.n <= 0) this.tupleRefs.delete(conn.tuple);
     }
     const goneBefore = endMs - this.o.goneTombstoneMs;
-    for (const [key, t] of this.tombstones) {
+    const expired: Tombstone[] = [];
+    this.tombstones.forEach((t) => {
       if (t.untilMs < endMs || (t.absentSinceMs !== undefined && t.absentSinceMs < goneBefore)) {
-        this.tombstones.delete(key);
+        expired.push(t);
       }
-    }
+    });
+    for (const t of expired) this.tombstones.remove(t);
     this.stats.tracked = this.conns.size;
 
     const denied = this.denies.drain(this.o.endpoints);
@@ -728,11 +782,10 @@ export class FlowTable {
     this.conns.forEach((c) => {
       connections[keyOf(c)] = [c.rpo, c.rbo, c.rpr, c.rbr];
     });
-    for (const [key, t] of this.tombstones) {
+    this.tombstones.forEach((t) => {
       // Only what the kernel may still list can come back after a restart.
-      if (t.absentSinceMs !== undefined) continue;
-      completed[key] = [t.reported.po, t.reported.bo, t.reported.pr, t.reported.br, t.untilMs];
-    }
+      if (t.absentSinceMs === undefined) completed[keyOf(t)] = [t.po, t.bo, t.pr, t.br, t.untilMs];
+    });
     return { version: 1, connections, completed };
   }
 
@@ -744,8 +797,14 @@ export class FlowTable {
     // Completed before the restart: tombstones again, so a lingering dump entry or
     // a late DESTROY reports only traffic after the completion (normally none).
     for (const [key, [po, bo, pr, br, until]] of Object.entries(snapshot.completed ?? {})) {
-      this.tombstones.set(key, {
-        reported: { po, bo, pr, br },
+      const identity = parseKey(key);
+      if (identity === undefined) continue; // not a key this version writes
+      this.addTombstone({
+        ...identity,
+        po,
+        bo,
+        pr,
+        br,
         // The expiry it had: restarts every few minutes must not keep it forever.
         untilMs: until ?? nowMs + this.o.tombstoneMs,
         absentSinceMs: undefined,
