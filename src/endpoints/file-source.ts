@@ -108,6 +108,7 @@ export async function startFileSource(opts: {
   const now = opts.now ?? Date.now;
   let lastText: string | undefined;
   const state = { reloads: 0, errors: 0 };
+  let lastBadText: string | undefined;
   const load = (initial: boolean) => {
     let text: string;
     try {
@@ -123,8 +124,15 @@ export async function startFileSource(opts: {
         },
       );
     }
-    if (text === lastText) return;
-    const snapshot = parseEndpointsFile(text, opts.path);
+    // Unchanged, or the same bad content already reported.
+    if (text === lastText || text === lastBadText) return;
+    let snapshot: ReturnType<typeof parseEndpointsFile>;
+    try {
+      snapshot = parseEndpointsFile(text, opts.path);
+    } catch (err) {
+      lastBadText = text;
+      throw err;
+    }
     opts.cache.replaceAll(snapshot, now());
     lastText = text;
     state.reloads++;
@@ -147,7 +155,13 @@ export async function startFileSource(opts: {
     }
   };
   // Polling survives editors' atomic renames, which fs.watch loses track of.
-  watchFile(opts.path, { interval: opts.pollMs ?? 1_000, persistent: false }, onChange);
+  const pollMs = opts.pollMs ?? 1_000;
+  watchFile(opts.path, { interval: pollMs, persistent: false }, onChange);
+  // The poller's first stat is its baseline, taken asynchronously: a change
+  // written between load() and that stat would go unseen until the next one.
+  // One read after the first interval closes the gap (same text: no reload).
+  const settle = setTimeout(onChange, pollMs * 2);
+  settle.unref();
   return {
     get reloads() {
       return state.reloads;
@@ -156,6 +170,7 @@ export async function startFileSource(opts: {
       return state.errors;
     },
     async close() {
+      clearTimeout(settle);
       unwatchFile(opts.path, onChange);
     },
   };

@@ -53,6 +53,7 @@ import {
   type KeyMemo,
 } from './aggregation.js';
 import { type ConnIdentity, ConnIndex, portA, portB, portsOrIcmp } from './conn-index.js';
+import { BO, BR, ConnNumbers, KSTART, PO, PR, RBO, RBR, RPO, RPR, START } from './conn-numbers.js';
 import {
   type ConnPhase,
   type Counters,
@@ -90,15 +91,13 @@ export interface FlowTableOptions {
 
 /**
  * A tracked connection: identity and addresses fixed; phase replaced, never
- * flagged. Its latest kernel counters are its own fields (po/bo/pr/br: the
- * connection is its own Counters), raised in place, so a dump entry allocates
- * nothing.
+ * flagged. Its numbers (latest kernel counters, what it reported, its start
+ * times) live in the table's ConnNumbers at `base`, raised in place, so a
+ * dump entry allocates nothing.
  */
 interface Conn extends ConnIdentity, KeyMemo {
-  po: number;
-  bo: number;
-  pr: number;
-  br: number;
+  /** Its slot in ConnNumbers (slot index × WIDTH). */
+  readonly base: number;
   readonly proto: number;
   readonly src: string;
   /** The reply tuple's source: the real destination (the backend after DNAT). */
@@ -106,20 +105,11 @@ interface Conn extends ConnIdentity, KeyMemo {
   readonly sport: number | undefined;
   /** The reply tuple's source port. */
   readonly dport: number | undefined;
-  /** Start time, the endpoint lookup time. */
-  readonly startMs: number;
-  /** The kernel's start time in ms (nf_conntrack_timestamp), when given: tells a stale NEW from a new connection. */
-  readonly kernelStartMs: number | undefined;
   /** The 5-tuple (src, real dst, ports) as one string: numFlows identity and policy join key. */
   readonly tuple: string;
   /** How many tracked connections have this 5-tuple (shared object per tuple). */
   readonly tupleRef: { n: number };
   phase: ConnPhase;
-  /** Counters already reported (the baseline), also in fields of their own. */
-  rpo: number;
-  rbo: number;
-  rpr: number;
-  rbr: number;
   /** The dump generation that last listed it (or created it). */
   lastDumpGen: number;
   /** Its DESTROY was received. */
@@ -259,32 +249,34 @@ function keyOf(c: ConnIdentity): string {
 }
 
 /**
- * Raises the connection's counters to the event's (kernel counters only grow;
- * a stale reading never moves them back). Each getter may allocate: read each once.
+ * Raises a connection's counters (slot `b` of `n`) to the event's: kernel
+ * counters only grow, a stale reading never moves them back. Each getter may
+ * allocate: read each once.
  */
-function raiseCounters(conn: Conn, ev: ConntrackEvent): void {
+function raiseCounters(n: Float64Array, b: number, ev: ConntrackEvent): void {
   const o = ev.countersOrig;
   const r = ev.countersReply;
   if (o !== undefined) {
-    if (o.packets > conn.po) conn.po = o.packets;
-    if (o.bytes > conn.bo) conn.bo = o.bytes;
+    if (o.packets > n[b + PO]!) n[b + PO] = o.packets;
+    if (o.bytes > n[b + BO]!) n[b + BO] = o.bytes;
   }
   if (r !== undefined) {
-    if (r.packets > conn.pr) conn.pr = r.packets;
-    if (r.bytes > conn.br) conn.br = r.bytes;
+    if (r.packets > n[b + PR]!) n[b + PR] = r.packets;
+    if (r.bytes > n[b + BR]!) n[b + BR] = r.bytes;
   }
 }
 
-/** Sets what the connection has reported (its baseline). */
-function setReported(conn: Conn, c: Counters): void {
-  conn.rpo = c.po;
-  conn.rbo = c.bo;
-  conn.rpr = c.pr;
-  conn.rbr = c.br;
+/** Sets what a connection (slot `b` of `n`) has reported: its baseline. */
+function setReported(n: Float64Array, b: number, c: Counters): void {
+  n[b + RPO] = c.po;
+  n[b + RBO] = c.bo;
+  n[b + RPR] = c.pr;
+  n[b + RBR] = c.br;
 }
 
 export class FlowTable {
   private readonly conns = new ConnIndex<Conn>();
+  private readonly nums = new ConnNumbers();
   /** Tracked connections per 5-tuple (usually 1): numFlows needs a set only for shared ones. */
   private readonly tupleRefs = new Map<string, { n: number }>();
   private readonly tombstones = new ConnIndex<Tombstone>();
@@ -396,15 +388,13 @@ export class FlowTable {
       tupleRef = { n: 0 };
       this.tupleRefs.set(tuple, tupleRef);
     }
+    const base = this.nums.alloc();
+    const n = this.nums.a;
+    n[base + START] = startMs;
+    n[base + KSTART] = ev.startMs ?? Number.NaN;
+    if (restored !== undefined) setReported(n, base, restored);
     const conn: Conn = {
-      // Counters start as doubles (-0 equals 0): kernel counters arrive as
-      // doubles, and a field that starts as a small integer and later holds a
-      // double makes V8 migrate every connection object (measured: the first
-      // dump after 100k NEWs took 8x longer).
-      po: -0,
-      bo: -0,
-      pr: -0,
-      br: -0,
+      base,
       id: ev.id,
       zone: ev.zone,
       origSrc: src,
@@ -418,8 +408,6 @@ export class FlowTable {
       dst,
       sport,
       dport,
-      startMs,
-      kernelStartMs: ev.startMs,
       tuple,
       tupleRef,
       // Its record key from the last flush (KeyMemo, a cache; see aggregation.ts).
@@ -430,10 +418,6 @@ export class FlowTable {
       memoKeyDst: undefined,
       // A restored connection was already reported as started before the restart.
       phase: restored !== undefined && phase.kind === 'starting' ? OPEN : phase,
-      rpo: restored?.po ?? -0,
-      rbo: restored?.bo ?? -0,
-      rpr: restored?.pr ?? -0,
-      rbr: restored?.br ?? -0,
       lastDumpGen: this.dumpGen,
       destroyed: false,
       srcEp: undefined,
@@ -502,7 +486,7 @@ export class FlowTable {
 
   private onUpdate(ev: ConntrackEvent): void {
     const conn = this.find(ev);
-    if (conn !== undefined && isOpen(conn.phase)) raiseCounters(conn, ev);
+    if (conn !== undefined && isOpen(conn.phase)) raiseCounters(this.nums.a, conn.base, ev);
   }
 
   private onDestroy(ev: ConntrackEvent, nowMs: number): void {
@@ -516,7 +500,7 @@ export class FlowTable {
         this.tombstones.remove(tomb);
         conn = this.create(ev, ev.startMs ?? nowMs, { kind: 'remainder', atMs });
         if (conn === undefined) return;
-        setReported(conn, tomb);
+        setReported(this.nums.a, conn.base, tomb);
       } else {
         // Its NEW was lost (or came before we listened): started and completed
         // now, unless its start timestamp is older than the interval.
@@ -525,7 +509,7 @@ export class FlowTable {
         if (conn === undefined) return;
       }
     }
-    raiseCounters(conn, ev);
+    raiseCounters(this.nums.a, conn.base, ev);
     conn.phase = endPhase(conn.phase, atMs);
     conn.destroyed = true;
   }
@@ -553,7 +537,7 @@ export class FlowTable {
       if (conn === undefined) return;
     }
     conn.lastDumpGen = this.dumpGen;
-    if (isOpen(conn.phase)) raiseCounters(conn, ev);
+    if (isOpen(conn.phase)) raiseCounters(this.nums.a, conn.base, ev);
     // TIME_WAIT/CLOSE: no more traffic, the counters are final; the DESTROY
     // may lag by the TIME_WAIT timeout and the conntrack GC.
     if (ev.tcpState !== undefined && ev.tcpState >= TCP_TIME_WAIT && ev.tcpState <= TCP_CLOSE) {
@@ -648,25 +632,33 @@ export class FlowTable {
     // Contributions stream into the aggregator: none is held past its bucket.
     const allowed = new Aggregator({ ...common, kind: this.o.aggregationKindForAllowed });
     const done: Conn[] = [];
+    // Nothing below allocates a slot, so the array stays the same.
+    const n = this.nums.a;
     this.conns.forEach((conn) => {
+      const b = conn.base;
       const step = flushStepInto(
         this.step,
         conn.phase,
-        conn.startMs,
+        n[b + START]!,
         startMs,
-        conn.po - conn.rpo,
-        conn.bo - conn.rbo,
-        conn.pr - conn.rpr,
-        conn.br - conn.rbr,
+        n[b + PO]! - n[b + RPO]!,
+        n[b + BO]! - n[b + RBO]!,
+        n[b + PR]! - n[b + RPR]!,
+        n[b + BR]! - n[b + RBR]!,
       );
       if (step.report) {
         this.contribute(conn, step.delta, step.started, step.completed, allowed);
-        setReported(conn, conn);
+        n[b + RPO] = n[b + PO]!;
+        n[b + RBO] = n[b + BO]!;
+        n[b + RPR] = n[b + PR]!;
+        n[b + RBR] = n[b + BR]!;
       }
       if (step.next === undefined) done.push(conn);
       else conn.phase = step.next;
     });
     for (const conn of done) {
+      const b = conn.base;
+      const kernelStart = n[b + KSTART]!;
       this.addTombstone({
         id: conn.id,
         zone: conn.zone,
@@ -677,18 +669,19 @@ export class FlowTable {
         origDst4: conn.origDst4,
         origA: conn.origA,
         origB: conn.origB,
-        po: conn.rpo,
-        bo: conn.rbo,
-        pr: conn.rpr,
-        br: conn.rbr,
+        po: n[b + RPO]!,
+        bo: n[b + RBO]!,
+        pr: n[b + RPR]!,
+        br: n[b + RBR]!,
         untilMs: endMs + this.o.tombstoneMs,
         absentSinceMs: undefined,
-        kernelStartMs: conn.kernelStartMs,
+        kernelStartMs: Number.isNaN(kernelStart) ? undefined : kernelStart,
         seenGen: this.dumpGen,
         // A DESTROY already received leaves nothing to miss.
         gone: conn.destroyed,
       });
       this.conns.remove(conn);
+      this.nums.release(b);
       if (--conn.tupleRef.n <= 0) this.tupleRefs.delete(conn.tuple);
     }
     const goneBefore = endMs - this.o.goneTombstoneMs;
@@ -727,8 +720,9 @@ export class FlowTable {
       src = conn.srcEp!;
       dst = conn.dstEp!;
     } else {
-      src = this.o.endpoints.lookup(conn.src, conn.startMs);
-      dst = this.o.endpoints.lookup(conn.dst, conn.startMs);
+      const startMs = this.nums.a[conn.base + START]!;
+      src = this.o.endpoints.lookup(conn.src, startMs);
+      dst = this.o.endpoints.lookup(conn.dst, startMs);
       if (version !== undefined) {
         conn.srcEp = src;
         conn.dstEp = dst;
@@ -779,8 +773,10 @@ export class FlowTable {
   exportBaselines(): BaselineSnapshot {
     const connections: BaselineSnapshot['connections'] = {};
     const completed: NonNullable<BaselineSnapshot['completed']> = {};
+    const n = this.nums.a;
     this.conns.forEach((c) => {
-      connections[keyOf(c)] = [c.rpo, c.rbo, c.rpr, c.rbr];
+      const b = c.base;
+      connections[keyOf(c)] = [n[b + RPO]!, n[b + RBO]!, n[b + RPR]!, n[b + RBR]!];
     });
     this.tombstones.forEach((t) => {
       // Only what the kernel may still list can come back after a restart.

@@ -207,6 +207,9 @@ describe('endpoint cache', () => {
       writeFileSync(path, 'pods:\n  - { namespace: a, name: p3, ipp: 10.244.0.3 }\n');
       await waitUntil(() => src.errors === 1);
       expect(cache.lookup('10.244.0.2', 3_000)).toMatchObject({ name: 'p2' });
+      // The same bad content is reported once, not on every later look at the file.
+      await new Promise((r) => setTimeout(r, 300));
+      expect(src.errors).toBe(1);
     } finally {
       await src.close();
     }
