@@ -99,12 +99,13 @@ interface Bucket {
   /** The bucket's key string (shared with the members' memos). */
   key: string;
   record: FlowRecord;
-  tuples: Set<string>;
+  /** Shared 5-tuples, made on first need (most buckets have none). */
+  tuples: Set<string> | undefined;
   /** Contributions whose 5-tuple no other contribution has (see tupleShared). */
   uniqueTuples: number;
   srcLabels: Record<string, string> | undefined;
   dstLabels: Record<string, string> | undefined;
-  policies: Set<string>;
+  policies: Set<string> | undefined;
   srcAggr: string;
   dstAggr: string;
 }
@@ -192,11 +193,11 @@ export class Aggregator {
           bytesOut: 0,
           action: c.action,
         },
-        tuples: new Set(),
+        tuples: undefined,
         uniqueTuples: 0,
         srcLabels: o.includeLabels ? { ...c.src.labels } : undefined,
         dstLabels: o.includeLabels ? { ...c.dst.labels } : undefined,
-        policies: new Set(),
+        policies: undefined,
         srcAggr: c.src.aggregatedName,
         dstAggr: c.dst.aggregatedName,
       };
@@ -208,14 +209,17 @@ export class Aggregator {
     if (memo === undefined) remember(c.memo, c, o.kind, b.key);
     const r = b.record;
     if (c.tupleShared === false) b.uniqueTuples++;
-    else b.tuples.add(tuple);
+    else (b.tuples ??= new Set()).add(tuple);
     if (c.started) r.numFlowsStarted++;
     if (c.completed) r.numFlowsCompleted++;
     r.packetsIn += c.packetsIn;
     r.packetsOut += c.packetsOut;
     r.bytesIn += c.bytesIn;
     r.bytesOut += c.bytesOut;
-    if (c.policies) for (const p of c.policies) b.policies.add(p);
+    if (c.policies && c.policies.length > 0) {
+      const set = (b.policies ??= new Set());
+      for (const p of c.policies) set.add(p);
+    }
   }
 
   records(): FlowRecord[] {
@@ -224,7 +228,7 @@ export class Aggregator {
     const out: FlowRecord[] = [];
     for (const b of buckets.values()) {
       const r = b.record;
-      r.numFlows = b.uniqueTuples + b.tuples.size;
+      r.numFlows = b.uniqueTuples + (b.tuples?.size ?? 0);
       if (o.includeLabels) {
         r.srcLabels = formatLabels(b.srcLabels, true);
         r.dstLabels = formatLabels(b.dstLabels, true);
@@ -232,7 +236,7 @@ export class Aggregator {
       if (o.includePolicies) {
         r.srcNameAggr = b.srcAggr;
         r.dstNameAggr = b.dstAggr;
-        r.policies = b.policies.size > 0 ? [...b.policies].sort().join('|') : '-';
+        r.policies = b.policies !== undefined ? [...b.policies].sort().join('|') : '-';
       }
       out.push(r);
     }
