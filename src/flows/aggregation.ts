@@ -209,7 +209,10 @@ export class Aggregator {
     if (memo === undefined) remember(c.memo, c, o.kind, b.key);
     const r = b.record;
     if (c.tupleShared === false) b.uniqueTuples++;
-    else (b.tuples ??= new Set()).add(tuple);
+    else {
+      b.tuples ??= new Set();
+      b.tuples.add(tuple);
+    }
     if (c.started) r.numFlowsStarted++;
     if (c.completed) r.numFlowsCompleted++;
     r.packetsIn += c.packetsIn;
@@ -217,8 +220,8 @@ export class Aggregator {
     r.bytesIn += c.bytesIn;
     r.bytesOut += c.bytesOut;
     if (c.policies && c.policies.length > 0) {
-      const set = (b.policies ??= new Set());
-      for (const p of c.policies) set.add(p);
+      b.policies ??= new Set();
+      for (const p of c.policies) b.policies.add(p);
     }
   }
 
