@@ -6,7 +6,11 @@
 import { readFileSync } from 'node:fs';
 import { ConntrackListener, dumpConntrack } from '../conntrack/listener.js';
 import { NflogGroupError, NflogListener } from '../nflog/listener.js';
+import { describeHolder, findNflogHolder } from './holders.js';
 import { type CheckResult, errnoOf, fail, ok, warn } from './types.js';
+
+/** A command line of the flowtrail agent (the CLI's `agent` subcommand). */
+const RUNNING_AGENT = /flowtrail(\.js)?\s+agent\b/;
 
 const SYSCTL = '/proc/sys/net/netfilter';
 
@@ -55,10 +59,21 @@ export async function checkNflog(groups: readonly number[]): Promise<CheckResult
     return ok('kernel.nflog', title, `bound and released groups ${groups.join(', ')}`);
   } catch (err) {
     if (err instanceof NflogGroupError && (err.errno === 'EBUSY' || err.errno === 'EPERM')) {
+      const holder = findNflogHolder(err.group);
+      const who = holder ? `: ${describeHolder(holder)}` : '';
+      if (holder?.command !== undefined && RUNNING_AGENT.test(holder.command)) {
+        // Beside a running agent the bind cannot be tested, and that is expected.
+        return warn(
+          'kernel.nflog',
+          title,
+          `group ${err.group} is held by a running flowtrail agent${who}; the bind could not be tested`,
+          'nothing, if that agent is the one you meant to run; to test the bind, run doctor where no agent runs',
+        );
+      }
       return fail(
         'kernel.nflog',
         title,
-        `group ${err.group} is already bound by another process in this network namespace (${err.errno})`,
+        `group ${err.group} is already bound by another process in this network namespace${who} (${err.errno})`,
         `stop the other NFLOG listener (another flowtrail, ulogd, a capture) or set nflog.ingressGroup / nflog.egressGroup to the groups your policy rules log to`,
       );
     }

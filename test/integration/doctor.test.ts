@@ -184,11 +184,36 @@ describe.skipIf(skipKernel || skipMoto)('flowtrail doctor', () => {
       const r = doctor(node, config('good'));
       expect(r.code).toBe(1);
       onlyFailed(r.report, ['kernel.nflog']);
-      expect(check(r.report, 'kernel.nflog').found).toMatch(
-        /group 1 is already bound by another process .*\(EBUSY|EPERM\)/,
-      );
+      const found = check(r.report, 'kernel.nflog').found;
+      expect(found).toMatch(/group 1 is already bound by another process .*\((EBUSY|EPERM)\)/);
+      // The holder, found through /proc: its pid and command line.
+      expect(found).toContain(`pid ${holder.pid} (`);
+      expect(found).toContain('capture --no-conntrack --nflog-groups 1');
     } finally {
       await stopProcess(holder);
+    }
+  });
+
+  it('NFLOG group held by a running flowtrail agent: a warning, not a failure', async () => {
+    const agent = node.spawn(
+      [
+        process.execPath,
+        CLI,
+        'agent',
+        '--config',
+        config('agent', { spool: join(dir, 'agent-spool') }),
+      ],
+      { env },
+    );
+    try {
+      await new Promise((r) => setTimeout(r, 2_500));
+      const r = doctor(node, config('good'));
+      const c = check(r.report, 'kernel.nflog');
+      expect(c.status).toBe('warn');
+      expect(c.found).toContain(`held by a running flowtrail agent: pid ${agent.pid} (`);
+      expect(statusOf(r.report)).toMatchObject({ ...baseline, 'kernel.nflog': 'warn' });
+    } finally {
+      await stopProcess(agent);
     }
   });
 

@@ -1,4 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import {
+  describeHolder,
+  parseNetlinkSockets,
+  parseNflogInstances,
+} from '../../src/doctor/holders.js';
 import { checkNflogRules, parseIptablesSave, parseNftRuleset } from '../../src/doctor/policy.js';
 import { formatReport } from '../../src/doctor/run.js';
 
@@ -82,6 +87,35 @@ describe('doctor: report', () => {
         'not ready: 1 check failed',
         '',
       ].join('\n'),
+    );
+  });
+});
+
+describe('who holds an NFLOG group', () => {
+  it('parses /proc/net/netfilter/nfnetlink_log and /proc/net/netlink', () => {
+    expect(
+      parseNflogInstances('    7  11485     0 2   128      1  1\n    1 4001 0 2 128 1 1\n'),
+    ).toEqual([
+      { group: 7, portid: 11485 },
+      { group: 1, portid: 4001 },
+    ]);
+    const netlink = `sk               Eth Pid        Groups   Rmem     Wmem     Dump  Locks    Drops    Inode
+000000003b3cd3bc 0   0          00000000 0        0        0     2        0        2616157
+00000000b6dbb87c 12  11485      00000000 0        0        0     2        0        2616163
+`;
+    expect(parseNetlinkSockets(netlink)).toEqual([
+      { protocol: 0, portid: 0, inode: 2616157 },
+      { protocol: 12, portid: 11485, inode: 2616163 },
+    ]);
+  });
+
+  it('names the process when /proc shows it, else the netlink port', () => {
+    expect(describeHolder({ portid: 9, pid: 42, command: 'ulogd -d' })).toBe(
+      'pid 42 (ulogd -d), netlink port 9',
+    );
+    expect(describeHolder({ portid: 9 })).toBe('netlink port 9');
+    expect(describeHolder({ portid: 9, pid: 42, command: 'x'.repeat(200) })).toMatch(
+      /^pid 42 \(x{117}\.\.\.\), netlink port 9$/,
     );
   });
 });
