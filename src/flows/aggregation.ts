@@ -122,6 +122,12 @@ function name(e: Endpoint, kind: AggregationKind): string {
   return kind === AggregationKind.PrefixName ? e.aggregatedName : e.name;
 }
 
+/** A bucket's labels become those it shares with the contribution's endpoints. */
+function intersectInto(b: Bucket, c: Contribution): void {
+  b.srcLabels = intersectLabels(b.srcLabels ?? {}, c.src.labels);
+  b.dstLabels = intersectLabels(b.dstLabels ?? {}, c.dst.labels);
+}
+
 /**
  * Merges contributions into records, one at a time (nothing per connection is
  * held beyond its bucket); records follow the order of first appearance.
@@ -133,7 +139,35 @@ export class Aggregator {
 
   add(c: Contribution): void {
     const o = this.o;
-    const buckets = this.buckets;
+    const memo = memoKey(c.memo, c, o.kind);
+    // A long-lived connection's bucket is found by its remembered key alone.
+    let b = memo === undefined ? undefined : this.buckets.get(memo);
+    if (b === undefined) b = this.bucketFor(c, memo);
+    else if (o.includeLabels) intersectInto(b, c);
+    if (memo === undefined) remember(c.memo, c, o.kind, b.key);
+    const r = b.record;
+    if (c.tupleShared === false) b.uniqueTuples++;
+    else {
+      b.tuples ??= new Set();
+      b.tuples.add(
+        c.tuple ?? `${c.proto}|${c.srcIP}|${c.dstIP}|${c.srcPort ?? '-'}|${c.dstPort ?? '-'}`,
+      );
+    }
+    if (c.started) r.numFlowsStarted++;
+    if (c.completed) r.numFlowsCompleted++;
+    r.packetsIn += c.packetsIn;
+    r.packetsOut += c.packetsOut;
+    r.bytesIn += c.bytesIn;
+    r.bytesOut += c.bytesOut;
+    if (c.policies && c.policies.length > 0) {
+      b.policies ??= new Set();
+      for (const p of c.policies) b.policies.add(p);
+    }
+  }
+
+  /** The bucket of a contribution whose key is not remembered (or whose bucket is new this flush). */
+  private bucketFor(c: Contribution, memo: string | undefined): Bucket {
+    const o = this.o;
     const hasPorts = c.srcPort !== undefined;
     const srcPort: number | '-' = !hasPorts || o.kind !== AggregationKind.Full ? '-' : c.srcPort!;
     const dstPort: number | '-' = c.dstPort === undefined ? '-' : c.dstPort;
@@ -142,7 +176,6 @@ export class Aggregator {
     const dstIP = dropIps ? '-' : c.dstIP;
     const srcName = name(c.src, o.kind);
     const dstName = name(c.dst, o.kind);
-    const memo = memoKey(c.memo, c, o.kind);
     const key =
       memo ??
       // Flat (join): connections keep their bucket's key between flushes.
@@ -161,68 +194,49 @@ export class Aggregator {
         srcPort,
         dstPort,
       ].join('|');
-    const tuple =
-      c.tuple ?? `${c.proto}|${c.srcIP}|${c.dstIP}|${c.srcPort ?? '-'}|${c.dstPort ?? '-'}`;
-    let b = buckets.get(key);
-    if (!b) {
-      b = {
-        key,
-        record: {
-          startTime: o.startTime,
-          endTime: o.endTime,
-          srcType: c.src.type,
-          srcNamespace: c.src.namespace,
-          srcName,
-          srcLabels: '-',
-          dstType: c.dst.type,
-          dstNamespace: c.dst.namespace,
-          dstName,
-          dstLabels: '-',
-          srcIP,
-          dstIP,
-          proto: c.proto,
-          srcPort,
-          dstPort,
-          numFlows: 0,
-          numFlowsStarted: 0,
-          numFlowsCompleted: 0,
-          reporter: c.reporter,
-          packetsIn: 0,
-          packetsOut: 0,
-          bytesIn: 0,
-          bytesOut: 0,
-          action: c.action,
-        },
-        tuples: undefined,
-        uniqueTuples: 0,
-        srcLabels: o.includeLabels ? { ...c.src.labels } : undefined,
-        dstLabels: o.includeLabels ? { ...c.dst.labels } : undefined,
-        policies: undefined,
-        srcAggr: c.src.aggregatedName,
-        dstAggr: c.dst.aggregatedName,
-      };
-      buckets.set(key, b);
-    } else if (o.includeLabels) {
-      b.srcLabels = intersectLabels(b.srcLabels ?? {}, c.src.labels);
-      b.dstLabels = intersectLabels(b.dstLabels ?? {}, c.dst.labels);
+    let b = memo === undefined ? this.buckets.get(key) : undefined;
+    if (b !== undefined) {
+      if (o.includeLabels) intersectInto(b, c);
+      return b;
     }
-    if (memo === undefined) remember(c.memo, c, o.kind, b.key);
-    const r = b.record;
-    if (c.tupleShared === false) b.uniqueTuples++;
-    else {
-      b.tuples ??= new Set();
-      b.tuples.add(tuple);
-    }
-    if (c.started) r.numFlowsStarted++;
-    if (c.completed) r.numFlowsCompleted++;
-    r.packetsIn += c.packetsIn;
-    r.packetsOut += c.packetsOut;
-    r.bytesIn += c.bytesIn;
-    r.bytesOut += c.bytesOut;
-    if (c.policies && c.policies.length > 0) {
-      b.policies ??= new Set();
-      for (const p of c.policies) b.policies.add(p);
-    }
+    b = {
+      key,
+      record: {
+        startTime: o.startTime,
+        endTime: o.endTime,
+        srcType: c.src.type,
+        srcNamespace: c.src.namespace,
+        srcName,
+        srcLabels: '-',
+        dstType: c.dst.type,
+        dstNamespace: c.dst.namespace,
+        dstName,
+        dstLabels: '-',
+        srcIP,
+        dstIP,
+        proto: c.proto,
+        srcPort,
+        dstPort,
+        numFlows: 0,
+        numFlowsStarted: 0,
+        numFlowsCompleted: 0,
+        reporter: c.reporter,
+        packetsIn: 0,
+        packetsOut: 0,
+        bytesIn: 0,
+        bytesOut: 0,
+        action: c.action,
+      },
+      tuples: undefined,
+      uniqueTuples: 0,
+      srcLabels: o.includeLabels ? { ...c.src.labels } : undefined,
+      dstLabels: o.includeLabels ? { ...c.dst.labels } : undefined,
+      policies: undefined,
+      srcAggr: c.src.aggregatedName,
+      dstAggr: c.dst.aggregatedName,
+    };
+    this.buckets.set(key, b);
+    return b;
   }
 
   records(): FlowRecord[] {
