@@ -65,6 +65,7 @@ import {
   STARTING,
 } from './connection-state.js';
 import { DenyCounter, hasPorts, tupleKey } from './deny-counter.js';
+import { type TupleRef, TupleRefs } from './tuple-refs.js';
 
 export interface FlowTableOptions {
   endpoints: EndpointLookup;
@@ -105,10 +106,13 @@ interface Conn extends ConnIdentity, KeyMemo {
   readonly sport: number | undefined;
   /** The reply tuple's source port. */
   readonly dport: number | undefined;
-  /** The 5-tuple (src, real dst, ports) as one string: numFlows identity and policy join key. */
-  readonly tuple: string;
+  /**
+   * The 5-tuple (src, real dst, ports) as one string: numFlows identity of a
+   * shared 5-tuple and the policy join key; built on first need.
+   */
+  tuple: string | undefined;
   /** How many tracked connections have this 5-tuple (shared object per tuple). */
-  readonly tupleRef: { n: number };
+  readonly tupleRef: TupleRef;
   phase: ConnPhase;
   /** The dump generation that last listed it (or created it). */
   lastDumpGen: number;
@@ -278,7 +282,7 @@ export class FlowTable {
   private readonly conns = new ConnIndex<Conn>();
   private readonly nums = new ConnNumbers();
   /** Tracked connections per 5-tuple (usually 1): numFlows needs a set only for shared ones. */
-  private readonly tupleRefs = new Map<string, { n: number }>();
+  private readonly tupleRefs = new TupleRefs();
   private readonly tombstones = new ConnIndex<Tombstone>();
   private readonly denies: DenyCounter;
   private readonly pendingBaselines = new Map<string, Counters>();
@@ -382,12 +386,7 @@ export class FlowTable {
     const dst = r ? this.ipText(r, 'src') : origDst;
     const sport = ports ? o.sport : undefined;
     const dport = ports ? (r ? r.sport : o.dport) : undefined;
-    const tuple = tupleKey(o.proto, src, dst, sport, dport);
-    let tupleRef = this.tupleRefs.get(tuple);
-    if (tupleRef === undefined) {
-      tupleRef = { n: 0 };
-      this.tupleRefs.set(tuple, tupleRef);
-    }
+    const tupleRef = this.tupleRefs.acquire(o.proto, src, dst, sport ?? -1, dport ?? -1);
     const base = this.nums.alloc();
     const n = this.nums.a;
     n[base + START] = startMs;
@@ -408,7 +407,7 @@ export class FlowTable {
       dst,
       sport,
       dport,
-      tuple,
+      tuple: undefined,
       tupleRef,
       // Its record key from the last flush (KeyMemo, a cache; see aggregation.ts).
       memoKind: -1,
@@ -682,7 +681,7 @@ export class FlowTable {
       });
       this.conns.remove(conn);
       this.nums.release(b);
-      if (--conn.tupleRef.n <= 0) this.tupleRefs.delete(conn.tuple);
+      this.tupleRefs.release(conn.tupleRef);
     }
     const goneBefore = endMs - this.o.goneTombstoneMs;
     const expired: Tombstone[] = [];
@@ -733,7 +732,11 @@ export class FlowTable {
       this.stats.ignoredNonLocal++;
       return;
     }
-    const policies = this.o.includePolicies ? this.denies.policiesFor(conn.tuple) : undefined;
+    const shared = conn.tupleRef.n > 1;
+    if ((shared || this.o.includePolicies) && conn.tuple === undefined) {
+      conn.tuple = tupleKey(conn.proto, conn.src, conn.dst, conn.sport, conn.dport);
+    }
+    const policies = this.o.includePolicies ? this.denies.policiesFor(conn.tuple!) : undefined;
     // One scratch contribution for every call: the aggregator copies what it keeps.
     const c = this.scratch;
     c.src = src;
@@ -747,7 +750,7 @@ export class FlowTable {
     c.completed = completed;
     c.policies = policies;
     c.tuple = conn.tuple;
-    c.tupleShared = conn.tupleRef.n > 1;
+    c.tupleShared = shared;
     c.memo = conn;
     if (src.local) {
       c.reporter = 'src';
