@@ -111,6 +111,6 @@ export function findNflogHolder(group: number): Holder | undefined {
 
 export function describeHolder(h: Holder): string {
   if (h.pid === undefined) return `netlink port ${h.portid}`;
-  const cmd = h.command && h.command.length > 120 ? `${h.command.slice(0, 117)}...` : h.command;
+  const cmd = h.command && h.command.length > 240 ? `${h.command.slice(0, 237)}...` : h.command;
   return `pid ${h.pid} (${cmd || 'unknown command'}), netlink port ${h.portid}`;
 }

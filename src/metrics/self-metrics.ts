@@ -3,7 +3,7 @@
  * the global default). Values are read from each component's stats at
  * scrape time, so components need not know about Prometheus.
  */
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { LOSS_KINDS, type LossKind } from '../loss/ledger.js';
 
 type Reader = () => number;
@@ -97,10 +97,24 @@ export function createSelfMetrics(
   extra: readonly Histogram[] = [],
 ): Registry {
   const r = new Registry();
-  // process_resident_memory_bytes, nodejs_heap_size_used_bytes, GC and event-loop
-  // lag: what operators graph next to the agent's memory limit.
-  collectDefaultMetrics({ register: r });
   for (const m of extra) r.registerMetric(m);
+  // What operators graph next to the container's memory limit.
+  gauge(r, 'flowtrail_process_resident_memory_bytes', 'resident set size of the agent', () =>
+    process.memoryUsage.rss(),
+  );
+  gauge(r, 'flowtrail_heap_used_bytes', 'V8 heap in use', () => process.memoryUsage().heapUsed);
+  gauge(
+    r,
+    'flowtrail_heap_total_bytes',
+    'V8 heap committed',
+    () => process.memoryUsage().heapTotal,
+  );
+  gauge(
+    r,
+    'flowtrail_external_memory_bytes',
+    'memory outside the V8 heap held by JavaScript objects (buffers)',
+    () => process.memoryUsage().external,
+  );
   labelledCounter(
     r,
     'flowtrail_conntrack_events_total',

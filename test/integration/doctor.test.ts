@@ -188,7 +188,7 @@ describe.skipIf(skipKernel || skipMoto)('flowtrail doctor', () => {
       expect(found).toMatch(/group 1 is already bound by another process .*\((EBUSY|EPERM)\)/);
       // The holder, found through /proc: its pid and command line.
       expect(found).toContain(`pid ${holder.pid} (`);
-      expect(found).toContain('capture --no-conntrack --nflog-groups 1');
+      expect(found).toContain('flowtrail.js capture --no-conntrack');
     } finally {
       await stopProcess(holder);
     }

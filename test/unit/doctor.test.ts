@@ -114,8 +114,8 @@ describe('who holds an NFLOG group', () => {
       'pid 42 (ulogd -d), netlink port 9',
     );
     expect(describeHolder({ portid: 9 })).toBe('netlink port 9');
-    expect(describeHolder({ portid: 9, pid: 42, command: 'x'.repeat(200) })).toMatch(
-      /^pid 42 \(x{117}\.\.\.\), netlink port 9$/,
+    expect(describeHolder({ portid: 9, pid: 42, command: 'x'.repeat(300) })).toMatch(
+      /^pid 42 \(x{237}\.\.\.\), netlink port 9$/,
     );
   });
 });
