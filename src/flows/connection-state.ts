@@ -55,22 +55,6 @@ export function isOpen(p: ConnPhase): boolean {
   return p.kind === 'starting' || p.kind === 'open';
 }
 
-export function subtract(a: Counters, b: Counters): Counters {
-  return { po: a.po - b.po, bo: a.bo - b.bo, pr: a.pr - b.pr, br: a.br - b.br };
-}
-
-/** Kernel counters only grow; a stale reading never moves them back. */
-export function maxCounters(a: Counters, b: Counters): Counters {
-  if (b.po <= a.po && b.bo <= a.bo && b.pr <= a.pr && b.br <= a.br) return a;
-  if (b.po >= a.po && b.bo >= a.bo && b.pr >= a.pr && b.br >= a.br) return b;
-  return {
-    po: Math.max(a.po, b.po),
-    bo: Math.max(a.bo, b.bo),
-    pr: Math.max(a.pr, b.pr),
-    br: Math.max(a.br, b.br),
-  };
-}
-
 function hasTraffic(d: Counters): boolean {
   return d.po > 0 || d.bo > 0 || d.pr > 0 || d.br > 0;
 }
