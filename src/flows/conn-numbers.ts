@@ -3,7 +3,8 @@
  * doubles per connection. A double in an object field is a heap number of
  * its own in V8 (ten per connection, allocated and traced by the GC); here
  * they cost 8 bytes each and nothing to the collector. Slots are reused
- * after release; the array grows by doubling.
+ * after release; the array grows by doubling and never shrinks: at most
+ * maxFlows slots (80 bytes each, 20 MiB at the default 250,000).
  */
 export const WIDTH = 10;
 /** Field offsets in a slot. */
