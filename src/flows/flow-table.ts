@@ -118,6 +118,8 @@ interface Conn extends ConnIdentity, KeyMemo {
   lastDumpGen: number;
   /** Its DESTROY was received. */
   destroyed: boolean;
+  /** Its NEW was received (a connection first seen in a dump may still have one queued). */
+  sawNew: boolean;
   /** Endpoint lookups at its start, valid while the cache's version is epVersion. */
   srcEp: Endpoint | undefined;
   dstEp: Endpoint | undefined;
@@ -140,6 +142,10 @@ interface Tombstone extends ConnIdentity, Counters {
   seenGen: number;
   /** Gone from the kernel without its DESTROY reaching us (counted once). */
   gone: boolean;
+  /** Its NEW was received: a NEW on the same key is then another connection. */
+  sawNew: boolean;
+  /** Its DESTROY was received: a DESTROY on the same key is then another connection. */
+  destroyed: boolean;
 }
 
 export interface BaselineSnapshot {
@@ -196,6 +202,12 @@ const UNKNOWN_ENDPOINT: Endpoint = Object.freeze({
   labels: {},
   local: false,
 });
+
+/**
+ * How long after a dump completed a connection its NEW may still be read
+ * from the event socket's queue (then it is stale, not a new connection).
+ */
+const STALE_NEW_MS = 30_000;
 
 const TCP_TIME_WAIT = 7;
 const TCP_CLOSE = 8;
@@ -267,6 +279,25 @@ function raiseCounters(n: Float64Array, b: number, ev: ConntrackEvent): void {
   if (r !== undefined) {
     if (r.packets > n[b + PR]!) n[b + PR] = r.packets;
     if (r.bytes > n[b + BR]!) n[b + BR] = r.bytes;
+  }
+}
+
+/**
+ * Whether an event's kernel start time differs from a completed connection's.
+ * NEW events carry no start time (the kernel adds it to DESTROYs and dumps),
+ * so a connection created by its NEW learns it from its dump or DESTROY.
+ */
+function differsInStart(ev: ConntrackEvent, t: Tombstone): 'same' | 'differs' | 'unknown' {
+  const start = ev.startMs;
+  if (start === undefined || t.kernelStartMs === undefined) return 'unknown';
+  return start === t.kernelStartMs ? 'same' : 'differs';
+}
+
+/** Keeps the kernel's start time once an event gives it. */
+function learnStart(n: Float64Array, b: number, ev: ConntrackEvent): void {
+  if (Number.isNaN(n[b + KSTART]!)) {
+    const start = ev.startMs;
+    if (start !== undefined) n[b + KSTART] = start;
   }
 }
 
@@ -419,6 +450,7 @@ export class FlowTable {
       phase: restored !== undefined && phase.kind === 'starting' ? OPEN : phase,
       lastDumpGen: this.dumpGen,
       destroyed: false,
+      sawNew: false,
       srcEp: undefined,
       dstEp: undefined,
       epVersion: -1,
@@ -461,26 +493,29 @@ export class FlowTable {
   }
 
   private onNew(ev: ConntrackEvent, nowMs: number): void {
-    if (this.find(ev) !== undefined) return;
-    {
-      const tomb = this.findTombstone(ev);
-      if (tomb !== undefined) {
-        // Events and dumps race: a dump may complete a short connection (TIME_WAIT)
-        // before its NEW, still queued on the event socket, is read. That NEW is
-        // stale; only a NEW with another start time is a new connection on the key.
-        const start = ev.startMs;
-        if (
-          start === undefined ||
-          tomb.kernelStartMs === undefined ||
-          start === tomb.kernelStartMs
-        ) {
-          this.stats.staleNews++;
-          return;
-        }
-        this.tombstones.remove(tomb);
-      }
+    const known = this.find(ev);
+    if (known !== undefined) {
+      known.sawNew = true; // first seen in a dump; this is its NEW
+      return;
     }
-    this.create(ev, ev.startMs ?? nowMs, STARTING);
+    const tomb = this.findTombstone(ev);
+    if (tomb !== undefined) {
+      // Events and dumps race: a dump may complete a short connection (TIME_WAIT)
+      // before its NEW, still queued on the event socket, is read. That NEW is
+      // stale. But the kernel gives a reused 5-tuple the same id when the same
+      // slot holds it again, so a NEW on the key of a connection whose NEW was
+      // already read, or with another start time, is a new connection.
+      const start = differsInStart(ev, tomb);
+      const recent = nowMs - (tomb.untilMs - this.o.tombstoneMs) <= STALE_NEW_MS;
+      if (start === 'same' || (start === 'unknown' && !tomb.sawNew && recent)) {
+        tomb.sawNew = true;
+        this.stats.staleNews++;
+        return;
+      }
+      this.tombstones.remove(tomb);
+    }
+    const conn = this.create(ev, ev.startMs ?? nowMs, STARTING);
+    if (conn !== undefined) conn.sawNew = true;
   }
 
   private onUpdate(ev: ConntrackEvent): void {
@@ -492,7 +527,12 @@ export class FlowTable {
     let conn = this.find(ev);
     const atMs = ev.stopMs ?? nowMs;
     if (conn === undefined) {
-      const tomb = this.findTombstone(ev);
+      let tomb = this.findTombstone(ev);
+      // A second DESTROY on the key, or another start time: another connection.
+      if (tomb !== undefined && (tomb.destroyed || differsInStart(ev, tomb) === 'differs')) {
+        this.tombstones.remove(tomb);
+        tomb = undefined;
+      }
       if (tomb !== undefined) {
         // Completed earlier (vanished from a dump): report only the remainder.
         this.stats.lateDestroys++;
@@ -509,6 +549,9 @@ export class FlowTable {
       }
     }
     raiseCounters(this.nums.a, conn.base, ev);
+    learnStart(this.nums.a, conn.base, ev);
+    // Its NEW, if it ever comes, came first: the socket keeps a connection's events in order.
+    conn.sawNew = true;
     conn.phase = endPhase(conn.phase, atMs);
     conn.destroyed = true;
   }
@@ -517,12 +560,14 @@ export class FlowTable {
     let conn = this.find(ev);
     if (conn === undefined) {
       const tomb = this.findTombstone(ev);
-      if (tomb !== undefined) {
+      if (tomb !== undefined && differsInStart(ev, tomb) !== 'differs') {
         // Already completed, still in the kernel's table (TIME_WAIT).
         tomb.seenGen = this.dumpGen;
         tomb.absentSinceMs = undefined;
         return;
       }
+      // Another connection on a completed one's key (the kernel reused the id).
+      if (tomb !== undefined) this.tombstones.remove(tomb);
       const start = ev.startMs;
       // Seen first in a dump: it began before we listened (the start-up dump:
       // not a start of ours to report) or its NEW was lost (a later dump).
@@ -537,6 +582,7 @@ export class FlowTable {
     }
     conn.lastDumpGen = this.dumpGen;
     if (isOpen(conn.phase)) raiseCounters(this.nums.a, conn.base, ev);
+    learnStart(this.nums.a, conn.base, ev);
     // TIME_WAIT/CLOSE: no more traffic, the counters are final; the DESTROY
     // may lag by the TIME_WAIT timeout and the conntrack GC.
     if (ev.tcpState !== undefined && ev.tcpState >= TCP_TIME_WAIT && ev.tcpState <= TCP_CLOSE) {
@@ -678,6 +724,8 @@ export class FlowTable {
         seenGen: this.dumpGen,
         // A DESTROY already received leaves nothing to miss.
         gone: conn.destroyed,
+        sawNew: conn.sawNew,
+        destroyed: conn.destroyed,
       });
       this.conns.remove(conn);
       this.nums.release(b);
@@ -810,6 +858,9 @@ export class FlowTable {
         seenGen: 0,
         // Not this run's to account for in the overrun arithmetic.
         gone: true,
+        // Its NEW came before the restart; its DESTROY may still come (TIME_WAIT).
+        sawNew: true,
+        destroyed: false,
       });
     }
   }

@@ -577,3 +577,58 @@ describe('completed connections survive a restart whatever their protocol and fa
     expect(JSON.parse(JSON.stringify(t2.exportBaselines())).completed).toEqual(snap.completed);
   });
 });
+
+describe('a 5-tuple the kernel reuses under the same conntrack id (same slab slot)', () => {
+  // NEW events carry no start time; DESTROYs and dumps do (nf_conntrack_timestamp).
+  const t1 = { startNs: 100_000_000n, startMs: 100 };
+  const t2 = { startNs: 60_000_000_000n, startMs: 60_000 };
+  const srcRecords = (rs: FlowRecord[]) =>
+    rs
+      .filter((r) => r.srcPort === 31 && r.reporter === 'src')
+      .map((r) => [r.numFlowsStarted, r.numFlowsCompleted, r.packetsOut, r.bytesOut]);
+
+  it('a second connection is counted in full, its NEW read long after the first completed', () => {
+    const t = table();
+    t.applyDump([], 0);
+    t.onConntrack([ev('new', 31)], 100);
+    t.applyDump([dumpOf(31, [5, 270, 3, 164], { tcpState: 7, ...t1 })], 900);
+    expect(srcRecords(t.flush(0, 1_000))).toEqual([[1, 1, 5, 270]]);
+    t.onConntrack([ev('destroy', 31, [5, 270, 3, 164], t1)], 15_000);
+    t.applyDump([], 15_900);
+    expect(srcRecords(t.flush(1_000, 16_000))).toEqual([]);
+    // 44 s later the same slot holds the same 5-tuple again: same id, same key.
+    t.onConntrack([ev('new', 31)], 60_000);
+    t.applyDump([dumpOf(31, [7, 400, 4, 200], { tcpState: 7, ...t2 })], 60_900);
+    expect(srcRecords(t.flush(16_000, 61_000))).toEqual([[1, 1, 7, 400]]);
+    t.onConntrack([ev('destroy', 31, [7, 400, 4, 200], t2)], 75_000);
+    t.applyDump([], 75_900);
+    expect(srcRecords(t.flush(61_000, 76_000))).toEqual([]);
+    expect(t.stats.staleNews).toBe(0);
+  });
+
+  it('a second DESTROY on the key (its NEW lost) is another connection, counted from its totals', () => {
+    const t = table();
+    t.applyDump([], 0);
+    t.onConntrack([ev('new', 31)], 100);
+    t.onConntrack([ev('destroy', 31, [5, 270, 3, 164], t1)], 500);
+    t.applyDump([], 900);
+    expect(srcRecords(t.flush(0, 1_000))).toEqual([[1, 1, 5, 270]]);
+    t.onConntrack([ev('destroy', 31, [2, 120, 1, 60], t2)], 60_500);
+    t.applyDump([], 60_900);
+    // Started (its kernel start falls in the interval) and completed, with its own totals.
+    expect(srcRecords(t.flush(1_000, 61_000))).toEqual([[1, 1, 2, 120]]);
+    expect(t.stats.unknownDestroys).toBe(1);
+  });
+
+  it('a dump entry with another start time than the completed connection is a new one', () => {
+    const t = table();
+    t.applyDump([], 0);
+    t.onConntrack([ev('new', 31)], 100);
+    t.applyDump([dumpOf(31, [5, 270, 3, 164], { tcpState: 7, ...t1 })], 900);
+    t.flush(0, 1_000);
+    // Its NEW lost, the second connection shows up first in a dump, with its own start.
+    t.applyDump([dumpOf(31, [3, 180, 2, 100], { ...t2 })], 60_900);
+    expect(srcRecords(t.flush(1_000, 61_000))).toEqual([[1, 0, 3, 180]]);
+    expect(t.stats.foundInDump).toBe(1);
+  });
+});
