@@ -25,6 +25,9 @@
 #include <fcntl.h>
 #include <linux/netlink.h>
 #include <linux/sock_diag.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <node_api.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -659,6 +662,16 @@ static napi_value nl_stats(napi_env env, napi_callback_info info) {
 }
 
 static napi_value init(napi_env env, napi_value exports) {
+#ifdef __GLIBC__
+  /*
+   * A fixed mmap threshold: glibc raises it to the size of every large block
+   * freed (our 4 MiB receive slots per socket, one socket per dump), after
+   * which such blocks come from the heap and fragment it. Measured in two
+   * 10-minute soaks side by side: memory outside the JavaScript heap grew
+   * 64 MiB without this and 22 MiB with it (RSS max 193 against 152 MiB).
+   */
+  mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+#endif
   const napi_property_descriptor props[] = {
       {"open", NULL, nl_open, NULL, NULL, NULL, napi_default, NULL},
       {"listen", NULL, nl_listen, NULL, NULL, NULL, napi_default, NULL},
