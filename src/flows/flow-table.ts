@@ -561,7 +561,10 @@ export class FlowTable {
     if (conn === undefined) {
       const tomb = this.findTombstone(ev);
       if (tomb !== undefined && differsInStart(ev, tomb) !== 'differs') {
-        // Already completed, still in the kernel's table (TIME_WAIT).
+        // Already completed, still in the kernel's table (TIME_WAIT). One restored
+        // after a restart and still listed sends its DESTROY to this run: a lost
+        // one is this run's loss (the overrun arithmetic, src/loss/).
+        if (tomb.seenGen === 0 && !tomb.destroyed) tomb.gone = false;
         tomb.seenGen = this.dumpGen;
         tomb.absentSinceMs = undefined;
         return;

@@ -632,3 +632,39 @@ describe('a 5-tuple the kernel reuses under the same conntrack id (same slab slo
     expect(t.stats.foundInDump).toBe(1);
   });
 });
+
+describe('completed connections restored after a restart, in the overrun arithmetic', () => {
+  const completedBefore = () => {
+    const t = table();
+    t.applyDump([], 0);
+    t.onConntrack([ev('new', 41), ev('new', 42)], 10);
+    t.applyDump(
+      [
+        dumpOf(41, [5, 270, 3, 164], { tcpState: 7 }),
+        dumpOf(42, [5, 270, 3, 164], { tcpState: 7 }),
+      ],
+      900,
+    );
+    t.flush(0, 1_000);
+    const after = table();
+    after.importBaselines(JSON.parse(JSON.stringify(t.exportBaselines())), 1_000);
+    return after;
+  };
+
+  it('one still listed at the start-up dump whose DESTROY never comes is a missed DESTROY', () => {
+    const t = completedBefore();
+    // 41 still in TIME_WAIT at the restart; 42 left the table while no agent ran.
+    t.applyDump([dumpOf(41, [5, 270, 3, 164], { tcpState: 7 })], 1_500);
+    t.applyDump([], 2_500);
+    expect(t.stats.destroysMissed).toBe(1);
+  });
+
+  it('one whose DESTROY comes is not', () => {
+    const t = completedBefore();
+    t.applyDump([dumpOf(41, [5, 270, 3, 164], { tcpState: 7 })], 1_500);
+    t.onConntrack([ev('destroy', 41, [5, 270, 3, 164])], 2_000);
+    t.applyDump([], 2_500);
+    expect(t.stats.destroysMissed).toBe(0);
+    expect(t.flush(1_000, 3_000)).toEqual([]);
+  });
+});
