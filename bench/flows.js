@@ -290,7 +290,7 @@ const result = {
   aggregationKindForAllowed: 2,
   stats: table.stats,
   scope: 'conntrack decode + flow table + endpoint cache lookups + aggregation + 24-field encoding',
-  // The DaemonSet's heap flags (NODE_OPTIONS) when run by `npm run bench:flows`.
+  // The DaemonSet's heap sizes (not its --optimize-for-size) when run by `npm run bench:flows`.
   nodeFlags: process.execArgv,
   node: process.version,
   date: new Date().toISOString(),

@@ -115,7 +115,11 @@ const CLI = new URL('../../bin/flowtrail.js', import.meta.url).pathname;
 const PROXY = new URL('../../scripts/fault-proxy.mjs', import.meta.url).pathname;
 const FLUSH_S = 5;
 /** NODE_OPTIONS of the DaemonSet (test/unit/deploy.test.ts keeps them equal). */
-export const AGENT_NODE_FLAGS = ['--max-old-space-size=384', '--max-semi-space-size=4'];
+export const AGENT_NODE_FLAGS = [
+  '--max-old-space-size=384',
+  '--max-semi-space-size=4',
+  '--optimize-for-size',
+];
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function slopePerHour(points: readonly [number, number][]): number {
