@@ -668,7 +668,7 @@ static napi_value init(napi_env env, napi_value exports) {
    * freed (our 4 MiB receive slots per socket, one socket per dump), after
    * which such blocks come from the heap and fragment it. Measured in two
    * 10-minute soaks side by side: memory outside the JavaScript heap grew
-   * 64 MiB without this and 22 MiB with it (RSS max 193 against 152 MiB).
+   * 53 MiB without this and 21 MiB with it (RSS max 193 against 152 MiB).
    */
   mallopt(M_MMAP_THRESHOLD, 128 * 1024);
 #endif
