@@ -52,52 +52,84 @@ export interface Contribution {
 }
 
 /**
- * The record key a connection had at its last flush. Reused when the kind
- * and the endpoint objects (by identity) are unchanged, so a long-lived
- * connection's key is built once, not every interval; the stored string is
- * the bucket's own key, shared by all members of the bucket. The flow table
- * keeps these fields on the connection itself (one object less per connection).
+ * The buckets a connection went to at its last flush, one per reporter side.
+ * Valid while the kind and the endpoint objects (by identity) are unchanged
+ * and the bucket is still kept: a long-lived connection finds its bucket with
+ * no key built and no lookup. The flow table keeps these fields on the
+ * connection itself (one object less per connection).
  */
 export interface KeyMemo {
   memoKind: AggregationKind | -1;
   memoSrc: Endpoint | undefined;
   memoDst: Endpoint | undefined;
-  memoKeySrc: string | undefined;
-  memoKeyDst: string | undefined;
+  memoBucketSrc: Bucket | undefined;
+  memoBucketDst: Bucket | undefined;
 }
 
-function memoKey(
-  m: KeyMemo | undefined,
-  c: Contribution,
-  kind: AggregationKind,
-): string | undefined {
-  if (m === undefined || m.memoKind !== kind || m.memoSrc !== c.src || m.memoDst !== c.dst) {
-    return undefined;
+/** A KeyMemo that remembers nothing yet. */
+export function emptyMemo(): KeyMemo {
+  return {
+    memoKind: -1,
+    memoSrc: undefined,
+    memoDst: undefined,
+    memoBucketSrc: undefined,
+    memoBucketDst: undefined,
+  };
+}
+
+/**
+ * Small-integer ids for endpoints' kind-2 identities (type, namespace,
+ * aggregated name), cached per endpoint object: kind 2 finds a bucket by
+ * numbers, with no key string per connection.
+ */
+export class EndpointIds {
+  private byEndpoint = new WeakMap<Endpoint, number>();
+  private readonly byIdentity = new Map<string, number>();
+
+  constructor(private readonly max = 65_536) {}
+
+  aggregateId(e: Endpoint): number {
+    let id = this.byEndpoint.get(e);
+    if (id === undefined) {
+      const identity = [e.type, e.namespace, e.aggregatedName].join('|');
+      id = this.byIdentity.get(identity);
+      if (id === undefined) {
+        id = this.byIdentity.size;
+        this.byIdentity.set(identity, id);
+      }
+      this.byEndpoint.set(e, id);
+    }
+    return id;
   }
-  return c.reporter === 'src' ? m.memoKeySrc : m.memoKeyDst;
-}
 
-function remember(
-  m: KeyMemo | undefined,
-  c: Contribution,
-  kind: AggregationKind,
-  key: string,
-): void {
-  if (m === undefined) return;
-  if (m.memoKind !== kind || m.memoSrc !== c.src || m.memoDst !== c.dst) {
-    m.memoKind = kind;
-    m.memoSrc = c.src;
-    m.memoDst = c.dst;
-    m.memoKeySrc = undefined;
-    m.memoKeyDst = undefined;
+  /** Whether trim() would start over. */
+  get full(): boolean {
+    return this.byIdentity.size >= this.max;
   }
-  if (c.reporter === 'src') m.memoKeySrc = key;
-  else m.memoKeyDst = key;
+
+  /** Starts over (pod churn keeps adding identities); ids given before mean nothing after. */
+  clear(): void {
+    this.byIdentity.clear();
+    this.byEndpoint = new WeakMap();
+  }
 }
 
-interface Bucket {
-  /** The bucket's key string (shared with the members' memos). */
-  key: string;
+/**
+ * One record key's bucket. Kept across flushes while in use, so connections
+ * remember it; its record and sums are started afresh in each flush it is
+ * used in, and it is dropped after a flush that did not use it.
+ */
+export interface Bucket {
+  /** Kinds 0 and 1: its key string in the index. */
+  readonly key: string | undefined;
+  /** Kind 2: its place in the index (source id, destination id, the rest). */
+  readonly srcId: number;
+  readonly dstId: number;
+  readonly tail: number;
+  /** The flush that last used it; its record belongs to that flush. */
+  gen: number;
+  /** Dropped from the index: a memo pointing here is stale. */
+  dropped: boolean;
   record: FlowRecord;
   /** Shared 5-tuples, made on first need (most buckets have none). */
   tuples: Set<string> | undefined;
@@ -106,14 +138,19 @@ interface Bucket {
   srcLabels: Record<string, string> | undefined;
   dstLabels: Record<string, string> | undefined;
   policies: Set<string> | undefined;
-  srcAggr: string;
-  dstAggr: string;
+  readonly srcAggr: string;
+  readonly dstAggr: string;
 }
 
 export interface AggregateOptions {
   kind: AggregationKind;
   includeLabels: boolean;
   includePolicies: boolean;
+  /** Kind 2's endpoint identities remembered at most (default 65,536; then started over). */
+  maxEndpointIds?: number;
+}
+
+export interface Interval {
   startTime: number;
   endTime: number;
 }
@@ -122,29 +159,146 @@ function name(e: Endpoint, kind: AggregationKind): string {
   return kind === AggregationKind.PrefixName ? e.aggregatedName : e.name;
 }
 
-/** A bucket's labels become those it shares with the contribution's endpoints. */
-function intersectInto(b: Bucket, c: Contribution): void {
-  b.srcLabels = intersectLabels(b.srcLabels ?? {}, c.src.labels);
-  b.dstLabels = intersectLabels(b.dstLabels ?? {}, c.dst.labels);
+/** The bucket `m` remembers for `c`, when still valid. */
+function remembered(
+  m: KeyMemo | undefined,
+  c: Contribution,
+  kind: AggregationKind,
+): Bucket | undefined {
+  if (m === undefined || m.memoKind !== kind || m.memoSrc !== c.src || m.memoDst !== c.dst) {
+    return undefined;
+  }
+  const b = c.reporter === 'src' ? m.memoBucketSrc : m.memoBucketDst;
+  return b === undefined || b.dropped ? undefined : b;
+}
+
+function remember(m: KeyMemo | undefined, c: Contribution, kind: AggregationKind, b: Bucket): void {
+  if (m === undefined) return;
+  if (m.memoKind !== kind || m.memoSrc !== c.src || m.memoDst !== c.dst) {
+    m.memoKind = kind;
+    m.memoSrc = c.src;
+    m.memoDst = c.dst;
+    m.memoBucketSrc = undefined;
+    m.memoBucketDst = undefined;
+  }
+  if (c.reporter === 'src') m.memoBucketSrc = b;
+  else m.memoBucketDst = b;
+}
+
+/** A bucket's record between flushes (frozen: adding to it would throw). */
+const HANDED_OUT: FlowRecord = Object.freeze({
+  startTime: 0,
+  endTime: 0,
+  srcType: 'net',
+  srcNamespace: '-',
+  srcName: '-',
+  srcLabels: '-',
+  dstType: 'net',
+  dstNamespace: '-',
+  dstName: '-',
+  dstLabels: '-',
+  srcIP: '-',
+  dstIP: '-',
+  proto: 0,
+  srcPort: '-',
+  dstPort: '-',
+  numFlows: 0,
+  numFlowsStarted: 0,
+  numFlowsCompleted: 0,
+  reporter: 'src',
+  packetsIn: 0,
+  packetsOut: 0,
+  bytesIn: 0,
+  bytesOut: 0,
+  action: 'allow',
+});
+
+/** The record of a bucket's first contribution in a flush: its key fields from `c`, sums zero. */
+function freshRecord(c: Contribution, kind: AggregationKind, at: Interval): FlowRecord {
+  const dropIps = kind === AggregationKind.PrefixName;
+  return {
+    startTime: at.startTime,
+    endTime: at.endTime,
+    srcType: c.src.type,
+    srcNamespace: c.src.namespace,
+    srcName: name(c.src, kind),
+    srcLabels: '-',
+    dstType: c.dst.type,
+    dstNamespace: c.dst.namespace,
+    dstName: name(c.dst, kind),
+    dstLabels: '-',
+    srcIP: dropIps ? '-' : c.srcIP,
+    dstIP: dropIps ? '-' : c.dstIP,
+    proto: c.proto,
+    srcPort: c.srcPort === undefined || kind !== AggregationKind.Full ? '-' : c.srcPort,
+    dstPort: c.dstPort === undefined ? '-' : c.dstPort,
+    numFlows: 0,
+    numFlowsStarted: 0,
+    numFlowsCompleted: 0,
+    reporter: c.reporter,
+    packetsIn: 0,
+    packetsOut: 0,
+    bytesIn: 0,
+    bytesOut: 0,
+    action: c.action,
+  };
 }
 
 /**
- * Merges contributions into records, one at a time (nothing per connection is
- * held beyond its bucket); records follow the order of first appearance.
+ * Merges per-connection contributions into records, one flush at a time:
+ * begin(), add() per contribution (nothing per connection is held beyond its
+ * bucket), records(). Records follow the order of first appearance. The
+ * flow table keeps one across flushes (its buckets and endpoint ids too).
  */
 export class Aggregator {
-  private readonly buckets = new Map<string, Bucket>();
+  /** Buckets used in the current flush, in order of first appearance. */
+  private used: Bucket[] = [];
+  /** Buckets used in the flush before: dropped by records() unless used again. */
+  private before: Bucket[] = [];
+  /** Kinds 0 and 1: buckets by key string. */
+  private readonly byKey = new Map<string, Bucket>();
+  /** Kind 2: buckets by source id, destination id, then port/protocol/reporter/action. */
+  private readonly byIds = new Map<number, Map<number, Map<number, Bucket>>>();
+  private readonly ids: EndpointIds;
+  private gen = 0;
+  private at: Interval = { startTime: 0, endTime: 0 };
 
-  constructor(private readonly o: AggregateOptions) {}
+  constructor(private readonly o: AggregateOptions) {
+    this.ids = new EndpointIds(o.maxEndpointIds);
+  }
+
+  /** Buckets in the index (those the last flush used, until the next one ends). */
+  get size(): number {
+    let n = this.byKey.size;
+    for (const bySrc of this.byIds.values()) for (const byDst of bySrc.values()) n += byDst.size;
+    return n;
+  }
+
+  /** Starts the records of one interval. */
+  begin(at: Interval): void {
+    this.gen++;
+    this.at = at;
+    // Pod churn keeps adding identities: start over between flushes, never within one.
+    if (this.ids.full) {
+      for (const b of this.before) b.dropped = true;
+      this.before = [];
+      this.byIds.clear();
+      this.ids.clear();
+    }
+  }
 
   add(c: Contribution): void {
     const o = this.o;
-    const memo = memoKey(c.memo, c, o.kind);
-    // A long-lived connection's bucket is found by its remembered key alone.
-    let b = memo === undefined ? undefined : this.buckets.get(memo);
-    if (b === undefined) b = this.bucketFor(c, memo);
-    else if (o.includeLabels) intersectInto(b, c);
-    if (memo === undefined) remember(c.memo, c, o.kind, b.key);
+    let b = remembered(c.memo, c, o.kind);
+    if (b === undefined) {
+      b = o.kind === AggregationKind.PrefixName ? this.bucketByIds(c) : this.bucketByKey(c);
+      remember(c.memo, c, o.kind, b);
+    }
+    if (b.gen !== this.gen) this.restart(b, c);
+    else if (o.includeLabels) {
+      b.srcLabels = intersectLabels(b.srcLabels ?? {}, c.src.labels);
+      b.dstLabels = intersectLabels(b.dstLabels ?? {}, c.dst.labels);
+    }
     const r = b.record;
     if (c.tupleShared === false) b.uniqueTuples++;
     else {
@@ -165,85 +319,120 @@ export class Aggregator {
     }
   }
 
-  /** The bucket of a contribution whose key is not remembered (or whose bucket is new this flush). */
-  private bucketFor(c: Contribution, memo: string | undefined): Bucket {
-    const o = this.o;
-    const hasPorts = c.srcPort !== undefined;
-    const srcPort: number | '-' = !hasPorts || o.kind !== AggregationKind.Full ? '-' : c.srcPort!;
-    const dstPort: number | '-' = c.dstPort === undefined ? '-' : c.dstPort;
-    const dropIps = o.kind === AggregationKind.PrefixName;
-    const srcIP = dropIps ? '-' : c.srcIP;
-    const dstIP = dropIps ? '-' : c.dstIP;
-    const srcName = name(c.src, o.kind);
-    const dstName = name(c.dst, o.kind);
-    const key =
-      memo ??
-      // Flat (join): connections keep their bucket's key between flushes.
-      [
-        c.reporter,
-        c.action,
-        c.proto,
-        c.src.type,
-        c.src.namespace,
-        srcName,
-        c.dst.type,
-        c.dst.namespace,
-        dstName,
-        srcIP,
-        dstIP,
-        srcPort,
-        dstPort,
-      ].join('|');
-    let b = memo === undefined ? this.buckets.get(key) : undefined;
-    if (b !== undefined) {
-      if (o.includeLabels) intersectInto(b, c);
-      return b;
+  /** A bucket's first contribution in this flush: a fresh record and sums. */
+  private restart(b: Bucket, c: Contribution): void {
+    b.gen = this.gen;
+    b.record = freshRecord(c, this.o.kind, this.at);
+    b.tuples = undefined;
+    b.uniqueTuples = 0;
+    b.srcLabels = this.o.includeLabels ? { ...c.src.labels } : undefined;
+    b.dstLabels = this.o.includeLabels ? { ...c.dst.labels } : undefined;
+    b.policies = undefined;
+    this.used.push(b);
+  }
+
+  /** Kind 2: the key is the endpoints' ids, the destination port, protocol, reporter and action. */
+  private bucketByIds(c: Contribution): Bucket {
+    const srcId = this.ids.aggregateId(c.src);
+    const dstId = this.ids.aggregateId(c.dst);
+    // Port + 1 (0: none) above protocol (8 bits), reporter and action bits: a small integer.
+    const tail =
+      ((c.dstPort === undefined ? 0 : c.dstPort + 1) * 256 + c.proto) * 4 +
+      (c.reporter === 'dst' ? 2 : 0) +
+      (c.action === 'deny' ? 1 : 0);
+    let bySrc = this.byIds.get(srcId);
+    if (bySrc === undefined) {
+      bySrc = new Map();
+      this.byIds.set(srcId, bySrc);
     }
-    b = {
+    let byDst = bySrc.get(dstId);
+    if (byDst === undefined) {
+      byDst = new Map();
+      bySrc.set(dstId, byDst);
+    }
+    let b = byDst.get(tail);
+    if (b === undefined) {
+      b = this.newBucket(c, undefined, srcId, dstId, tail);
+      byDst.set(tail, b);
+    }
+    return b;
+  }
+
+  /** Kinds 0 and 1: the key string of the record's key fields. */
+  private bucketByKey(c: Contribution): Bucket {
+    // Flat (join): the bucket keeps it across flushes.
+    const key = [
+      c.reporter,
+      c.action,
+      c.proto,
+      c.src.type,
+      c.src.namespace,
+      c.src.name,
+      c.dst.type,
+      c.dst.namespace,
+      c.dst.name,
+      c.srcIP,
+      c.dstIP,
+      this.o.kind === AggregationKind.Full && c.srcPort !== undefined ? c.srcPort : '-',
+      c.dstPort ?? '-',
+    ].join('|');
+    let b = this.byKey.get(key);
+    if (b === undefined) {
+      b = this.newBucket(c, key, -1, -1, -1);
+      this.byKey.set(key, b);
+    }
+    return b;
+  }
+
+  /** A bucket for a key not in the index, used in this flush from `c` on. */
+  private newBucket(
+    c: Contribution,
+    key: string | undefined,
+    srcId: number,
+    dstId: number,
+    tail: number,
+  ): Bucket {
+    const b: Bucket = {
       key,
-      record: {
-        startTime: o.startTime,
-        endTime: o.endTime,
-        srcType: c.src.type,
-        srcNamespace: c.src.namespace,
-        srcName,
-        srcLabels: '-',
-        dstType: c.dst.type,
-        dstNamespace: c.dst.namespace,
-        dstName,
-        dstLabels: '-',
-        srcIP,
-        dstIP,
-        proto: c.proto,
-        srcPort,
-        dstPort,
-        numFlows: 0,
-        numFlowsStarted: 0,
-        numFlowsCompleted: 0,
-        reporter: c.reporter,
-        packetsIn: 0,
-        packetsOut: 0,
-        bytesIn: 0,
-        bytesOut: 0,
-        action: c.action,
-      },
+      srcId,
+      dstId,
+      tail,
+      gen: this.gen,
+      dropped: false,
+      record: freshRecord(c, this.o.kind, this.at),
       tuples: undefined,
       uniqueTuples: 0,
-      srcLabels: o.includeLabels ? { ...c.src.labels } : undefined,
-      dstLabels: o.includeLabels ? { ...c.dst.labels } : undefined,
+      srcLabels: this.o.includeLabels ? { ...c.src.labels } : undefined,
+      dstLabels: this.o.includeLabels ? { ...c.dst.labels } : undefined,
       policies: undefined,
       srcAggr: c.src.aggregatedName,
       dstAggr: c.dst.aggregatedName,
     };
-    this.buckets.set(key, b);
+    this.used.push(b);
     return b;
   }
 
+  /** Removes a bucket from the index; memos pointing to it see it dropped. */
+  private drop(b: Bucket): void {
+    b.dropped = true;
+    if (b.key !== undefined) {
+      this.byKey.delete(b.key);
+      return;
+    }
+    const bySrc = this.byIds.get(b.srcId);
+    const byDst = bySrc?.get(b.dstId);
+    if (bySrc === undefined || byDst === undefined) return;
+    byDst.delete(b.tail);
+    if (byDst.size === 0) bySrc.delete(b.dstId);
+    if (bySrc.size === 0) this.byIds.delete(b.srcId);
+  }
+
+  /** The records of the flush begun last; buckets it did not use are dropped. */
   records(): FlowRecord[] {
     const o = this.o;
-    const buckets = this.buckets;
+    for (const b of this.before) if (b.gen !== this.gen && !b.dropped) this.drop(b);
     const out: FlowRecord[] = [];
-    for (const b of buckets.values()) {
+    for (const b of this.used) {
       const r = b.record;
       r.numFlows = b.uniqueTuples + (b.tuples?.size ?? 0);
       if (o.includeLabels) {
@@ -256,17 +445,27 @@ export class Aggregator {
         r.policies = b.policies !== undefined ? [...b.policies].sort().join('|') : '-';
       }
       out.push(r);
+      // The record is the caller's now, and this flush's sets are done with
+      // (the bucket may wait a flush for its next use).
+      b.record = HANDED_OUT;
+      b.tuples = undefined;
+      b.policies = undefined;
+      b.srcLabels = undefined;
+      b.dstLabels = undefined;
     }
+    this.before = this.used;
+    this.used = [];
     return out;
   }
 }
 
-/** Merges contributions into records; order of output follows first appearance. */
+/** Merges contributions into records (one interval); order of output follows first appearance. */
 export function aggregate(
   contributions: Iterable<Contribution>,
-  o: AggregateOptions,
+  o: AggregateOptions & Interval,
 ): FlowRecord[] {
   const agg = new Aggregator(o);
+  agg.begin(o);
   for (const c of contributions) agg.add(c);
   return agg.records();
 }

@@ -65,7 +65,7 @@ import {
   STARTING,
 } from './connection-state.js';
 import { DenyCounter, hasPorts, tupleKey } from './deny-counter.js';
-import { type TupleRef, TupleRefs } from './tuple-refs.js';
+import { TupleCounts, tupleHash } from './tuple-counts.js';
 
 export interface FlowTableOptions {
   endpoints: EndpointLookup;
@@ -111,8 +111,8 @@ interface Conn extends ConnIdentity, KeyMemo {
    * shared 5-tuple and the policy join key; built on first need.
    */
   tuple: string | undefined;
-  /** How many tracked connections have this 5-tuple (shared object per tuple). */
-  readonly tupleRef: TupleRef;
+  /** The 5-tuple's hash in the table's TupleCounts (numFlows: shared or not). */
+  readonly tupleHash: number;
   phase: ConnPhase;
   /** The dump generation that last listed it (or created it). */
   lastDumpGen: number;
@@ -313,7 +313,7 @@ export class FlowTable {
   private readonly conns = new ConnIndex<Conn>();
   private readonly nums = new ConnNumbers();
   /** Tracked connections per 5-tuple (usually 1): numFlows needs a set only for shared ones. */
-  private readonly tupleRefs = new TupleRefs();
+  private readonly tupleCounts = new TupleCounts();
   private readonly tombstones = new ConnIndex<Tombstone>();
   private readonly denies: DenyCounter;
   private readonly pendingBaselines = new Map<string, Counters>();
@@ -339,6 +339,8 @@ export class FlowTable {
     tupleShared: undefined,
     memo: undefined,
   };
+  /** Allowed records' buckets, kept across flushes: connections remember theirs. */
+  private readonly allowed: Aggregator;
   /** IPv4 text by address: one shared flat string per address, not three per connection. */
   private readonly ipv4Text = new Map<number, string>();
   private dumpGen = 0;
@@ -370,6 +372,11 @@ export class FlowTable {
       goneTombstoneMs: 60_000,
       ...options,
     };
+    this.allowed = new Aggregator({
+      kind: this.o.aggregationKindForAllowed,
+      includeLabels: this.o.includeLabels,
+      includePolicies: this.o.includePolicies,
+    });
     this.denies = new DenyCounter({
       ingressGroup: this.o.ingressGroup,
       egressGroup: this.o.egressGroup,
@@ -417,7 +424,7 @@ export class FlowTable {
     const dst = r ? this.ipText(r, 'src') : origDst;
     const sport = ports ? o.sport : undefined;
     const dport = ports ? (r ? r.sport : o.dport) : undefined;
-    const tupleRef = this.tupleRefs.acquire(o.proto, src, dst, sport ?? -1, dport ?? -1);
+    const hash = tupleHash(o.proto, src, dst, sport ?? -1, dport ?? -1);
     const base = this.nums.alloc();
     const n = this.nums.a;
     n[base + START] = startMs;
@@ -439,13 +446,13 @@ export class FlowTable {
       sport,
       dport,
       tuple: undefined,
-      tupleRef,
-      // Its record key from the last flush (KeyMemo, a cache; see aggregation.ts).
+      tupleHash: hash,
+      // Its buckets from the last flush (KeyMemo, a cache; see aggregation.ts).
       memoKind: -1,
       memoSrc: undefined,
       memoDst: undefined,
-      memoKeySrc: undefined,
-      memoKeyDst: undefined,
+      memoBucketSrc: undefined,
+      memoBucketDst: undefined,
       // A restored connection was already reported as started before the restart.
       phase: restored !== undefined && phase.kind === 'starting' ? OPEN : phase,
       lastDumpGen: this.dumpGen,
@@ -456,7 +463,7 @@ export class FlowTable {
       epVersion: -1,
     };
     this.conns.add(conn);
-    conn.tupleRef.n++;
+    this.tupleCounts.add(hash);
     this.stats.tracked = this.conns.size;
     return conn;
   }
@@ -671,14 +678,9 @@ export class FlowTable {
   flush(startMs: number, endMs: number): FlowRecord[] {
     const startTime = Math.floor(startMs / 1000);
     const endTime = Math.floor(endMs / 1000);
-    const common = {
-      includeLabels: this.o.includeLabels,
-      includePolicies: this.o.includePolicies,
-      startTime,
-      endTime,
-    };
     // Contributions stream into the aggregator: none is held past its bucket.
-    const allowed = new Aggregator({ ...common, kind: this.o.aggregationKindForAllowed });
+    const allowed = this.allowed;
+    allowed.begin({ startTime, endTime });
     const done: Conn[] = [];
     // Nothing below allocates a slot, so the array stays the same.
     const n = this.nums.a;
@@ -732,7 +734,7 @@ export class FlowTable {
       });
       this.conns.remove(conn);
       this.nums.release(b);
-      this.tupleRefs.release(conn.tupleRef);
+      this.tupleCounts.release(conn.tupleHash);
     }
     const goneBefore = endMs - this.o.goneTombstoneMs;
     const expired: Tombstone[] = [];
@@ -745,9 +747,17 @@ export class FlowTable {
     this.stats.tracked = this.conns.size;
 
     const denied = this.denies.drain(this.o.endpoints);
-    const allowedRecords = this.o.enabledForAllowed ? allowed.records() : [];
+    // Always ended: buckets this flush did not use are dropped.
+    const allRecords = allowed.records();
+    const allowedRecords = this.o.enabledForAllowed ? allRecords : [];
     const deniedRecords = this.o.enabledForDenied
-      ? aggregate(denied, { ...common, kind: this.o.aggregationKindForDenied })
+      ? aggregate(denied, {
+          kind: this.o.aggregationKindForDenied,
+          includeLabels: this.o.includeLabels,
+          includePolicies: this.o.includePolicies,
+          startTime,
+          endTime,
+        })
       : [];
     this.stats.recordsAllowed += allowedRecords.length;
     this.stats.recordsDenied += deniedRecords.length;
@@ -783,7 +793,7 @@ export class FlowTable {
       this.stats.ignoredNonLocal++;
       return;
     }
-    const shared = conn.tupleRef.n > 1;
+    const shared = this.tupleCounts.shared(conn.tupleHash);
     if ((shared || this.o.includePolicies) && conn.tuple === undefined) {
       conn.tuple = tupleKey(conn.proto, conn.src, conn.dst, conn.sport, conn.dport);
     }

@@ -4,6 +4,7 @@ import type { ConntrackEvent, ConntrackEventType } from '../../src/conntrack/typ
 import type { Endpoint, EndpointLookup } from '../../src/endpoints/types.js';
 import { AggregationKind } from '../../src/flows/aggregation.js';
 import { FlowTable, type FlowTableOptions } from '../../src/flows/flow-table.js';
+import { tupleHash } from '../../src/flows/tuple-counts.js';
 import type { FlowRecord } from '../../src/format/record.js';
 import type { NflogPacket } from '../../src/nflog/types.js';
 
@@ -403,6 +404,29 @@ describe('flow table: denied traffic and aggregation', () => {
     expect(src.map((r) => [r.srcIP, r.srcPort, r.dstName, r.numFlows])).toEqual([
       ['10.244.1.2', '-', 'web-7d98456675-aaaaa', 2],
     ]);
+  });
+
+  it('numFlows stays exact when two 5-tuples share a hash (they take the exact set path)', () => {
+    // Found by search: these two source ports give the same 30-bit tupleHash.
+    const [p1, p2] = [6295, 12327];
+    const src = '10.244.1.10';
+    const dst = '10.244.2.20';
+    expect(tupleHash(6, src, dst, p1, 80)).toBe(tupleHash(6, src, dst, p2, 80));
+    const eps = new FakeEndpoints()
+      .add(src, 0, { name: 'client' })
+      .add(dst, 0, { name: 'web-1', aggregatedName: 'web-*' });
+    const t = table(eps, { aggregationKindForAllowed: AggregationKind.NoSourcePort });
+    t.onConntrack(
+      [
+        ev('new', { src, dst, sport: p1, dport: 80, id: 1 }),
+        ev('new', { src, dst, sport: p2, dport: 80, id: 2 }),
+        // The same 5-tuple as id 1 under another conntrack id (a reused id slot).
+        ev('new', { src, dst, sport: p1, dport: 80, id: 3 }),
+      ],
+      1_000,
+    );
+    const r = t.flush(0, 2_000).filter((x) => x.reporter === 'src');
+    expect(r.map((x) => [x.srcPort, x.numFlows, x.numFlowsStarted])).toEqual([['-', 2, 3]]);
   });
 
   it('ICMP records carry "-" for both ports', () => {

@@ -1,0 +1,73 @@
+/**
+ * How many tracked connections may share each 5-tuple (protocol, source,
+ * real destination, ports): numFlows counts distinct 5-tuples, and only a
+ * 5-tuple that more than one connection may have needs the aggregator's set.
+ *
+ * Counted per 30-bit hash of the fields, nothing per connection but its
+ * hash: two 5-tuples with one hash both look shared, which only sends them
+ * through the aggregator's exact set of tuple texts (a slower path, never a
+ * wrong count). A 5-tuple counted once is certainly unshared.
+ */
+
+/** FNV-1a over a string's characters, continuing from `h`: an address text is short. */
+function fnvText(h: number, s: string): number {
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+  return h;
+}
+
+/** Murmur3's finaliser: every input bit reaches the low 30 bits kept. */
+function avalanche(h: number): number {
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return h ^ (h >>> 16);
+}
+
+/** The 5-tuple's hash, a small integer (ports -1 when absent). */
+export function tupleHash(
+  proto: number,
+  src: string,
+  dst: string,
+  sport: number,
+  dport: number,
+): number {
+  let h = fnvText(Math.imul(0x811c9dc5 ^ proto, 0x01000193), src);
+  // A separator the texts never hold: ("1.2.3.4", "5.6.7.8") differs from ("1.2.3.45", ".6.7.8").
+  h = fnvText(Math.imul(h ^ 0x7c, 0x01000193), dst);
+  h = Math.imul(h ^ (sport & 0xffff), 0x01000193);
+  h = Math.imul(h ^ (dport & 0xffff), 0x01000193);
+  return avalanche(h) & 0x3fffffff;
+}
+
+export class TupleCounts {
+  private readonly byHash = new Map<number, number>();
+  /**
+   * The hashes counted more than once: few, so the per-connection question
+   * at every flush asks this small set, not the map of all connections.
+   */
+  private readonly many = new Set<number>();
+
+  add(hash: number): void {
+    const n = (this.byHash.get(hash) ?? 0) + 1;
+    this.byHash.set(hash, n);
+    if (n === 2) this.many.add(hash);
+  }
+
+  release(hash: number): void {
+    const n = this.byHash.get(hash) ?? 0;
+    if (n <= 1) this.byHash.delete(hash);
+    else {
+      this.byHash.set(hash, n - 1);
+      if (n === 2) this.many.delete(hash);
+    }
+  }
+
+  /** false only when no other tracked connection can have this 5-tuple. */
+  shared(hash: number): boolean {
+    return this.many.size > 0 && this.many.has(hash);
+  }
+
+  /** Distinct hashes counted (for tests and memory checks). */
+  get size(): number {
+    return this.byHash.size;
+  }
+}
