@@ -130,7 +130,8 @@ export interface Bucket {
   gen: number;
   /** Dropped from the index: a memo pointing here is stale. */
   dropped: boolean;
-  record: FlowRecord;
+  /** This flush's record, from the bucket's first use in it until records() hands it out. */
+  record: FlowRecord | undefined;
   /** Shared 5-tuples, made on first need (most buckets have none). */
   tuples: Set<string> | undefined;
   /** Contributions whose 5-tuple no other contribution has (see tupleShared). */
@@ -184,34 +185,6 @@ function remember(m: KeyMemo | undefined, c: Contribution, kind: AggregationKind
   if (c.reporter === 'src') m.memoBucketSrc = b;
   else m.memoBucketDst = b;
 }
-
-/** A bucket's record between flushes (frozen: adding to it would throw). */
-const HANDED_OUT: FlowRecord = Object.freeze({
-  startTime: 0,
-  endTime: 0,
-  srcType: 'net',
-  srcNamespace: '-',
-  srcName: '-',
-  srcLabels: '-',
-  dstType: 'net',
-  dstNamespace: '-',
-  dstName: '-',
-  dstLabels: '-',
-  srcIP: '-',
-  dstIP: '-',
-  proto: 0,
-  srcPort: '-',
-  dstPort: '-',
-  numFlows: 0,
-  numFlowsStarted: 0,
-  numFlowsCompleted: 0,
-  reporter: 'src',
-  packetsIn: 0,
-  packetsOut: 0,
-  bytesIn: 0,
-  bytesOut: 0,
-  action: 'allow',
-});
 
 /** The record of a bucket's first contribution in a flush: its key fields from `c`, sums zero. */
 function freshRecord(c: Contribution, kind: AggregationKind, at: Interval): FlowRecord {
@@ -299,7 +272,7 @@ export class Aggregator {
       b.srcLabels = intersectLabels(b.srcLabels ?? {}, c.src.labels);
       b.dstLabels = intersectLabels(b.dstLabels ?? {}, c.dst.labels);
     }
-    const r = b.record;
+    const r = b.record!; // set by restart() or newBucket() in this flush
     if (c.tupleShared === false) b.uniqueTuples++;
     else {
       b.tuples ??= new Set();
@@ -433,7 +406,7 @@ export class Aggregator {
     for (const b of this.before) if (b.gen !== this.gen && !b.dropped) this.drop(b);
     const out: FlowRecord[] = [];
     for (const b of this.used) {
-      const r = b.record;
+      const r = b.record!;
       r.numFlows = b.uniqueTuples + (b.tuples?.size ?? 0);
       if (o.includeLabels) {
         r.srcLabels = formatLabels(b.srcLabels, true);
@@ -447,7 +420,7 @@ export class Aggregator {
       out.push(r);
       // The record is the caller's now, and this flush's sets are done with
       // (the bucket may wait a flush for its next use).
-      b.record = HANDED_OUT;
+      b.record = undefined;
       b.tuples = undefined;
       b.policies = undefined;
       b.srcLabels = undefined;

@@ -45,10 +45,21 @@ function slotKey(id: number): number {
   return id & 0x3fffffff;
 }
 
+/** The numeric part of an identity equals these (the cheap test first). */
+function sameNumbers(
+  c: ConnIdentity,
+  id: number,
+  zone: number,
+  proto: number,
+  a: number,
+  b: number,
+): boolean {
+  return c.id === id && c.zone === zone && c.proto === proto && c.origA === a && c.origB === b;
+}
+
 function matches(c: ConnIdentity, ev: ConntrackEvent, a: number, b: number): boolean {
   const o = ev.orig;
-  if (c.id !== ev.id || c.zone !== ev.zone || c.proto !== o.proto) return false;
-  if (c.origA !== a || c.origB !== b) return false;
+  if (!sameNumbers(c, ev.id, ev.zone, o.proto, a, b)) return false;
   // Numbers when both sides have them: reading a decoder view's address text would format it.
   if (c.origSrc4 >= 0 && o.family === 4 && o.src4 !== undefined && o.dst4 !== undefined) {
     return c.origSrc4 === o.src4 && c.origDst4 === o.dst4;
@@ -58,11 +69,7 @@ function matches(c: ConnIdentity, ev: ConntrackEvent, a: number, b: number): boo
 
 function sameIdentity(c: ConnIdentity, x: ConnIdentity): boolean {
   return (
-    c.id === x.id &&
-    c.zone === x.zone &&
-    c.proto === x.proto &&
-    c.origA === x.origA &&
-    c.origB === x.origB &&
+    sameNumbers(c, x.id, x.zone, x.proto, x.origA, x.origB) &&
     c.origSrc === x.origSrc &&
     c.origDst === x.origDst
   );

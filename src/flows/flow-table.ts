@@ -309,6 +309,58 @@ function setReported(n: Float64Array, b: number, c: Counters): void {
   n[b + RBR] = c.br;
 }
 
+/** One reporter's share: what it sent is Out, what it received is In. */
+function reportAs(
+  out: Aggregator,
+  c: Mutable<Contribution>,
+  reporter: 'src' | 'dst',
+  sentPackets: number,
+  sentBytes: number,
+  receivedPackets: number,
+  receivedBytes: number,
+): void {
+  c.reporter = reporter;
+  c.packetsOut = sentPackets;
+  c.bytesOut = sentBytes;
+  c.packetsIn = receivedPackets;
+  c.bytesIn = receivedBytes;
+  out.add(c);
+}
+
+/** A completed connection's tombstone: its identity and what it reported (slot `b` of `n`). */
+function tombstoneOf(
+  conn: Conn,
+  n: Float64Array,
+  b: number,
+  untilMs: number,
+  gen: number,
+): Tombstone {
+  const kernelStart = n[b + KSTART]!;
+  return {
+    id: conn.id,
+    zone: conn.zone,
+    proto: conn.proto,
+    origSrc: conn.origSrc,
+    origDst: conn.origDst,
+    origSrc4: conn.origSrc4,
+    origDst4: conn.origDst4,
+    origA: conn.origA,
+    origB: conn.origB,
+    po: n[b + RPO]!,
+    bo: n[b + RBO]!,
+    pr: n[b + RPR]!,
+    br: n[b + RBR]!,
+    untilMs,
+    absentSinceMs: undefined,
+    kernelStartMs: Number.isNaN(kernelStart) ? undefined : kernelStart,
+    seenGen: gen,
+    // A DESTROY already received leaves nothing to miss.
+    gone: conn.destroyed,
+    sawNew: conn.sawNew,
+    destroyed: conn.destroyed,
+  };
+}
+
 export class FlowTable {
   private readonly conns = new ConnIndex<Conn>();
   private readonly nums = new ConnNumbers();
@@ -708,30 +760,7 @@ export class FlowTable {
     });
     for (const conn of done) {
       const b = conn.base;
-      const kernelStart = n[b + KSTART]!;
-      this.addTombstone({
-        id: conn.id,
-        zone: conn.zone,
-        proto: conn.proto,
-        origSrc: conn.origSrc,
-        origDst: conn.origDst,
-        origSrc4: conn.origSrc4,
-        origDst4: conn.origDst4,
-        origA: conn.origA,
-        origB: conn.origB,
-        po: n[b + RPO]!,
-        bo: n[b + RBO]!,
-        pr: n[b + RPR]!,
-        br: n[b + RBR]!,
-        untilMs: endMs + this.o.tombstoneMs,
-        absentSinceMs: undefined,
-        kernelStartMs: Number.isNaN(kernelStart) ? undefined : kernelStart,
-        seenGen: this.dumpGen,
-        // A DESTROY already received leaves nothing to miss.
-        gone: conn.destroyed,
-        sawNew: conn.sawNew,
-        destroyed: conn.destroyed,
-      });
+      this.addTombstone(tombstoneOf(conn, n, b, endMs + this.o.tombstoneMs, this.dumpGen));
       this.conns.remove(conn);
       this.nums.release(b);
       this.tupleCounts.release(conn.tupleHash);
@@ -813,22 +842,9 @@ export class FlowTable {
     c.tuple = conn.tuple;
     c.tupleShared = shared;
     c.memo = conn;
-    if (src.local) {
-      c.reporter = 'src';
-      c.packetsOut = d.po;
-      c.bytesOut = d.bo;
-      c.packetsIn = d.pr;
-      c.bytesIn = d.br;
-      out.add(c);
-    }
-    if (dst.local) {
-      c.reporter = 'dst';
-      c.packetsIn = d.po;
-      c.bytesIn = d.bo;
-      c.packetsOut = d.pr;
-      c.bytesOut = d.br;
-      out.add(c);
-    }
+    // The source sent the original direction; the destination the reply.
+    if (src.local) reportAs(out, c, 'src', d.po, d.bo, d.pr, d.br);
+    if (dst.local) reportAs(out, c, 'dst', d.pr, d.br, d.po, d.bo);
   }
 
   // --- restart continuity -----------------------------------------------------

@@ -4,7 +4,6 @@
  * so what is checked here is the request flowtrail sends (log group, time
  * range, the pack's query text) and that the rows it gets back are rendered.
  */
-import { spawn } from 'node:child_process';
 import {
   CloudWatchLogsClient,
   CreateLogGroupCommand,
@@ -15,38 +14,18 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { QUERY_PACK, queryText } from '../../src/queries/pack.js';
 import { FaultProxy } from '../../src/sim/fault-proxy.js';
 import { awsTestConfig, type Moto, startMoto } from '../../src/sim/moto.js';
+import { runCli } from '../harness/cli.js';
 import { skipMoto } from '../harness/env.js';
 
-const CLI = new URL('../../bin/flowtrail.js', import.meta.url).pathname;
 const GROUP = 'flowtrail-flowlogs-qtest';
 const END = Math.floor(Date.now() / 1000 / 60) * 60 - 600;
 const LINE = `${END - 300} ${END} wep prod api-* - net - pub - - 203.0.113.9 6 - 443 2 2 2 src 10 12 900 1200 allow`;
 const SINCE = new Date((END - 1800) * 1000).toISOString();
 const UNTIL = new Date((END + 60) * 1000).toISOString();
 
-function run(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, 'query', ...args], {
-      // No region from this machine's environment: each test says which it uses.
-      env: {
-        ...process.env,
-        AWS_REGION: '',
-        AWS_DEFAULT_REGION: '',
-        AWS_ACCESS_KEY_ID: 'testing',
-        AWS_SECRET_ACCESS_KEY: 'testing',
-      },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => {
-      stdout += c.toString();
-    });
-    child.stderr.on('data', (c: Buffer) => {
-      stderr += c.toString();
-    });
-    child.once('close', (status) => resolve({ status, stdout, stderr }));
-  });
-}
+// No region from this machine's environment: each test says which it uses.
+const run = (args: string[]) =>
+  runCli(['query', ...args], { AWS_REGION: '', AWS_DEFAULT_REGION: '' });
 
 describe('flowtrail query --list', () => {
   it('lists every pack query by name and title', async () => {

@@ -2,7 +2,6 @@
  * `flowtrail report` from a record file and from CloudWatch (moto): the same
  * records give the same, exact answers; bad lines are counted, not fatal.
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,26 +15,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeRecord } from '../../src/format/codec.js';
 import type { FlowRecord } from '../../src/format/record.js';
 import { awsTestConfig, type Moto, startMoto } from '../../src/sim/moto.js';
+import { runCli } from '../harness/cli.js';
 import { skipMoto } from '../harness/env.js';
 
-const CLI = new URL('../../bin/flowtrail.js', import.meta.url).pathname;
-
-function run(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, 'report', ...args], {
-      env: { ...process.env, AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing' },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => {
-      stdout += c.toString();
-    });
-    child.stderr.on('data', (c: Buffer) => {
-      stderr += c.toString();
-    });
-    child.once('close', (status) => resolve({ status, stdout, stderr }));
-  });
-}
+const run = (args: string[]) => runCli(['report', ...args]);
 
 const end = Math.floor(Date.now() / 1000) - 60;
 function rec(over: Partial<FlowRecord>): FlowRecord {

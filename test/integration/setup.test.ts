@@ -3,7 +3,6 @@
  * DescribeQueryDefinitions with HTTP 500, so the proxy in front of it serves
  * those two operations itself, from memory; everything else reaches moto.
  */
-import { spawn } from 'node:child_process';
 import { CloudWatchClient, DescribeAlarmsCommand } from '@aws-sdk/client-cloudwatch';
 import {
   CloudWatchLogsClient,
@@ -15,9 +14,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { QUERY_PACK } from '../../src/queries/pack.js';
 import { FaultProxy } from '../../src/sim/fault-proxy.js';
 import { awsTestConfig, type Moto, startMoto } from '../../src/sim/moto.js';
+import { runCli } from '../harness/cli.js';
 import { skipMoto } from '../harness/env.js';
-
-const CLI = new URL('../../bin/flowtrail.js', import.meta.url).pathname;
 
 describe.skipIf(skipMoto)('flowtrail setup (moto)', () => {
   let moto: Moto;
@@ -55,35 +53,17 @@ describe.skipIf(skipMoto)('flowtrail setup (moto)', () => {
   });
 
   // Async: the proxy lives in this process, so the CLI must not block its event loop.
-  const setup = (
-    ...args: string[]
-  ): Promise<{ status: number | null; stdout: string; stderr: string }> =>
-    new Promise((resolve) => {
-      const child = spawn(
-        process.execPath,
-        [
-          CLI,
-          'setup',
-          '--cluster',
-          'prod-eu',
-          '--region',
-          'us-east-1',
-          '--endpoint',
-          proxy.endpoint,
-          ...args,
-        ],
-        { env: { ...process.env, AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing' } },
-      );
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (c: Buffer) => {
-        stdout += c.toString();
-      });
-      child.stderr.on('data', (c: Buffer) => {
-        stderr += c.toString();
-      });
-      child.once('close', (status) => resolve({ status, stdout, stderr }));
-    });
+  const setup = (...args: string[]) =>
+    runCli([
+      'setup',
+      '--cluster',
+      'prod-eu',
+      '--region',
+      'us-east-1',
+      '--endpoint',
+      proxy.endpoint,
+      ...args,
+    ]);
 
   it('--dry-run prints every resource it would create and creates none', async () => {
     const run = await setup(
