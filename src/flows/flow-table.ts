@@ -100,10 +100,9 @@ interface Conn extends ConnIdentity, KeyMemo {
   /** Its slot in ConnNumbers (slot index × WIDTH). */
   readonly base: number;
   readonly proto: number;
-  readonly src: string;
+  // The source and its port are the original tuple's (origSrc, origA when the protocol has ports).
   /** The reply tuple's source: the real destination (the backend after DNAT). */
   readonly dst: string;
-  readonly sport: number | undefined;
   /** The reply tuple's source port. */
   readonly dport: number | undefined;
   /**
@@ -309,6 +308,11 @@ function setReported(n: Float64Array, b: number, c: Counters): void {
   n[b + RBR] = c.br;
 }
 
+/** The source port, undefined for protocols without ports (origA is then the ICMP type). */
+function sportOf(c: Conn): number | undefined {
+  return hasPorts(c.proto) ? c.origA : undefined;
+}
+
 /** One reporter's share: what it sent is Out, what it received is In. */
 function reportAs(
   out: Aggregator,
@@ -493,9 +497,7 @@ export class FlowTable {
       origA,
       origB,
       proto: o.proto,
-      src,
       dst,
-      sport,
       dport,
       tuple: undefined,
       tupleHash: hash,
@@ -810,7 +812,7 @@ export class FlowTable {
       dst = conn.dstEp!;
     } else {
       const startMs = this.nums.a[conn.base + START]!;
-      src = this.o.endpoints.lookup(conn.src, startMs);
+      src = this.o.endpoints.lookup(conn.origSrc, startMs);
       dst = this.o.endpoints.lookup(conn.dst, startMs);
       if (version !== undefined) {
         conn.srcEp = src;
@@ -824,17 +826,17 @@ export class FlowTable {
     }
     const shared = this.tupleCounts.shared(conn.tupleHash);
     if ((shared || this.o.includePolicies) && conn.tuple === undefined) {
-      conn.tuple = tupleKey(conn.proto, conn.src, conn.dst, conn.sport, conn.dport);
+      conn.tuple = tupleKey(conn.proto, conn.origSrc, conn.dst, sportOf(conn), conn.dport);
     }
     const policies = this.o.includePolicies ? this.denies.policiesFor(conn.tuple!) : undefined;
     // One scratch contribution for every call: the aggregator copies what it keeps.
     const c = this.scratch;
     c.src = src;
     c.dst = dst;
-    c.srcIP = conn.src;
+    c.srcIP = conn.origSrc;
     c.dstIP = conn.dst;
     c.proto = conn.proto;
-    c.srcPort = conn.sport;
+    c.srcPort = sportOf(conn);
     c.dstPort = conn.dport;
     c.started = started;
     c.completed = completed;
