@@ -120,6 +120,8 @@ export class EndpointIds {
  * used in, and it is dropped after a flush that did not use it.
  */
 export interface Bucket {
+  /** The aggregator whose index holds it (a memo may have met another one). */
+  readonly owner: Aggregator;
   /** Kinds 0 and 1: its key string in the index. */
   readonly key: string | undefined;
   /** Kind 2: its place in the index (source id, destination id, the rest). */
@@ -160,17 +162,18 @@ function name(e: Endpoint, kind: AggregationKind): string {
   return kind === AggregationKind.PrefixName ? e.aggregatedName : e.name;
 }
 
-/** The bucket `m` remembers for `c`, when still valid. */
+/** The bucket `m` remembers for `c` in `owner`, when still valid. */
 function remembered(
   m: KeyMemo | undefined,
   c: Contribution,
   kind: AggregationKind,
+  owner: Aggregator,
 ): Bucket | undefined {
   if (m === undefined || m.memoKind !== kind || m.memoSrc !== c.src || m.memoDst !== c.dst) {
     return undefined;
   }
   const b = c.reporter === 'src' ? m.memoBucketSrc : m.memoBucketDst;
-  return b === undefined || b.dropped ? undefined : b;
+  return b === undefined || b.dropped || b.owner !== owner ? undefined : b;
 }
 
 function remember(m: KeyMemo | undefined, c: Contribution, kind: AggregationKind, b: Bucket): void {
@@ -262,7 +265,7 @@ export class Aggregator {
 
   add(c: Contribution): void {
     const o = this.o;
-    let b = remembered(c.memo, c, o.kind);
+    let b = remembered(c.memo, c, o.kind, this);
     if (b === undefined) {
       b = o.kind === AggregationKind.PrefixName ? this.bucketByIds(c) : this.bucketByKey(c);
       remember(c.memo, c, o.kind, b);
@@ -366,6 +369,7 @@ export class Aggregator {
     tail: number,
   ): Bucket {
     const b: Bucket = {
+      owner: this,
       key,
       srcId,
       dstId,

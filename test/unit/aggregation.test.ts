@@ -261,3 +261,39 @@ describe('Aggregator against its definition', () => {
     expect(ids.aggregateId(a!)).not.toBe(ids.aggregateId(db!));
   });
 });
+
+describe('Aggregator: a memo carried from one aggregator to another', () => {
+  it('is not trusted: each aggregator finds its own bucket', () => {
+    const memo = emptyMemo();
+    const c: Contribution = {
+      src: ENDPOINTS[0]!,
+      dst: ENDPOINTS[4]!,
+      srcIP: IPS[0]!,
+      dstIP: IPS[1]!,
+      proto: 6,
+      srcPort: 40_000,
+      dstPort: 80,
+      reporter: 'src',
+      action: 'allow',
+      started: true,
+      completed: false,
+      packetsIn: 1,
+      packetsOut: 2,
+      bytesIn: 3,
+      bytesOut: 4,
+      tupleShared: false,
+      memo,
+    };
+    const at = { startTime: 0, endTime: 60 };
+    const o = { kind: 2 as const, includeLabels: false, includePolicies: false };
+    const first = new Aggregator(o);
+    first.begin(at);
+    first.add(c);
+    expect(first.records()).toHaveLength(1);
+    const second = new Aggregator(o);
+    second.begin(at);
+    second.add(c);
+    second.add({ ...c, memo: undefined, srcPort: 40_001 });
+    expect(second.records().map((r) => [r.numFlows, r.packetsOut])).toEqual([[2, 4]]);
+  });
+});
