@@ -1,12 +1,13 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { ConntrackEvent, ConntrackEventType } from '../../src/conntrack/types.js';
+import type { ConntrackEvent } from '../../src/conntrack/types.js';
 import type { Endpoint, EndpointLookup } from '../../src/endpoints/types.js';
 import { AggregationKind } from '../../src/flows/aggregation.js';
 import { FlowTable, type FlowTableOptions } from '../../src/flows/flow-table.js';
 import { tupleHash } from '../../src/flows/tuple-counts.js';
 import type { FlowRecord } from '../../src/format/record.js';
 import type { NflogPacket } from '../../src/nflog/types.js';
+import { conntrackEvent } from '../harness/conntrack-events.js';
 
 /** A fake endpoint lookup: a table of owners per IP with validity from a time on. */
 class FakeEndpoints implements EndpointLookup {
@@ -40,47 +41,7 @@ class FakeEndpoints implements EndpointLookup {
   }
 }
 
-function ev(
-  type: ConntrackEventType,
-  t: {
-    src: string;
-    dst: string;
-    sport: number;
-    dport: number;
-    replySrc?: string;
-    id?: number;
-    proto?: number;
-  },
-  counters?: [number, number, number, number],
-  extra: Partial<ConntrackEvent> = {},
-): ConntrackEvent {
-  const proto = t.proto ?? 6;
-  return {
-    type,
-    fromDump: false,
-    orig: { family: 4, proto, src: t.src, dst: t.dst, sport: t.sport, dport: t.dport },
-    reply: {
-      family: 4,
-      proto,
-      src: t.replySrc ?? t.dst,
-      dst: t.src,
-      sport: t.dport,
-      dport: t.sport,
-    },
-    id: t.id ?? 1,
-    zone: 0,
-    mark: 0,
-    status: 0,
-    tcpState: undefined,
-    countersOrig: counters ? { packets: counters[0], bytes: counters[1] } : undefined,
-    countersReply: counters ? { packets: counters[2], bytes: counters[3] } : undefined,
-    startNs: undefined,
-    stopNs: undefined,
-    startMs: undefined,
-    stopMs: undefined,
-    ...extra,
-  };
-}
+const ev = conntrackEvent;
 const dump = (e: ConntrackEvent): ConntrackEvent => ({ ...e, type: 'update', fromDump: true });
 
 function table(endpoints: EndpointLookup, o: Partial<FlowTableOptions> = {}) {

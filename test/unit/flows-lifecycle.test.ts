@@ -12,6 +12,7 @@ import {
 } from '../../src/flows/connection-state.js';
 import { AggregationKind, type BaselineSnapshot, FlowTable } from '../../src/flows/index.js';
 import type { FlowRecord } from '../../src/format/record.js';
+import { conntrackEvent } from '../harness/conntrack-events.js';
 
 /** Every 10.244.x.y address is a local pod named after its address. */
 class FakeLocalPods implements EndpointLookup {
@@ -30,39 +31,19 @@ class FakeLocalPods implements EndpointLookup {
 
 type Four = [number, number, number, number];
 
-function ev(
+/** A connection 10.244.1.2:sport → 10.244.1.3:80, its id from the port. */
+const ev = (
   type: ConntrackEventType,
   sport: number,
   counters?: Four,
   extra: Partial<ConntrackEvent> = {},
-): ConntrackEvent {
-  const o = {
-    family: 4 as const,
-    proto: 6,
-    src: '10.244.1.2',
-    dst: '10.244.1.3',
-    sport,
-    dport: 80,
-  };
-  return {
+): ConntrackEvent =>
+  conntrackEvent(
     type,
-    fromDump: false,
-    orig: o,
-    reply: { ...o, src: o.dst, dst: o.src, sport: 80, dport: sport },
-    id: sport * 7,
-    zone: 0,
-    mark: 0,
-    status: 0,
-    tcpState: undefined,
-    countersOrig: counters ? { packets: counters[0], bytes: counters[1] } : undefined,
-    countersReply: counters ? { packets: counters[2], bytes: counters[3] } : undefined,
-    startNs: undefined,
-    stopNs: undefined,
-    startMs: undefined,
-    stopMs: undefined,
-    ...extra,
-  };
-}
+    { src: '10.244.1.2', dst: '10.244.1.3', sport, dport: 80, id: sport * 7 },
+    counters,
+    extra,
+  );
 const dumpOf = (sport: number, c: Four, extra: Partial<ConntrackEvent> = {}): ConntrackEvent => ({
   ...ev('update', sport, c, extra),
   fromDump: true,
