@@ -155,6 +155,30 @@ function reference(
   return [...groups.values()].map((g) => g.r);
 }
 
+/** One connection and one contribution of it, for the example tests. */
+const ONE_CONN: ConnSpec = {
+  srcIP: '10.244.1.2',
+  dstIP: '10.244.1.3',
+  proto: 6,
+  srcPort: 40_000,
+  dstPort: 80,
+  action: 'allow',
+  src: 0,
+  dst: 4,
+};
+const ONE_SPEC: Spec = {
+  src: null,
+  dst: null,
+  reporter: 'src',
+  started: true,
+  completed: false,
+  packetsIn: 1,
+  packetsOut: 2,
+  bytesIn: 3,
+  bytesOut: 4,
+  conn: 0,
+};
+
 /** One aggregator across the flushes, as the flow table keeps it; each flush checked against the definition. */
 function run(
   conns: ConnSpec[],
@@ -214,31 +238,9 @@ describe('Aggregator against its definition', () => {
   });
 
   it('a record handed out is never changed by a later flush', () => {
-    const memos: KeyMemo[] = Array.from({ length: 6 }, emptyMemo);
-    const conns: ConnSpec[] = [
-      {
-        srcIP: IPS[0]!,
-        dstIP: IPS[1]!,
-        proto: 6,
-        srcPort: 40_000,
-        dstPort: 80,
-        action: 'allow',
-        src: 0,
-        dst: 4,
-      },
-    ];
-    const spec: Spec = {
-      src: 0,
-      dst: 4,
-      reporter: 'src',
-      started: true,
-      completed: false,
-      packetsIn: 1,
-      packetsOut: 2,
-      bytesIn: 3,
-      bytesOut: 4,
-      conn: 0,
-    };
+    const memos: KeyMemo[] = [emptyMemo()];
+    const conns = [ONE_CONN];
+    const spec = ONE_SPEC;
     const agg = new Aggregator({ kind: 2, includeLabels: false, includePolicies: false });
     agg.begin({ startTime: 0, endTime: 60 });
     agg.add(contribution(spec, conns, memos));
@@ -264,26 +266,8 @@ describe('Aggregator against its definition', () => {
 
 describe('Aggregator: a memo carried from one aggregator to another', () => {
   it('is not trusted: each aggregator finds its own bucket', () => {
-    const memo = emptyMemo();
-    const c: Contribution = {
-      src: ENDPOINTS[0]!,
-      dst: ENDPOINTS[4]!,
-      srcIP: IPS[0]!,
-      dstIP: IPS[1]!,
-      proto: 6,
-      srcPort: 40_000,
-      dstPort: 80,
-      reporter: 'src',
-      action: 'allow',
-      started: true,
-      completed: false,
-      packetsIn: 1,
-      packetsOut: 2,
-      bytesIn: 3,
-      bytesOut: 4,
-      tupleShared: false,
-      memo,
-    };
+    const memos = [emptyMemo()];
+    const c = contribution(ONE_SPEC, [ONE_CONN], memos);
     const at = { startTime: 0, endTime: 60 };
     const o = { kind: 2 as const, includeLabels: false, includePolicies: false };
     const first = new Aggregator(o);
