@@ -2,6 +2,16 @@
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { type CheckResult, errnoOf, fail, ok } from './types.js';
 
+/** The message of the v1 Status object the API server answers errors with, if the body is one. */
+function statusMessage(body: unknown): string | undefined {
+  try {
+    const o = (typeof body === 'string' ? JSON.parse(body) : body) as { message?: unknown };
+    return typeof o?.message === 'string' && o.message !== '' ? o.message : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 function explain(err: unknown, what: string): { found: string; fix: string } {
   const e = err as {
     code?: number | string;
@@ -16,11 +26,13 @@ function explain(err: unknown, what: string): { found: string; fix: string } {
       fix: 'apply deploy/kubernetes/rbac.yaml (get/list/watch on pods and nodes for the flowtrail service account)',
     };
   }
+  const fix =
+    'check the API server address (in-cluster: KUBERNETES_SERVICE_HOST; else endpoints.kubernetes.kubeconfig) and network policy to it';
+  if (status !== undefined) {
+    return { found: `${what}: ${statusMessage(e.body) ?? 'error'} (HTTP ${status})`, fix };
+  }
   const errno = e.cause?.code ?? (typeof e.code === 'string' ? e.code : errnoOf(err));
-  return {
-    found: `${what}: ${(e.message ?? String(err)).split('\n')[0]} (${errno})`,
-    fix: 'check the API server address (in-cluster: KUBERNETES_SERVICE_HOST; else endpoints.kubernetes.kubeconfig) and network policy to it',
-  };
+  return { found: `${what}: ${(e.message ?? String(err)).split('\n')[0]} (${errno})`, fix };
 }
 
 export async function checkKubernetes(
@@ -59,7 +71,10 @@ export async function checkKubernetes(
     await api.readNode({ name: nodeName });
     out.push(ok('kubernetes.node', `this node (${nodeName})`, 'found among the cluster nodes'));
   } catch (err) {
-    const d = explain(err, `node ${nodeName}`);
+    const notFound = (err as { code?: unknown }).code === 404;
+    const d = notFound
+      ? { found: `no node named ${nodeName} in the cluster (HTTP 404)` }
+      : explain(err, `node ${nodeName}`);
     out.push(
       fail(
         'kubernetes.node',
