@@ -102,7 +102,7 @@ export class EndpointIds {
     return id;
   }
 
-  /** Whether trim() would start over. */
+  /** Whether as many identities as allowed are known (the owner then calls clear()). */
   get full(): boolean {
     return this.byIdentity.size >= this.max;
   }
@@ -275,7 +275,7 @@ export class Aggregator {
       b.srcLabels = intersectLabels(b.srcLabels ?? {}, c.src.labels);
       b.dstLabels = intersectLabels(b.dstLabels ?? {}, c.dst.labels);
     }
-    const r = b.record!; // set by restart() or newBucket() in this flush
+    const r = b.record!; // set by restart() in this flush
     if (c.tupleShared === false) b.uniqueTuples++;
     else {
       b.tuples ??= new Set();
@@ -360,7 +360,7 @@ export class Aggregator {
     return b;
   }
 
-  /** A bucket for a key not in the index, used in this flush from `c` on. */
+  /** A bucket for a key not in the index; add() starts its record (restart). */
   private newBucket(
     c: Contribution,
     key: string | undefined,
@@ -368,25 +368,23 @@ export class Aggregator {
     dstId: number,
     tail: number,
   ): Bucket {
-    const b: Bucket = {
+    return {
       owner: this,
       key,
       srcId,
       dstId,
       tail,
-      gen: this.gen,
+      gen: -1,
       dropped: false,
-      record: freshRecord(c, this.o.kind, this.at),
+      record: undefined,
       tuples: undefined,
       uniqueTuples: 0,
-      srcLabels: this.o.includeLabels ? { ...c.src.labels } : undefined,
-      dstLabels: this.o.includeLabels ? { ...c.dst.labels } : undefined,
+      srcLabels: undefined,
+      dstLabels: undefined,
       policies: undefined,
       srcAggr: c.src.aggregatedName,
       dstAggr: c.dst.aggregatedName,
     };
-    this.used.push(b);
-    return b;
   }
 
   /** Removes a bucket from the index; memos pointing to it see it dropped. */

@@ -331,14 +331,9 @@ function reportAs(
   out.add(c);
 }
 
-/** A completed connection's tombstone: its identity and what it reported (slot `b` of `n`). */
-function tombstoneOf(
-  conn: Conn,
-  n: Float64Array,
-  b: number,
-  untilMs: number,
-  gen: number,
-): Tombstone {
+/** A completed connection's tombstone: its identity and what it reported (its slot in `n`). */
+function tombstoneOf(conn: Conn, n: Float64Array, untilMs: number, gen: number): Tombstone {
+  const b = conn.base;
   const kernelStart = n[b + KSTART]!;
   return {
     id: conn.id,
@@ -762,7 +757,7 @@ export class FlowTable {
     });
     for (const conn of done) {
       const b = conn.base;
-      this.addTombstone(tombstoneOf(conn, n, b, endMs + this.o.tombstoneMs, this.dumpGen));
+      this.addTombstone(tombstoneOf(conn, n, endMs + this.o.tombstoneMs, this.dumpGen));
       this.conns.remove(conn);
       this.nums.release(b);
       this.tupleCounts.release(conn.tupleHash);
@@ -825,8 +820,9 @@ export class FlowTable {
       return;
     }
     const shared = this.tupleCounts.shared(conn.tupleHash);
+    const sport = sportOf(conn);
     if ((shared || this.o.includePolicies) && conn.tuple === undefined) {
-      conn.tuple = tupleKey(conn.proto, conn.origSrc, conn.dst, sportOf(conn), conn.dport);
+      conn.tuple = tupleKey(conn.proto, conn.origSrc, conn.dst, sport, conn.dport);
     }
     const policies = this.o.includePolicies ? this.denies.policiesFor(conn.tuple!) : undefined;
     // One scratch contribution for every call: the aggregator copies what it keeps.
@@ -836,7 +832,7 @@ export class FlowTable {
     c.srcIP = conn.origSrc;
     c.dstIP = conn.dst;
     c.proto = conn.proto;
-    c.srcPort = sportOf(conn);
+    c.srcPort = sport;
     c.dstPort = conn.dport;
     c.started = started;
     c.completed = completed;
