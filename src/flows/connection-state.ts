@@ -7,7 +7,8 @@
  *              tombstone says what was reported): only the rest is reported,
  *              neither started nor completed again; removed after that flush.
  *
- * Pure functions; the flow table owns the Map of connections.
+ * Pure functions; the flow table keeps each connection's phase as a
+ * PhaseKind number in its ConnStore.
  */
 
 /** Packets/bytes per direction (o = original, r = reply). */
@@ -59,13 +60,35 @@ function hasTraffic(d: Counters): boolean {
   return d.po > 0 || d.bo > 0 || d.pr > 0 || d.br > 0;
 }
 
-/** A FlushStep the caller owns and lets flushStepInto overwrite (the per-connection flush path). */
+/**
+ * The phase kinds as small integers: the flow table keeps a connection's
+ * phase in its numeric arrays (kind, the end time, whether its start is
+ * still to report), not as an object per connection.
+ */
+export const PhaseKind = { Starting: 0, Open: 1, Ended: 2, Remainder: 3 } as const;
+export type PhaseKind = (typeof PhaseKind)[keyof typeof PhaseKind];
+
+export function phaseKindOf(p: ConnPhase): PhaseKind {
+  switch (p.kind) {
+    case 'starting':
+      return PhaseKind.Starting;
+    case 'open':
+      return PhaseKind.Open;
+    case 'ended':
+      return PhaseKind.Ended;
+    case 'remainder':
+      return PhaseKind.Remainder;
+  }
+}
+
+/** A flush decision the caller owns and lets flushStepInto overwrite (the per-connection flush path). */
 export interface MutableFlushStep {
   delta: { po: number; bo: number; pr: number; br: number };
   started: boolean;
   completed: boolean;
   report: boolean;
-  next: ConnPhase | undefined;
+  /** false: the connection leaves the table after this flush; true: it stays, open. */
+  stays: boolean;
 }
 
 export function newFlushStep(): MutableFlushStep {
@@ -74,7 +97,7 @@ export function newFlushStep(): MutableFlushStep {
     started: false,
     completed: false,
     report: false,
-    next: undefined,
+    stays: false,
   };
 }
 
@@ -92,9 +115,10 @@ export function flushStep(
   reported: Counters,
   intervalStartMs: number,
 ): FlushStep {
-  return flushStepInto(
+  const s = flushStepInto(
     newFlushStep(),
-    phase,
+    phaseKindOf(phase),
+    phase.kind === 'ended' && phase.startPending,
     startMs,
     intervalStartMs,
     current.po - reported.po,
@@ -102,15 +126,24 @@ export function flushStep(
     current.pr - reported.pr,
     current.br - reported.br,
   );
+  return {
+    delta: s.delta,
+    started: s.started,
+    completed: s.completed,
+    report: s.report,
+    next: s.stays ? OPEN : undefined,
+  };
 }
 
 /**
- * flushStep from the delta (current − reported), written into `out` (read it
- * before the next call): no allocation per connection.
+ * flushStep for a phase given as its kind (and, when ended, whether its
+ * start is still to report), from the delta (current − reported), written
+ * into `out` (read it before the next call): no allocation per connection.
  */
 export function flushStepInto(
   out: MutableFlushStep,
-  phase: ConnPhase,
+  kind: PhaseKind,
+  startPending: boolean,
   startMs: number,
   intervalStartMs: number,
   dpo: number,
@@ -124,30 +157,30 @@ export function flushStepInto(
   d.pr = dpr;
   d.br = dbr;
   const traffic = hasTraffic(d);
-  switch (phase.kind) {
-    case 'starting':
+  switch (kind) {
+    case PhaseKind.Starting:
       out.started = startMs >= intervalStartMs;
       out.completed = false;
       out.report = traffic || out.started;
-      out.next = OPEN;
+      out.stays = true;
       break;
-    case 'open':
+    case PhaseKind.Open:
       out.started = false;
       out.completed = false;
       out.report = traffic;
-      out.next = OPEN;
+      out.stays = true;
       break;
-    case 'ended':
-      out.started = phase.startPending && startMs >= intervalStartMs;
+    case PhaseKind.Ended:
+      out.started = startPending && startMs >= intervalStartMs;
       out.completed = true;
       out.report = true;
-      out.next = undefined;
+      out.stays = false;
       break;
-    case 'remainder':
+    case PhaseKind.Remainder:
       out.started = false;
       out.completed = false;
       out.report = traffic;
-      out.next = undefined;
+      out.stays = false;
       break;
   }
   return out;

@@ -38,32 +38,55 @@
  * already reported (JSON-serialisable); importBaselines() before the start-up
  * dump makes that dump yield deltas, not totals counted twice.
  *
- * The lifecycle of a connection is a union (connection-state.ts); denied
+ * The lifecycle of a connection is a union (connection-state.ts); connections
+ * and tombstones are slots of a struct of arrays (conn-store.ts); denied
  * counting lives in deny-counter.ts; record building in aggregation.ts.
  */
 import type { ConntrackEvent, ConntrackTuple } from '../conntrack/types.js';
 import type { Endpoint, EndpointLookup } from '../endpoints/types.js';
 import type { FlowRecord } from '../format/record.js';
 import type { NflogPacket } from '../nflog/types.js';
+import { AggregationKind, Aggregator, aggregate, type Contribution } from './aggregation.js';
 import {
-  AggregationKind,
-  Aggregator,
-  aggregate,
-  type Contribution,
-  type KeyMemo,
-} from './aggregation.js';
-import { type ConnIdentity, ConnIndex, portA, portB, portsOrIcmp } from './conn-index.js';
-import { BO, BR, ConnNumbers, KSTART, PO, PR, RBO, RBR, RPO, RPR, START } from './conn-numbers.js';
-import {
-  type ConnPhase,
-  type Counters,
-  endPhase,
-  flushStepInto,
-  isOpen,
-  newFlushStep,
-  OPEN,
-  STARTING,
-} from './connection-state.js';
+  A,
+  ABSENT_SINCE,
+  B,
+  BO,
+  BR,
+  type ConnIdentity,
+  ConnStore,
+  DPORT,
+  DUMP_GEN,
+  DW,
+  EP_VERSION,
+  F_DESTROYED,
+  F_GONE,
+  F_LIVE,
+  F_SAW_NEW,
+  F_START_PENDING,
+  F_TOMB,
+  FLAGS,
+  IW,
+  KSTART,
+  PHASE,
+  PO,
+  PR,
+  PROTO,
+  portA,
+  portB,
+  portsOrIcmp,
+  RBO,
+  RBR,
+  RPO,
+  RPR,
+  type SlotIdentity,
+  SlotMemo,
+  START,
+  TUPLE_HASH,
+  UNTIL,
+  ZONE,
+} from './conn-store.js';
+import { type Counters, flushStepInto, newFlushStep, PhaseKind } from './connection-state.js';
 import { DenyCounter, hasPorts, tupleKey } from './deny-counter.js';
 import { TupleCounts, tupleHash } from './tuple-counts.js';
 
@@ -91,61 +114,21 @@ export interface FlowTableOptions {
 }
 
 /**
- * A tracked connection: identity and addresses fixed; phase replaced, never
- * flagged. Its numbers (latest kernel counters, what it reported, its start
- * times) live in the table's ConnNumbers at `base`, raised in place, so a
- * dump entry allocates nothing.
+ * A tracked connection is a slot of the table's ConnStore: identity,
+ * addresses, phase and flags fixed or replaced there; its numbers (latest
+ * kernel counters, what it reported, its start times) raised in place, so a
+ * dump entry allocates nothing and a NEW allocates no object.
  */
-interface Conn extends ConnIdentity, KeyMemo {
-  /** Its slot in ConnNumbers (slot index × WIDTH). */
-  readonly base: number;
-  readonly proto: number;
-  // The source and its port are the original tuple's (origSrc, origA when the protocol has ports).
-  /** The reply tuple's source: the real destination (the backend after DNAT). */
-  readonly dst: string;
-  /** The reply tuple's source port. */
-  readonly dport: number | undefined;
-  /**
-   * The 5-tuple (src, real dst, ports) as one string: numFlows identity of a
-   * shared 5-tuple and the policy join key; built on first need.
-   */
-  tuple: string | undefined;
-  /** The 5-tuple's hash in the table's TupleCounts (numFlows: shared or not). */
-  readonly tupleHash: number;
-  phase: ConnPhase;
-  /** The dump generation that last listed it (or created it). */
-  lastDumpGen: number;
-  /** Its DESTROY was received. */
-  destroyed: boolean;
-  /** Its NEW was received (a connection first seen in a dump may still have one queued). */
-  sawNew: boolean;
-  /** Endpoint lookups at its start, valid while the cache's version is epVersion. */
-  srcEp: Endpoint | undefined;
-  dstEp: Endpoint | undefined;
-  epVersion: number;
-}
+type Slot = number;
 
 /**
- * A completed connection's identity and what it reported (po/bo/pr/br), kept
- * for late DESTROYs, stale NEWs and dump entries of a connection in TIME_WAIT.
- * Found by the event's identity like a connection: no key string per event.
+ * A completed connection's identity and what it reported (its baseline),
+ * kept for late DESTROYs, stale NEWs and dump entries of a connection in
+ * TIME_WAIT, is a tombstone: the connection's own slot, flagged F_TOMB (see
+ * ConnStore). Found by the event's identity like a connection: no key string
+ * per event.
  */
-interface Tombstone extends ConnIdentity, Counters {
-  /** Forgotten after this instant, whatever happens (kept across restarts). */
-  readonly untilMs: number;
-  /** Since when dumps no longer list it (undefined: listed, or no dump since). */
-  absentSinceMs: number | undefined;
-  /** The kernel's start time (ms) of the completed connection, when it gave one. */
-  readonly kernelStartMs?: number | undefined;
-  /** The last dump generation that still listed it (TIME_WAIT lingers). */
-  seenGen: number;
-  /** Gone from the kernel without its DESTROY reaching us (counted once). */
-  gone: boolean;
-  /** Its NEW was received: a NEW on the same key is then another connection. */
-  sawNew: boolean;
-  /** Its DESTROY was received: a DESTROY on the same key is then another connection. */
-  destroyed: boolean;
-}
+type Tomb = number;
 
 export interface BaselineSnapshot {
   version: 1;
@@ -286,10 +269,15 @@ function raiseCounters(n: Float64Array, b: number, ev: ConntrackEvent): void {
  * NEW events carry no start time (the kernel adds it to DESTROYs and dumps),
  * so a connection created by its NEW learns it from its dump or DESTROY.
  */
-function differsInStart(ev: ConntrackEvent, t: Tombstone): 'same' | 'differs' | 'unknown' {
+function differsInStart(
+  ev: ConntrackEvent,
+  st: ConnStore,
+  t: Tomb,
+): 'same' | 'differs' | 'unknown' {
   const start = ev.startMs;
-  if (start === undefined || t.kernelStartMs === undefined) return 'unknown';
-  return start === t.kernelStartMs ? 'same' : 'differs';
+  const kernelStart = st.d[t * DW + KSTART]!;
+  if (start === undefined || Number.isNaN(kernelStart)) return 'unknown';
+  return start === kernelStart ? 'same' : 'differs';
 }
 
 /** Keeps the kernel's start time once an event gives it. */
@@ -308,9 +296,31 @@ function setReported(n: Float64Array, b: number, c: Counters): void {
   n[b + RBR] = c.br;
 }
 
-/** The source port, undefined for protocols without ports (origA is then the ICMP type). */
-function sportOf(c: Conn): number | undefined {
-  return hasPorts(c.proto) ? c.origA : undefined;
+/** The source port, undefined for protocols without ports (A is then the ICMP type). */
+function sportOf(st: ConnStore, s: Slot): number | undefined {
+  const ib = s * IW;
+  return hasPorts(st.i[ib + PROTO]!) ? st.i[ib + A]! : undefined;
+}
+
+/** A slot's identity. */
+function identityOf(st: ConnStore, s: Slot): ConnIdentity {
+  const ib = s * IW;
+  return {
+    id: st.id(s),
+    zone: st.i[ib + ZONE]!,
+    proto: st.i[ib + PROTO]!,
+    origSrc: st.origSrc[s]!,
+    origDst: st.origDst[s]!,
+    origSrc4: st.src4(s),
+    origDst4: st.dst4(s),
+    origA: st.i[ib + A]!,
+    origB: st.i[ib + B]!,
+  };
+}
+
+/** A slot's identity as one string (baseline snapshots). */
+function slotKey(st: ConnStore, s: Slot): string {
+  return keyOf(identityOf(st, s));
 }
 
 /** One reporter's share: what it sent is Out, what it received is In. */
@@ -331,44 +341,59 @@ function reportAs(
   out.add(c);
 }
 
-/** A completed connection's tombstone: its identity and what it reported (its slot in `n`). */
-function tombstoneOf(conn: Conn, n: Float64Array, untilMs: number, gen: number): Tombstone {
-  const b = conn.base;
-  const kernelStart = n[b + KSTART]!;
-  return {
-    id: conn.id,
-    zone: conn.zone,
-    proto: conn.proto,
-    origSrc: conn.origSrc,
-    origDst: conn.origDst,
-    origSrc4: conn.origSrc4,
-    origDst4: conn.origDst4,
-    origA: conn.origA,
-    origB: conn.origB,
-    po: n[b + RPO]!,
-    bo: n[b + RBO]!,
-    pr: n[b + RPR]!,
-    br: n[b + RBR]!,
-    untilMs,
-    absentSinceMs: undefined,
-    kernelStartMs: Number.isNaN(kernelStart) ? undefined : kernelStart,
-    seenGen: gen,
-    // A DESTROY already received leaves nothing to miss.
-    gone: conn.destroyed,
-    sawNew: conn.sawNew,
-    destroyed: conn.destroyed,
-  };
+/** Whether slot `s` is open (starting or open), not ended. */
+function isOpenSlot(st: ConnStore, s: Slot): boolean {
+  return st.i[s * IW + PHASE]! <= PhaseKind.Open;
+}
+
+/** Sets flag bits of slot `s`. */
+function flag(st: ConnStore, s: Slot, bits: number): void {
+  st.i[s * IW + FLAGS] = st.i[s * IW + FLAGS]! | bits;
+}
+
+function hasFlag(st: ConnStore, s: Slot, bit: number): boolean {
+  return (st.i[s * IW + FLAGS]! & bit) !== 0;
+}
+
+/** A slot's baseline (what it reported) as Counters. */
+function reportedOf(st: ConnStore, s: Slot): Counters {
+  const b = s * DW;
+  return { po: st.d[b + RPO]!, bo: st.d[b + RBO]!, pr: st.d[b + RPR]!, br: st.d[b + RBR]! };
+}
+
+/** Ends slot `s` (idempotent: an ended or remainder slot stays as it is). */
+function endSlot(st: ConnStore, s: Slot): void {
+  const ib = s * IW;
+  const kind = st.i[ib + PHASE]!;
+  if (kind > PhaseKind.Open) return;
+  st.i[ib + PHASE] = PhaseKind.Ended;
+  if (kind === PhaseKind.Starting) flag(st, s, F_START_PENDING);
 }
 
 export class FlowTable {
-  private readonly conns = new ConnIndex<Conn>();
-  private readonly nums = new ConnNumbers();
+  private readonly conns = new ConnStore();
+  /** The aggregator's view of one connection's KeyMemo (pointed at it per contribution). */
+  private readonly memo = new SlotMemo(this.conns);
   /** Tracked connections per 5-tuple (usually 1): numFlows needs a set only for shared ones. */
   private readonly tupleCounts = new TupleCounts();
-  private readonly tombstones = new ConnIndex<Tombstone>();
   private readonly denies: DenyCounter;
   private readonly pendingBaselines = new Map<string, Counters>();
   private readonly step = newFlushStep();
+  /** The scratch identity of the connection being created (the store copies it). */
+  private readonly identity: SlotIdentity = {
+    id: 0,
+    zone: 0,
+    proto: 0,
+    origSrc: '',
+    origDst: '',
+    origSrc4: -1,
+    origDst4: -1,
+    a: -1,
+    b: -1,
+    dst: '',
+    dport: -1,
+    tupleHash: 0,
+  };
   private readonly scratch: Mutable<Contribution> = {
     src: UNKNOWN_ENDPOINT,
     dst: UNKNOWN_ENDPOINT,
@@ -454,67 +479,49 @@ export class FlowTable {
     else this.onUpdate(ev);
   }
 
-  private create(ev: ConntrackEvent, startMs: number, phase: ConnPhase): Conn | undefined {
+  /** A new connection's slot (-1 when shed): in `phase` (Starting, Open or Remainder). */
+  private create(ev: ConntrackEvent, startMs: number, phase: PhaseKind): Slot {
     if (this.conns.size >= this.o.maxFlows) {
       this.stats.shed++;
-      return undefined;
+      return -1;
     }
     const o = ev.orig;
     const r = ev.reply;
     const ports = hasPorts(o.proto);
-    const origA = portA(ev, ports);
-    const origB = portB(ev, ports);
     let restored: Counters | undefined;
     if (this.pendingBaselines.size > 0) {
       const key = connectionKey(ev);
       restored = this.pendingBaselines.get(key);
       if (restored !== undefined) this.pendingBaselines.delete(key);
     }
-    const src = this.ipText(o, 'src');
-    const origDst = this.ipText(o, 'dst');
-    const dst = r ? this.ipText(r, 'src') : origDst;
-    const sport = ports ? o.sport : undefined;
-    const dport = ports ? (r ? r.sport : o.dport) : undefined;
-    const hash = tupleHash(o.proto, src, dst, sport ?? -1, dport ?? -1);
-    const base = this.nums.alloc();
-    const n = this.nums.a;
-    n[base + START] = startMs;
-    n[base + KSTART] = ev.startMs ?? Number.NaN;
-    if (restored !== undefined) setReported(n, base, restored);
-    const conn: Conn = {
-      base,
-      id: ev.id,
-      zone: ev.zone,
-      origSrc: src,
-      origDst,
-      origSrc4: o.family === 4 && o.src4 !== undefined ? o.src4 : -1,
-      origDst4: o.family === 4 && o.dst4 !== undefined ? o.dst4 : -1,
-      origA,
-      origB,
-      proto: o.proto,
-      dst,
-      dport,
-      tuple: undefined,
-      tupleHash: hash,
-      // Its buckets from the last flush (KeyMemo, a cache; see aggregation.ts).
-      memoKind: -1,
-      memoSrc: undefined,
-      memoDst: undefined,
-      memoBucketSrc: undefined,
-      memoBucketDst: undefined,
-      // A restored connection was already reported as started before the restart.
-      phase: restored !== undefined && phase.kind === 'starting' ? OPEN : phase,
-      lastDumpGen: this.dumpGen,
-      destroyed: false,
-      sawNew: false,
-      srcEp: undefined,
-      dstEp: undefined,
-      epVersion: -1,
-    };
-    this.conns.add(conn);
-    this.tupleCounts.add(hash);
+    const id = this.identity;
+    id.id = ev.id;
+    id.zone = ev.zone;
+    id.proto = o.proto;
+    id.origSrc = this.ipText(o, 'src');
+    id.origDst = this.ipText(o, 'dst');
+    id.origSrc4 = o.family === 4 && o.src4 !== undefined ? o.src4 : -1;
+    id.origDst4 = o.family === 4 && o.dst4 !== undefined ? o.dst4 : -1;
+    id.a = portA(ev, ports);
+    id.b = portB(ev, ports);
+    id.dst = r ? this.ipText(r, 'src') : id.origDst;
+    id.dport = ports ? (r ? r.sport : o.dport) : -1;
+    id.tupleHash = tupleHash(o.proto, id.origSrc, id.dst, ports ? o.sport : -1, id.dport);
+    const s = this.conns.add(id);
+    const d = this.conns.d;
+    const db = s * DW;
+    d[db + START] = startMs;
+    const kstart = ev.startMs;
+    if (kstart !== undefined) d[db + KSTART] = kstart;
+    if (restored !== undefined) setReported(d, db, restored);
+    const ib = s * IW;
+    // A restored connection was already reported as started before the restart.
+    this.conns.i[ib + PHASE] =
+      restored !== undefined && phase === PhaseKind.Starting ? PhaseKind.Open : phase;
+    this.conns.i[ib + DUMP_GEN] = this.dumpGen;
+    this.tupleCounts.add(id.tupleHash);
     this.stats.tracked = this.conns.size;
-    return conn;
+    return s;
   }
 
   private ipText(t: ConntrackTuple, side: 'src' | 'dst'): string {
@@ -530,103 +537,115 @@ export class FlowTable {
     return text;
   }
 
-  private find(ev: ConntrackEvent): Conn | undefined {
+  private find(ev: ConntrackEvent): Slot {
     const ports = hasPorts(ev.orig.proto);
-    return this.conns.find(ev, portA(ev, ports), portB(ev, ports));
+    return this.conns.find(ev, portA(ev, ports), portB(ev, ports), false);
   }
 
-  private findTombstone(ev: ConntrackEvent): Tombstone | undefined {
-    if (this.tombstones.size === 0) return undefined;
+  private findTombstone(ev: ConntrackEvent): Tomb {
+    if (this.conns.tombs === 0) return -1;
     const ports = hasPorts(ev.orig.proto);
-    return this.tombstones.find(ev, portA(ev, ports), portB(ev, ports));
+    return this.conns.find(ev, portA(ev, ports), portB(ev, ports), true);
   }
 
-  /** Remembers a completed connection (replacing one with the same identity). */
-  private addTombstone(t: Tombstone): void {
-    const old = this.tombstones.findLike(t);
-    if (old !== undefined) this.tombstones.remove(old);
-    this.tombstones.add(t);
+  /** Remembers a completed connection in its slot (replacing a tombstone with the same identity). */
+  private entomb(s: Slot, untilMs: number, gen: number): void {
+    const st = this.conns;
+    if (st.tombs > 0) {
+      const old = st.findLike(identityOf(st, s), true);
+      if (old >= 0) st.remove(old);
+    }
+    // A DESTROY already received leaves nothing to miss.
+    st.entomb(s, untilMs, gen, hasFlag(st, s, F_DESTROYED));
   }
 
   private onNew(ev: ConntrackEvent, nowMs: number): void {
     const known = this.find(ev);
-    if (known !== undefined) {
-      known.sawNew = true; // first seen in a dump; this is its NEW
+    if (known >= 0) {
+      flag(this.conns, known, F_SAW_NEW); // first seen in a dump; this is its NEW
       return;
     }
+    const st = this.conns;
     const tomb = this.findTombstone(ev);
-    if (tomb !== undefined) {
+    if (tomb >= 0) {
       // Events and dumps race: a dump may complete a short connection (TIME_WAIT)
       // before its NEW, still queued on the event socket, is read. That NEW is
       // stale. But the kernel gives a reused 5-tuple the same id when the same
       // slot holds it again, so a NEW on the key of a connection whose NEW was
       // already read, or with another start time, is a new connection.
-      const start = differsInStart(ev, tomb);
-      const recent = nowMs - (tomb.untilMs - this.o.tombstoneMs) <= STALE_NEW_MS;
-      if (start === 'same' || (start === 'unknown' && !tomb.sawNew && recent)) {
-        tomb.sawNew = true;
+      const start = differsInStart(ev, st, tomb);
+      const recent = nowMs - (st.d[tomb * DW + UNTIL]! - this.o.tombstoneMs) <= STALE_NEW_MS;
+      if (start === 'same' || (start === 'unknown' && !hasFlag(st, tomb, F_SAW_NEW) && recent)) {
+        flag(st, tomb, F_SAW_NEW);
         this.stats.staleNews++;
         return;
       }
-      this.tombstones.remove(tomb);
+      st.remove(tomb);
     }
-    const conn = this.create(ev, ev.startMs ?? nowMs, STARTING);
-    if (conn !== undefined) conn.sawNew = true;
+    const s = this.create(ev, ev.startMs ?? nowMs, PhaseKind.Starting);
+    if (s >= 0) flag(this.conns, s, F_SAW_NEW);
   }
 
   private onUpdate(ev: ConntrackEvent): void {
-    const conn = this.find(ev);
-    if (conn !== undefined && isOpen(conn.phase)) raiseCounters(this.nums.a, conn.base, ev);
+    const s = this.find(ev);
+    if (s >= 0 && isOpenSlot(this.conns, s)) raiseCounters(this.conns.d, s * DW, ev);
   }
 
   private onDestroy(ev: ConntrackEvent, nowMs: number): void {
-    let conn = this.find(ev);
-    const atMs = ev.stopMs ?? nowMs;
-    if (conn === undefined) {
+    let s = this.find(ev);
+    if (s < 0) {
+      const st = this.conns;
       let tomb = this.findTombstone(ev);
       // A second DESTROY on the key, or another start time: another connection.
-      if (tomb !== undefined && (tomb.destroyed || differsInStart(ev, tomb) === 'differs')) {
-        this.tombstones.remove(tomb);
-        tomb = undefined;
+      if (
+        tomb >= 0 &&
+        (hasFlag(st, tomb, F_DESTROYED) || differsInStart(ev, st, tomb) === 'differs')
+      ) {
+        st.remove(tomb);
+        tomb = -1;
       }
-      if (tomb !== undefined) {
+      if (tomb >= 0) {
         // Completed earlier (vanished from a dump): report only the remainder.
         this.stats.lateDestroys++;
-        this.tombstones.remove(tomb);
-        conn = this.create(ev, ev.startMs ?? nowMs, { kind: 'remainder', atMs });
-        if (conn === undefined) return;
-        setReported(this.nums.a, conn.base, tomb);
+        const reported = reportedOf(st, tomb);
+        st.remove(tomb);
+        s = this.create(ev, ev.startMs ?? nowMs, PhaseKind.Remainder);
+        if (s < 0) return;
+        setReported(st.d, s * DW, reported);
       } else {
         // Its NEW was lost (or came before we listened): started and completed
         // now, unless its start timestamp is older than the interval.
         this.stats.unknownDestroys++;
-        conn = this.create(ev, ev.startMs ?? nowMs, STARTING);
-        if (conn === undefined) return;
+        s = this.create(ev, ev.startMs ?? nowMs, PhaseKind.Starting);
+        if (s < 0) return;
       }
     }
-    raiseCounters(this.nums.a, conn.base, ev);
-    learnStart(this.nums.a, conn.base, ev);
+    raiseCounters(this.conns.d, s * DW, ev);
+    learnStart(this.conns.d, s * DW, ev);
     // Its NEW, if it ever comes, came first: the socket keeps a connection's events in order.
-    conn.sawNew = true;
-    conn.phase = endPhase(conn.phase, atMs);
-    conn.destroyed = true;
+    endSlot(this.conns, s);
+    flag(this.conns, s, F_SAW_NEW | F_DESTROYED);
   }
 
   private dumpEntry(ev: ConntrackEvent, nowMs: number): void {
-    let conn = this.find(ev);
-    if (conn === undefined) {
+    let s = this.find(ev);
+    if (s < 0) {
+      const st = this.conns;
       const tomb = this.findTombstone(ev);
-      if (tomb !== undefined && differsInStart(ev, tomb) !== 'differs') {
+      if (tomb >= 0 && differsInStart(ev, st, tomb) !== 'differs') {
         // Already completed, still in the kernel's table (TIME_WAIT). One restored
         // after a restart and still listed sends its DESTROY to this run: a lost
         // one is this run's loss (the overrun arithmetic, src/loss/).
-        if (tomb.seenGen === 0 && !tomb.destroyed) tomb.gone = false;
-        tomb.seenGen = this.dumpGen;
-        tomb.absentSinceMs = undefined;
+        const ib = tomb * IW;
+        if (st.i[ib + DUMP_GEN] === 0 && !hasFlag(st, tomb, F_DESTROYED)) {
+          st.i[ib + FLAGS] = st.i[ib + FLAGS]! & ~F_GONE;
+        }
+        st.i[ib + DUMP_GEN] = this.dumpGen;
+        st.d[tomb * DW + ABSENT_SINCE] = Number.NaN;
         return;
       }
       // Another connection on a completed one's key (the kernel reused the id).
-      if (tomb !== undefined) this.tombstones.remove(tomb);
+      if (tomb >= 0) st.remove(tomb);
       const start = ev.startMs;
       // Seen first in a dump: it began before we listened (the start-up dump:
       // not a start of ours to report) or its NEW was lost (a later dump).
@@ -636,16 +655,17 @@ export class FlowTable {
       if (this.dumpGen > 1 || (start !== undefined && start >= this.listeningSinceMs)) {
         this.stats.foundInDump++;
       }
-      conn = this.create(ev, start ?? nowMs, older ? OPEN : STARTING);
-      if (conn === undefined) return;
+      s = this.create(ev, start ?? nowMs, older ? PhaseKind.Open : PhaseKind.Starting);
+      if (s < 0) return;
     }
-    conn.lastDumpGen = this.dumpGen;
-    if (isOpen(conn.phase)) raiseCounters(this.nums.a, conn.base, ev);
-    learnStart(this.nums.a, conn.base, ev);
+    const st = this.conns;
+    st.i[s * IW + DUMP_GEN] = this.dumpGen;
+    if (isOpenSlot(st, s)) raiseCounters(st.d, s * DW, ev);
+    learnStart(st.d, s * DW, ev);
     // TIME_WAIT/CLOSE: no more traffic, the counters are final; the DESTROY
     // may lag by the TIME_WAIT timeout and the conntrack GC.
     if (ev.tcpState !== undefined && ev.tcpState >= TCP_TIME_WAIT && ev.tcpState <= TCP_CLOSE) {
-      conn.phase = endPhase(conn.phase, nowMs);
+      endSlot(st, s);
     }
   }
 
@@ -684,23 +704,26 @@ export class FlowTable {
   /** Ends the dump begun last: what it did not list has ended (its DESTROY was lost). */
   endDump(nowMs: number): void {
     const gen = this.dumpGen;
-    // Completed connections the dump no longer lists were destroyed; if their
-    // DESTROY has not come, it was lost (the overrun arithmetic, src/loss/).
-    this.tombstones.forEach((t) => {
-      if (t.seenGen >= gen) return;
-      t.absentSinceMs ??= nowMs;
-      if (!t.gone) {
-        t.gone = true;
-        this.stats.destroysMissed++;
-      }
-    });
-    this.conns.forEach((conn) => {
-      // A NEW that raced the dump request is not "vanished": it was created this generation.
-      if (isOpen(conn.phase) && conn.lastDumpGen < gen - 1) {
-        conn.phase = endPhase(conn.phase, nowMs);
+    const st = this.conns;
+    for (let s = 0; s < st.extent; s++) {
+      const flags = st.i[s * IW + FLAGS]!;
+      if ((flags & F_LIVE) === 0) continue;
+      const listedGen = st.i[s * IW + DUMP_GEN]!;
+      if ((flags & F_TOMB) !== 0) {
+        // Completed connections the dump no longer lists were destroyed; if their
+        // DESTROY has not come, it was lost (the overrun arithmetic, src/loss/).
+        if (listedGen >= gen) continue;
+        if (Number.isNaN(st.d[s * DW + ABSENT_SINCE]!)) st.d[s * DW + ABSENT_SINCE] = nowMs;
+        if ((flags & F_GONE) === 0) {
+          flag(st, s, F_GONE);
+          this.stats.destroysMissed++;
+        }
+      } else if (isOpenSlot(st, s) && listedGen < gen - 1) {
+        // A NEW that raced the dump request is not "vanished": it was created this generation.
+        endSlot(st, s);
         this.stats.vanished++;
       }
-    });
+    }
     if (gen > 1) this.pendingBaselines.clear();
   }
 
@@ -730,14 +753,27 @@ export class FlowTable {
     // Contributions stream into the aggregator: none is held past its bucket.
     const allowed = this.allowed;
     allowed.begin({ startTime, endTime });
-    const done: Conn[] = [];
-    // Nothing below allocates a slot, so the array stays the same.
-    const n = this.nums.a;
-    this.conns.forEach((conn) => {
-      const b = conn.base;
-      const step = flushStepInto(
-        this.step,
-        conn.phase,
+    const done: Slot[] = [];
+    const st = this.conns;
+    // Nothing below allocates a slot, so the arrays stay the same.
+    const n = st.d;
+    const ints = st.i;
+    const step = this.step;
+    const goneBefore = endMs - this.o.goneTombstoneMs;
+    for (let s = 0; s < st.extent; s++) {
+      const ib = s * IW;
+      const flags = ints[ib + FLAGS]!;
+      if (flags === 0) continue; // a free slot
+      const b = s * DW;
+      if ((flags & F_TOMB) !== 0) {
+        // Forgotten at its expiry, or a while after the kernel stopped listing it (NaN: listed).
+        if (n[b + UNTIL]! < endMs || n[b + ABSENT_SINCE]! < goneBefore) st.remove(s);
+        continue;
+      }
+      flushStepInto(
+        step,
+        ints[ib + PHASE] as PhaseKind,
+        (flags & F_START_PENDING) !== 0,
         n[b + START]!,
         startMs,
         n[b + PO]! - n[b + RPO]!,
@@ -746,30 +782,21 @@ export class FlowTable {
         n[b + BR]! - n[b + RBR]!,
       );
       if (step.report) {
-        this.contribute(conn, step.delta, step.started, step.completed, allowed);
+        this.contribute(s, step.delta, step.started, step.completed, allowed);
         n[b + RPO] = n[b + PO]!;
         n[b + RBO] = n[b + BO]!;
         n[b + RPR] = n[b + PR]!;
         n[b + RBR] = n[b + BR]!;
       }
-      if (step.next === undefined) done.push(conn);
-      else conn.phase = step.next;
-    });
-    for (const conn of done) {
-      const b = conn.base;
-      this.addTombstone(tombstoneOf(conn, n, endMs + this.o.tombstoneMs, this.dumpGen));
-      this.conns.remove(conn);
-      this.nums.release(b);
-      this.tupleCounts.release(conn.tupleHash);
+      if (step.stays) ints[ib + PHASE] = PhaseKind.Open;
+      else done.push(s);
     }
-    const goneBefore = endMs - this.o.goneTombstoneMs;
-    const expired: Tombstone[] = [];
-    this.tombstones.forEach((t) => {
-      if (t.untilMs < endMs || (t.absentSinceMs !== undefined && t.absentSinceMs < goneBefore)) {
-        expired.push(t);
-      }
-    });
-    for (const t of expired) this.tombstones.remove(t);
+    // After every contribution: a 5-tuple shared with a completed connection
+    // counts as shared for the whole flush.
+    for (const s of done) {
+      this.tupleCounts.release(ints[s * IW + TUPLE_HASH]!);
+      this.entomb(s, endMs + this.o.tombstoneMs, this.dumpGen);
+    }
     this.stats.tracked = this.conns.size;
 
     const denied = this.denies.drain(this.o.endpoints);
@@ -791,55 +818,62 @@ export class FlowTable {
   }
 
   private contribute(
-    conn: Conn,
+    s: Slot,
     d: Counters,
     started: boolean,
     completed: boolean,
     out: Aggregator,
   ): void {
+    const st = this.conns;
+    const ib = s * IW;
     // The owners at the connection's start, not at flush time (IP reuse);
     // kept on the connection while the cache has not changed.
     const version = this.o.endpoints.version;
     let src: Endpoint;
     let dst: Endpoint;
-    if (version !== undefined && conn.epVersion === version) {
-      src = conn.srcEp!;
-      dst = conn.dstEp!;
+    if (version !== undefined && st.d[s * DW + EP_VERSION] === version) {
+      src = st.srcEp[s]!;
+      dst = st.dstEp[s]!;
     } else {
-      const startMs = this.nums.a[conn.base + START]!;
-      src = this.o.endpoints.lookup(conn.origSrc, startMs);
-      dst = this.o.endpoints.lookup(conn.dst, startMs);
+      const startMs = st.d[s * DW + START]!;
+      src = this.o.endpoints.lookup(st.origSrc[s]!, startMs);
+      dst = this.o.endpoints.lookup(st.dst[s]!, startMs);
       if (version !== undefined) {
-        conn.srcEp = src;
-        conn.dstEp = dst;
-        conn.epVersion = version;
+        st.srcEp[s] = src;
+        st.dstEp[s] = dst;
+        st.d[s * DW + EP_VERSION] = version;
       }
     }
     if (!src.local && !dst.local) {
       this.stats.ignoredNonLocal++;
       return;
     }
-    const shared = this.tupleCounts.shared(conn.tupleHash);
-    const sport = sportOf(conn);
-    if ((shared || this.o.includePolicies) && conn.tuple === undefined) {
-      conn.tuple = tupleKey(conn.proto, conn.origSrc, conn.dst, sport, conn.dport);
+    const shared = this.tupleCounts.shared(st.i[ib + TUPLE_HASH]!);
+    const proto = st.i[ib + PROTO]!;
+    const sport = sportOf(st, s);
+    const dport = st.i[ib + DPORT]! >= 0 ? st.i[ib + DPORT]! : undefined;
+    let tuple = st.tuple[s];
+    if ((shared || this.o.includePolicies) && tuple === undefined) {
+      tuple = tupleKey(proto, st.origSrc[s]!, st.dst[s]!, sport, dport);
+      st.tuple[s] = tuple;
     }
-    const policies = this.o.includePolicies ? this.denies.policiesFor(conn.tuple!) : undefined;
+    const policies = this.o.includePolicies ? this.denies.policiesFor(tuple!) : undefined;
     // One scratch contribution for every call: the aggregator copies what it keeps.
     const c = this.scratch;
     c.src = src;
     c.dst = dst;
-    c.srcIP = conn.origSrc;
-    c.dstIP = conn.dst;
-    c.proto = conn.proto;
+    c.srcIP = st.origSrc[s]!;
+    c.dstIP = st.dst[s]!;
+    c.proto = proto;
     c.srcPort = sport;
-    c.dstPort = conn.dport;
+    c.dstPort = dport;
     c.started = started;
     c.completed = completed;
     c.policies = policies;
-    c.tuple = conn.tuple;
+    c.tuple = tuple;
     c.tupleShared = shared;
-    c.memo = conn;
+    this.memo.slot = s;
+    c.memo = this.memo;
     // The source sent the original direction; the destination the reply.
     if (src.local) reportAs(out, c, 'src', d.po, d.bo, d.pr, d.br);
     if (dst.local) reportAs(out, c, 'dst', d.pr, d.br, d.po, d.bo);
@@ -851,15 +885,23 @@ export class FlowTable {
   exportBaselines(): BaselineSnapshot {
     const connections: BaselineSnapshot['connections'] = {};
     const completed: NonNullable<BaselineSnapshot['completed']> = {};
-    const n = this.nums.a;
-    this.conns.forEach((c) => {
-      const b = c.base;
-      connections[keyOf(c)] = [n[b + RPO]!, n[b + RBO]!, n[b + RPR]!, n[b + RBR]!];
-    });
-    this.tombstones.forEach((t) => {
+    const st = this.conns;
+    const n = st.d;
+    for (let s = 0; s < st.extent; s++) {
+      if (!st.isLive(s)) continue;
+      const b = s * DW;
+      const counters: [number, number, number, number] = [
+        n[b + RPO]!,
+        n[b + RBO]!,
+        n[b + RPR]!,
+        n[b + RBR]!,
+      ];
+      if (!st.isTomb(s)) connections[slotKey(st, s)] = counters;
       // Only what the kernel may still list can come back after a restart.
-      if (t.absentSinceMs === undefined) completed[keyOf(t)] = [t.po, t.bo, t.pr, t.br, t.untilMs];
-    });
+      else if (Number.isNaN(n[b + ABSENT_SINCE]!)) {
+        completed[slotKey(st, s)] = [...counters, n[b + UNTIL]!];
+      }
+    }
     return { version: 1, connections, completed };
   }
 
@@ -871,24 +913,35 @@ export class FlowTable {
     // Completed before the restart: tombstones again, so a lingering dump entry or
     // a late DESTROY reports only traffic after the completion (normally none).
     for (const [key, [po, bo, pr, br, until]] of Object.entries(snapshot.completed ?? {})) {
-      const identity = parseKey(key);
-      if (identity === undefined) continue; // not a key this version writes
-      this.addTombstone({
-        ...identity,
-        po,
-        bo,
-        pr,
-        br,
+      const x = parseKey(key);
+      if (x === undefined) continue; // not a key this version writes
+      const st = this.conns;
+      const old = st.findLike(x, true);
+      if (old >= 0) st.remove(old);
+      const s = st.addTomb(
+        {
+          id: x.id,
+          zone: x.zone,
+          proto: x.proto,
+          origSrc: x.origSrc,
+          origDst: x.origDst,
+          // Compared as text: the snapshot does not say the family.
+          origSrc4: -1,
+          origDst4: -1,
+          a: x.origA,
+          b: x.origB,
+          dst: x.origDst,
+          dport: -1,
+          tupleHash: 0,
+        },
         // The expiry it had: restarts every few minutes must not keep it forever.
-        untilMs: until ?? nowMs + this.o.tombstoneMs,
-        absentSinceMs: undefined,
-        seenGen: 0,
+        until ?? nowMs + this.o.tombstoneMs,
         // Not this run's to account for in the overrun arithmetic.
-        gone: true,
-        // Its NEW came before the restart; its DESTROY may still come (TIME_WAIT).
-        sawNew: true,
-        destroyed: false,
-      });
+        true,
+      );
+      setReported(st.d, s * DW, { po, bo, pr, br });
+      // Its NEW came before the restart; its DESTROY may still come (TIME_WAIT).
+      flag(st, s, F_SAW_NEW);
     }
   }
 }

@@ -1,28 +1,149 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ConnNumbers, PO, RBR, START, WIDTH } from '../../src/flows/conn-numbers.js';
+import type { ConntrackEvent } from '../../src/conntrack/types.js';
+import { ConnStore, DW, mix, PO, RBR, START } from '../../src/flows/conn-store.js';
 import { TupleCounts, tupleHash } from '../../src/flows/tuple-counts.js';
 
-describe('ConnNumbers: per-connection numbers in one Float64Array', () => {
-  it('keeps every slot’s values while growing, and hands out a released slot zeroed', () => {
-    const n = new ConnNumbers();
-    const bases: number[] = [];
+describe('ConnStore: connections and tombstones in slots, found by identity', () => {
+  // Few ids and addresses: many identities share an index home, so lookups walk
+  // runs and removals shift cells back; both address forms are exercised (a
+  // decoder view gives IPv4 as numbers, parsed snapshot keys give text only).
+  const ipText = (n: number) => `10.0.0.${n}`;
+  const identityArb = fc.record({
+    id: fc.oneof(fc.integer({ min: 0, max: 40 }), fc.constantFrom(0x8000_0001, 0xffff_ffff)),
+    src: fc.integer({ min: 1, max: 3 }),
+    dst: fc.integer({ min: 1, max: 3 }),
+    sport: fc.constantFrom(1000, 2000),
+    numbers: fc.boolean(),
+  });
+  type Identity = { id: number; src: number; dst: number; sport: number; numbers: boolean };
+  const keyOf = (x: Identity) => `${x.id}|${x.src}|${x.dst}|${x.sport}`;
+  const slotIdentity = (x: Identity) => ({
+    id: x.id,
+    zone: 0,
+    proto: 6,
+    origSrc: ipText(x.src),
+    origDst: ipText(x.dst),
+    origSrc4: x.numbers ? (10 << 24) + x.src : -1,
+    origDst4: x.numbers ? (10 << 24) + x.dst : -1,
+    a: x.sport,
+    b: 80,
+    dst: ipText(x.dst),
+    dport: 80,
+    tupleHash: 0,
+  });
+  const eventOf = (x: Identity, numbers: boolean) =>
+    ({
+      id: x.id,
+      zone: 0,
+      orig: {
+        family: 4,
+        proto: 6,
+        src: ipText(x.src),
+        dst: ipText(x.dst),
+        src4: numbers ? (10 << 24) + x.src : undefined,
+        dst4: numbers ? (10 << 24) + x.dst : undefined,
+        sport: x.sport,
+        dport: 80,
+      },
+    }) as unknown as ConntrackEvent;
+
+  it('finds every live entry by either address form and nothing else, through adds, removals and entombing', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.constantFrom('add', 'remove', 'entomb'), identityArb), {
+          maxLength: 300,
+        }),
+        (ops) => {
+          // Two slots to start with: the index wraps around its end and grows.
+          const st = new ConnStore(2);
+          const seen: Identity[] = [];
+          // The model: identity -> slot, per kind (a connection and a tombstone may share one).
+          const conns = new Map<string, number>();
+          const tombs = new Map<string, number>();
+          for (const [op, x] of ops) {
+            const k = keyOf(x);
+            seen.push(x);
+            if (op === 'add' && !conns.has(k)) conns.set(k, st.add(slotIdentity(x)));
+            else if (op === 'remove' && tombs.has(k)) {
+              st.remove(tombs.get(k)!);
+              tombs.delete(k);
+            } else if (op === 'remove' && conns.has(k)) {
+              st.remove(conns.get(k)!);
+              conns.delete(k);
+            } else if (op === 'entomb' && conns.has(k) && !tombs.has(k)) {
+              st.entomb(conns.get(k)!, 1_000, 1, false);
+              tombs.set(k, conns.get(k)!);
+              conns.delete(k);
+            }
+          }
+          for (const x of seen) {
+            const k = keyOf(x);
+            for (const numbers of [true, false]) {
+              const ev = eventOf(x, numbers);
+              expect(st.find(ev, x.sport, 80, false)).toBe(conns.get(k) ?? -1);
+              expect(st.find(ev, x.sport, 80, true)).toBe(tombs.get(k) ?? -1);
+            }
+          }
+          expect([st.size, st.tombs]).toEqual([conns.size, tombs.size]);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it('a removal in a run that wraps around the index end moves the wrapped cells back', () => {
+    // 1,024 slots: 2,048 cells. Three ids whose home is the last cell fill it and the first two.
+    const ids: number[] = [];
+    for (let id = 0; ids.length < 3; id++) if ((mix(id) & 2047) === 2047) ids.push(id);
+    const x = (id: number) => ({ id, src: 1, dst: 2, sport: 9, numbers: false });
+    const st = new ConnStore(1024);
+    const slots = ids.map((id) => st.add(slotIdentity(x(id))));
+    st.remove(slots[1]!);
+    expect(ids.map((id) => st.find(eventOf(x(id), false), 9, 80, false))).toEqual([
+      slots[0],
+      -1,
+      slots[2],
+    ]);
+    st.remove(slots[0]!);
+    expect(st.find(eventOf(x(ids[2]!), false), 9, 80, false)).toBe(slots[2]);
+  });
+
+  it('keeps every slot’s numbers and its index while growing, and hands out a freed slot zeroed', () => {
+    const st = new ConnStore();
+    const slots: number[] = [];
     for (let i = 0; i < 5_000; i++) {
-      const b = n.alloc();
-      n.a[b + PO] = i;
-      n.a[b + START] = 1_700_000_000_000 + i;
-      bases.push(b);
+      const x = {
+        id: i * 2_654_435_761,
+        src: 1 + (i % 200),
+        dst: 7,
+        sport: i % 60_000,
+        numbers: true,
+      };
+      const s = st.add(slotIdentity(x));
+      st.d[s * DW + PO] = i;
+      st.d[s * DW + START] = 1_700_000_000_000 + i;
+      slots.push(s);
     }
-    expect(new Set(bases).size).toBe(5_000);
-    bases.forEach((b, i) => {
-      expect(n.a[b + PO]).toBe(i);
-      expect(n.a[b + START]).toBe(1_700_000_000_000 + i);
+    expect(new Set(slots).size).toBe(5_000);
+    slots.forEach((s, i) => {
+      expect(st.d[s * DW + PO]).toBe(i);
+      expect(st.d[s * DW + START]).toBe(1_700_000_000_000 + i);
+      const x = {
+        id: i * 2_654_435_761,
+        src: 1 + (i % 200),
+        dst: 7,
+        sport: i % 60_000,
+        numbers: true,
+      };
+      expect(st.find(eventOf(x, true), x.sport, 80, false)).toBe(s);
     });
-    n.a[bases[7]! + RBR] = 99;
-    n.release(bases[7]!);
-    const again = n.alloc();
-    expect(again).toBe(bases[7]);
-    expect([...n.a.subarray(again, again + WIDTH)]).toEqual(new Array(WIDTH).fill(0));
+    st.d[slots[7]! * DW + RBR] = 99;
+    st.remove(slots[7]!);
+    const again = st.add(slotIdentity({ id: 3, src: 1, dst: 2, sport: 9, numbers: false }));
+    expect(again).toBe(slots[7]);
+    expect(st.d[again * DW + RBR]).toBe(0);
+    expect(st.size).toBe(5_000);
   });
 });
 

@@ -1,0 +1,469 @@
+/**
+ * The tracked connections and the completed ones still remembered
+ * (tombstones), as a struct of arrays: each is a slot number. Its numbers
+ * live in one Float64Array (counters, baselines, times) and one Int32Array
+ * (identity, phase, flags), its strings and object references in plain
+ * arrays indexed by slot; the index finding a slot by the event's identity
+ * is an open-addressing table of slot numbers. A connection that completes
+ * becomes a tombstone in its own slot: same identity, same index cell.
+ *
+ * Why: with 100,000 connections, an object per connection (and a Map entry,
+ * and boxed doubles) made creating one cost more than decoding ten events,
+ * most of it allocation and the collector copying and marking the objects.
+ * Here a connection allocates nothing once the arrays have grown, and the
+ * collector sees a few arrays instead of 100,000 objects.
+ *
+ * Slots are reused after release; the arrays grow by doubling and never
+ * shrink (at most maxFlows slots).
+ */
+import type { ConntrackEvent } from '../conntrack/types.js';
+import type { Endpoint } from '../endpoints/types.js';
+import type { AggregationKind, Bucket, KeyMemo } from './aggregation.js';
+import { PhaseKind } from './connection-state.js';
+
+// --- doubles per slot ---------------------------------------------------------
+/** Latest kernel counters. */
+export const PO = 0;
+export const BO = 1;
+export const PR = 2;
+export const BR = 3;
+/** What was already reported (the baseline). */
+export const RPO = 4;
+export const RBO = 5;
+export const RPR = 6;
+export const RBR = 7;
+/** Start time (ms), the endpoint lookup time. */
+export const START = 8;
+/** The kernel's start time (ms), NaN when the kernel gave none. */
+export const KSTART = 9;
+/** The endpoint cache's version when srcEp/dstEp were looked up (-1: never). */
+export const EP_VERSION = 10;
+/** Tombstones: forgotten after this instant (ms), whatever happens (kept across restarts). */
+export const UNTIL = 11;
+/** Tombstones: since when dumps no longer list it (NaN: listed, or no dump since). */
+export const ABSENT_SINCE = 12;
+export const DW = 13;
+
+// --- int32s per slot ----------------------------------------------------------
+/** CTA_ID (a u32, stored as its int32 bits). */
+export const ID = 0;
+export const ZONE = 1;
+export const PROTO = 2;
+/** Original source and destination as IPv4 u32 bits (when F_V4). */
+export const SRC4 = 3;
+export const DST4 = 4;
+/** sport or ICMP type, dport or ICMP id (-1 when absent). */
+export const A = 5;
+export const B = 6;
+/** The reply tuple's source port: the real destination port (-1: none). */
+export const DPORT = 7;
+/** The 5-tuple's hash in the table's TupleCounts. */
+export const TUPLE_HASH = 8;
+/** The dump generation that last listed it (or created it; for a tombstone, completed it). */
+export const DUMP_GEN = 9;
+/** Its PhaseKind. */
+export const PHASE = 10;
+export const FLAGS = 11;
+/** Its KeyMemo kind (-1: remembers nothing). */
+export const MEMO_KIND = 12;
+export const IW = 13;
+
+// --- FLAGS bits ---------------------------------------------------------------
+/** The slot holds a connection. */
+export const F_LIVE = 1;
+/** Its DESTROY was received. */
+export const F_DESTROYED = 2;
+/** Its NEW was received (a connection first seen in a dump may still have one queued). */
+export const F_SAW_NEW = 4;
+/** Ended before its start was reported (the next flush reports both). */
+export const F_START_PENDING = 8;
+/** SRC4/DST4 hold the addresses (IPv4 known as numbers). */
+export const F_V4 = 16;
+/** A completed connection remembered (its baseline in RPO..RBR), not a tracked one. */
+export const F_TOMB = 32;
+/** Tombstones: gone from the kernel without its DESTROY reaching us (counted once). */
+export const F_GONE = 64;
+
+/** What identifies a connection besides its id (events, slots, parsed snapshot keys). */
+export interface ConnIdentity {
+  readonly id: number;
+  readonly zone: number;
+  readonly proto: number;
+  readonly origSrc: string;
+  readonly origDst: string;
+  /** The same IPv4 addresses as numbers, -1 when not IPv4 or not known (then the text is compared). */
+  readonly origSrc4: number;
+  readonly origDst4: number;
+  /** sport, or the ICMP type (-1 when absent). */
+  readonly origA: number;
+  /** dport, or the ICMP id (-1 when absent). */
+  readonly origB: number;
+}
+
+/** The original tuple's ports, or the ICMP type and id (-1 when absent). */
+export function portsOrIcmp(ev: ConntrackEvent, ports: boolean): [number, number] {
+  return [portA(ev, ports), portB(ev, ports)];
+}
+
+/** The first of portsOrIcmp, without the array (the per-event path). */
+export function portA(ev: ConntrackEvent, ports: boolean): number {
+  return ports ? ev.orig.sport : (ev.orig.icmpType ?? -1);
+}
+
+export function portB(ev: ConntrackEvent, ports: boolean): number {
+  return ports ? ev.orig.dport : (ev.orig.icmpId ?? -1);
+}
+
+/** Murmur3's finaliser: CTA_ID spread over the index's bits (a slot's home cell is mix(id) & mask). */
+export function mix(h: number): number {
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return h ^ (h >>> 16);
+}
+
+/** What add() needs to fill a slot (besides the numbers the caller writes). */
+export interface SlotIdentity {
+  id: number;
+  zone: number;
+  proto: number;
+  origSrc: string;
+  origDst: string;
+  /** IPv4 addresses as u32, or -1 (then the text is compared). */
+  origSrc4: number;
+  origDst4: number;
+  a: number;
+  b: number;
+  /** The real destination (reply tuple's source) and its port (-1: none). */
+  dst: string;
+  dport: number;
+  tupleHash: number;
+}
+
+export class ConnStore {
+  /** Doubles: slot × DW + field. Read through this after add(): growing replaces it. */
+  d: Float64Array;
+  /** Int32s: slot × IW + field. Read through this after add(). */
+  i: Int32Array;
+  readonly origSrc: string[] = [];
+  readonly origDst: string[] = [];
+  /** The reply tuple's source: the real destination (the backend after DNAT). */
+  readonly dst: string[] = [];
+  /** The 5-tuple as text (numFlows of a shared 5-tuple, the policy join), built on first need. */
+  readonly tuple: (string | undefined)[] = [];
+  /** Endpoint lookups at the start, valid while the cache's version is EP_VERSION. */
+  readonly srcEp: (Endpoint | undefined)[] = [];
+  readonly dstEp: (Endpoint | undefined)[] = [];
+  /** KeyMemo per slot (see aggregation.ts): the buckets of its last flush. */
+  readonly memoSrc: (Endpoint | undefined)[] = [];
+  readonly memoDst: (Endpoint | undefined)[] = [];
+  readonly memoBucketSrc: (Bucket | undefined)[] = [];
+  readonly memoBucketDst: (Bucket | undefined)[] = [];
+
+  /** Slots handed out so far (live or free). */
+  private slots = 0;
+  private readonly free: number[] = [];
+  private count = 0;
+  private tombCount = 0;
+  /** Open addressing, linear probing: slot + 1 per cell, 0 empty; at most half full. */
+  private index: Int32Array;
+  private mask: number;
+
+  /** `initialSlots`: a power of two (tests use small ones to wrap the index). */
+  constructor(initialSlots = 1024) {
+    this.d = new Float64Array(initialSlots * DW);
+    this.i = new Int32Array(initialSlots * IW);
+    this.index = new Int32Array(initialSlots * 2);
+    this.mask = initialSlots * 2 - 1;
+  }
+
+  /** Tracked connections (tombstones not counted). */
+  get size(): number {
+    return this.count;
+  }
+
+  /** Tombstones. */
+  get tombs(): number {
+    return this.tombCount;
+  }
+
+  /** The number of slots ever handed out: live ones are below it (see isLive). */
+  get extent(): number {
+    return this.slots;
+  }
+
+  isLive(s: number): boolean {
+    return (this.i[s * IW + FLAGS]! & F_LIVE) !== 0;
+  }
+
+  isTomb(s: number): boolean {
+    return (this.i[s * IW + FLAGS]! & F_TOMB) !== 0;
+  }
+
+  /** A new connection's slot, numbers zeroed but for its identity, indexed. */
+  add(x: SlotIdentity): number {
+    const s = this.alloc();
+    const i = this.i;
+    const ib = s * IW;
+    i[ib + ID] = x.id;
+    i[ib + ZONE] = x.zone;
+    i[ib + PROTO] = x.proto;
+    const v4 = x.origSrc4 >= 0 && x.origDst4 >= 0;
+    i[ib + SRC4] = v4 ? x.origSrc4 : 0;
+    i[ib + DST4] = v4 ? x.origDst4 : 0;
+    i[ib + A] = x.a;
+    i[ib + B] = x.b;
+    i[ib + DPORT] = x.dport;
+    i[ib + TUPLE_HASH] = x.tupleHash;
+    i[ib + FLAGS] = F_LIVE | (v4 ? F_V4 : 0);
+    i[ib + MEMO_KIND] = -1;
+    this.d[s * DW + KSTART] = Number.NaN;
+    this.d[s * DW + EP_VERSION] = -1;
+    this.d[s * DW + ABSENT_SINCE] = Number.NaN;
+    this.origSrc[s] = x.origSrc;
+    this.origDst[s] = x.origDst;
+    this.dst[s] = x.dst;
+    this.insert(s);
+    this.count++;
+    return s;
+  }
+
+  /** Frees a slot (its object references dropped, so endpoints and buckets can be collected). */
+  remove(s: number): void {
+    if (!this.isLive(s)) return;
+    this.unindex(s);
+    if (this.isTomb(s)) this.tombCount--;
+    else this.count--;
+    this.i[s * IW + FLAGS] = 0;
+    this.dropReferences(s);
+    this.free.push(s);
+  }
+
+  /**
+   * Makes a tracked connection a tombstone in place (same identity, same
+   * index cell): its baseline stays in RPO..RBR, its start time in KSTART.
+   */
+  entomb(s: number, untilMs: number, gen: number, gone: boolean): void {
+    const ib = s * IW;
+    this.i[ib + FLAGS] = this.i[ib + FLAGS]! | F_TOMB | (gone ? F_GONE : 0);
+    this.i[ib + PHASE] = PhaseKind.Ended;
+    this.i[ib + DUMP_GEN] = gen;
+    this.d[s * DW + UNTIL] = untilMs;
+    this.d[s * DW + ABSENT_SINCE] = Number.NaN;
+    this.dropReferences(s);
+    this.count--;
+    this.tombCount++;
+  }
+
+  /** A new tombstone's slot (a completed connection restored after a restart). */
+  addTomb(x: SlotIdentity, untilMs: number, gone: boolean): number {
+    const s = this.add(x);
+    this.entomb(s, untilMs, 0, gone);
+    return s;
+  }
+
+  /**
+   * The slot of the tracked connection (tomb false) or tombstone (tomb true)
+   * with the event's identity (`a`/`b` as portsOrIcmp), or -1.
+   */
+  find(ev: ConntrackEvent, a: number, b: number, tomb: boolean): number {
+    const o = ev.orig;
+    // Numbers when the event has them: reading a decoder view's address text would format it.
+    const v4 = o.family === 4 && o.src4 !== undefined && o.dst4 !== undefined;
+    return this.findBy(ev.id, ev.zone, o.proto, a, b, v4, o.src4 ?? 0, o.dst4 ?? 0, o, tomb);
+  }
+
+  /** The slot with the same identity as `x` (a parsed snapshot key), or -1. */
+  findLike(x: ConnIdentity, tomb: boolean): number {
+    const v4 = x.origSrc4 >= 0 && x.origDst4 >= 0;
+    const text = { src: x.origSrc, dst: x.origDst };
+    return this.findBy(
+      x.id,
+      x.zone,
+      x.proto,
+      x.origA,
+      x.origB,
+      v4,
+      x.origSrc4,
+      x.origDst4,
+      text,
+      tomb,
+    );
+  }
+
+  private findBy(
+    id: number,
+    zone: number,
+    proto: number,
+    a: number,
+    b: number,
+    v4: boolean,
+    src4: number,
+    dst4: number,
+    text: { readonly src: string; readonly dst: string },
+    tomb: boolean,
+  ): number {
+    const id32 = id | 0;
+    const s4 = src4 | 0;
+    const d4 = dst4 | 0;
+    const want = tomb ? F_TOMB : 0;
+    const ix = this.index;
+    const i = this.i;
+    for (let h = mix(id32) & this.mask; ; h = (h + 1) & this.mask) {
+      const cell = ix[h]!;
+      if (cell === 0) return -1;
+      const s = cell - 1;
+      const ib = s * IW;
+      const flags = i[ib + FLAGS]!;
+      if (
+        i[ib + ID] !== id32 ||
+        i[ib + ZONE] !== zone ||
+        i[ib + PROTO] !== proto ||
+        i[ib + A] !== a ||
+        i[ib + B] !== b ||
+        (flags & F_TOMB) !== want
+      ) {
+        continue;
+      }
+      // Address text only when a side lacks the numbers (reading a view's text formats it).
+      if (v4 && (flags & F_V4) !== 0) {
+        if (i[ib + SRC4] === s4 && i[ib + DST4] === d4) return s;
+      } else if (this.origSrc[s] === text.src && this.origDst[s] === text.dst) {
+        return s;
+      }
+    }
+  }
+
+  private dropReferences(s: number): void {
+    this.tuple[s] = undefined;
+    this.srcEp[s] = undefined;
+    this.dstEp[s] = undefined;
+    this.memoSrc[s] = undefined;
+    this.memoDst[s] = undefined;
+    this.memoBucketSrc[s] = undefined;
+    this.memoBucketDst[s] = undefined;
+  }
+
+  /** CTA_ID as the kernel's u32. */
+  id(s: number): number {
+    return this.i[s * IW + ID]! >>> 0;
+  }
+
+  /** The IPv4 source as a u32, or -1 when not known as a number. */
+  src4(s: number): number {
+    return (this.i[s * IW + FLAGS]! & F_V4) !== 0 ? this.i[s * IW + SRC4]! >>> 0 : -1;
+  }
+
+  dst4(s: number): number {
+    return (this.i[s * IW + FLAGS]! & F_V4) !== 0 ? this.i[s * IW + DST4]! >>> 0 : -1;
+  }
+
+  private alloc(): number {
+    let s = this.free.pop();
+    if (s === undefined) {
+      s = this.slots++;
+      if (this.slots * DW > this.d.length) this.grow();
+      this.tuple.push(undefined);
+      this.srcEp.push(undefined);
+      this.dstEp.push(undefined);
+      this.memoSrc.push(undefined);
+      this.memoDst.push(undefined);
+      this.memoBucketSrc.push(undefined);
+      this.memoBucketDst.push(undefined);
+      // Pushed too, so every array stays packed.
+      this.origSrc.push('');
+      this.origDst.push('');
+      this.dst.push('');
+    } else {
+      this.d.fill(0, s * DW, (s + 1) * DW);
+      this.i.fill(0, s * IW, (s + 1) * IW);
+    }
+    return s;
+  }
+
+  private grow(): void {
+    const d = new Float64Array(this.d.length * 2);
+    d.set(this.d);
+    this.d = d;
+    const i = new Int32Array(this.i.length * 2);
+    i.set(this.i);
+    this.i = i;
+    // Keep the index at most half full: rebuilt at twice the slot capacity.
+    const cells = (this.d.length / DW) * 2;
+    this.index = new Int32Array(cells);
+    this.mask = cells - 1;
+    for (let s = 0; s < this.slots; s++) if (this.isLive(s)) this.insert(s);
+  }
+
+  private home(s: number): number {
+    return mix(this.i[s * IW + ID]!) & this.mask;
+  }
+
+  private insert(s: number): void {
+    let h = this.home(s);
+    while (this.index[h] !== 0) h = (h + 1) & this.mask;
+    this.index[h] = s + 1;
+  }
+
+  /** Deletes a slot's cell, shifting later cells of the run back (no deleted markers). */
+  private unindex(s: number): void {
+    const ix = this.index;
+    const mask = this.mask;
+    let p = this.home(s);
+    while (ix[p] !== s + 1) {
+      if (ix[p] === 0) return; // not indexed
+      p = (p + 1) & mask;
+    }
+    ix[p] = 0;
+    for (let q = (p + 1) & mask; ix[q] !== 0; q = (q + 1) & mask) {
+      const k = this.home(ix[q]! - 1);
+      // The cell at q may move to p unless its home lies cyclically in (p, q].
+      const stays = p <= q ? p < k && k <= q : p < k || k <= q;
+      if (!stays) {
+        ix[p] = ix[q]!;
+        ix[q] = 0;
+        p = q;
+      }
+    }
+  }
+}
+
+/**
+ * A KeyMemo that reads and writes one slot's memo arrays: the flow table
+ * points it at the connection it hands to the aggregator.
+ */
+export class SlotMemo implements KeyMemo {
+  slot = 0;
+
+  constructor(private readonly store: ConnStore) {}
+
+  get memoKind(): AggregationKind | -1 {
+    return this.store.i[this.slot * IW + MEMO_KIND] as AggregationKind | -1;
+  }
+  set memoKind(k: AggregationKind | -1) {
+    this.store.i[this.slot * IW + MEMO_KIND] = k;
+  }
+  get memoSrc(): Endpoint | undefined {
+    return this.store.memoSrc[this.slot];
+  }
+  set memoSrc(e: Endpoint | undefined) {
+    this.store.memoSrc[this.slot] = e;
+  }
+  get memoDst(): Endpoint | undefined {
+    return this.store.memoDst[this.slot];
+  }
+  set memoDst(e: Endpoint | undefined) {
+    this.store.memoDst[this.slot] = e;
+  }
+  get memoBucketSrc(): Bucket | undefined {
+    return this.store.memoBucketSrc[this.slot];
+  }
+  set memoBucketSrc(b: Bucket | undefined) {
+    this.store.memoBucketSrc[this.slot] = b;
+  }
+  get memoBucketDst(): Bucket | undefined {
+    return this.store.memoBucketDst[this.slot];
+  }
+  set memoBucketDst(b: Bucket | undefined) {
+    this.store.memoBucketDst[this.slot] = b;
+  }
+}
