@@ -20,6 +20,7 @@ import type { ConntrackEvent } from '../conntrack/types.js';
 import type { Endpoint } from '../endpoints/types.js';
 import type { AggregationKind, Bucket, KeyMemo } from './aggregation.js';
 import { PhaseKind } from './connection-state.js';
+import { HashCells } from './hash-cells.js';
 
 // --- doubles per slot ---------------------------------------------------------
 /** Latest kernel counters. */
@@ -164,16 +165,14 @@ export class ConnStore {
   private readonly free: number[] = [];
   private count = 0;
   private tombCount = 0;
-  /** Open addressing, linear probing: slot + 1 per cell, 0 empty; at most half full. */
-  private index: Int32Array;
-  private mask: number;
+  /** Slots by mix(CTA_ID): (hash, slot + 1) cells. */
+  private readonly index: HashCells;
 
   /** `initialSlots`: a power of two (tests use small ones to wrap the index). */
   constructor(initialSlots = 1024) {
     this.d = new Float64Array(initialSlots * DW);
     this.i = new Int32Array(initialSlots * IW);
-    this.index = new Int32Array(initialSlots * 2);
-    this.mask = initialSlots * 2 - 1;
+    this.index = new HashCells(initialSlots * 2);
   }
 
   /** Tracked connections (tombstones not counted). */
@@ -269,7 +268,28 @@ export class ConnStore {
     const o = ev.orig;
     // Numbers when the event has them: reading a decoder view's address text would format it.
     const v4 = o.family === 4 && o.src4 !== undefined && o.dst4 !== undefined;
-    return this.findBy(ev.id, ev.zone, o.proto, a, b, v4, o.src4 ?? 0, o.dst4 ?? 0, o, tomb);
+    return this.findBy(ev.id, ev.zone, o.proto, a, b, v4, o.src4 ?? 0, o.dst4 ?? 0, o, tomb, -1);
+  }
+
+  /** Another slot with the same identity as slot `s`, a tombstone or not, or -1. */
+  findTwin(s: number, tomb: boolean): number {
+    const ib = s * IW;
+    const i = this.i;
+    const v4 = (i[ib + FLAGS]! & F_V4) !== 0;
+    const text = { src: this.origSrc[s]!, dst: this.origDst[s]! };
+    return this.findBy(
+      i[ib + ID]!,
+      i[ib + ZONE]!,
+      i[ib + PROTO]!,
+      i[ib + A]!,
+      i[ib + B]!,
+      v4,
+      i[ib + SRC4]!,
+      i[ib + DST4]!,
+      text,
+      tomb,
+      s,
+    );
   }
 
   /** The slot with the same identity as `x` (a parsed snapshot key), or -1. */
@@ -287,6 +307,7 @@ export class ConnStore {
       x.origDst4,
       text,
       tomb,
+      -1,
     );
   }
 
@@ -301,6 +322,8 @@ export class ConnStore {
     dst4: number,
     text: { readonly src: string; readonly dst: string },
     tomb: boolean,
+    /** A slot not to answer (findTwin's own). */
+    except: number,
   ): number {
     const id32 = id | 0;
     const s4 = src4 | 0;
@@ -308,13 +331,13 @@ export class ConnStore {
     const want = tomb ? F_TOMB : 0;
     const ix = this.index;
     const i = this.i;
-    for (let h = mix(id32) & this.mask; ; h = (h + 1) & this.mask) {
-      const cell = ix[h]!;
-      if (cell === 0) return -1;
-      const s = cell - 1;
+    const hash = mix(id32);
+    for (let p = ix.first(hash); p >= 0; p = ix.next(p, hash)) {
+      const s = ix.value(p) - 1;
       const ib = s * IW;
       const flags = i[ib + FLAGS]!;
       if (
+        s === except ||
         i[ib + ID] !== id32 ||
         i[ib + ZONE] !== zone ||
         i[ib + PROTO] !== proto ||
@@ -331,6 +354,7 @@ export class ConnStore {
         return s;
       }
     }
+    return -1;
   }
 
   private dropReferences(s: number): void {
@@ -387,41 +411,19 @@ export class ConnStore {
     const i = new Int32Array(this.i.length * 2);
     i.set(this.i);
     this.i = i;
-    // Keep the index at most half full: rebuilt at twice the slot capacity.
-    const cells = (this.d.length / DW) * 2;
-    this.index = new Int32Array(cells);
-    this.mask = cells - 1;
-    for (let s = 0; s < this.slots; s++) if (this.isLive(s)) this.insert(s);
-  }
-
-  private home(s: number): number {
-    return mix(this.i[s * IW + ID]!) & this.mask;
   }
 
   private insert(s: number): void {
-    let h = this.home(s);
-    while (this.index[h] !== 0) h = (h + 1) & this.mask;
-    this.index[h] = s + 1;
+    this.index.insert(mix(this.i[s * IW + ID]!), s + 1);
   }
 
-  /** Deletes a slot's cell, shifting later cells of the run back (no deleted markers). */
   private unindex(s: number): void {
     const ix = this.index;
-    const mask = this.mask;
-    let p = this.home(s);
-    while (ix[p] !== s + 1) {
-      if (ix[p] === 0) return; // not indexed
-      p = (p + 1) & mask;
-    }
-    ix[p] = 0;
-    for (let q = (p + 1) & mask; ix[q] !== 0; q = (q + 1) & mask) {
-      const k = this.home(ix[q]! - 1);
-      // The cell at q may move to p unless its home lies cyclically in (p, q].
-      const stays = p <= q ? p < k && k <= q : p < k || k <= q;
-      if (!stays) {
-        ix[p] = ix[q]!;
-        ix[q] = 0;
-        p = q;
+    const hash = mix(this.i[s * IW + ID]!);
+    for (let p = ix.first(hash); p >= 0; p = ix.next(p, hash)) {
+      if (ix.value(p) === s + 1) {
+        ix.removeAt(p);
+        return;
       }
     }
   }

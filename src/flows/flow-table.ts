@@ -504,7 +504,11 @@ export class FlowTable {
     id.origDst4 = o.family === 4 && o.dst4 !== undefined ? o.dst4 : -1;
     id.a = portA(ev, ports);
     id.b = portB(ev, ports);
-    id.dst = r ? this.ipText(r, 'src') : id.origDst;
+    // The reply's source is the original destination unless DNAT rewrote it.
+    const sameDst =
+      r === undefined ||
+      (r.family === 4 && o.family === 4 && r.src4 !== undefined && r.src4 === o.dst4);
+    id.dst = sameDst ? id.origDst : this.ipText(r, 'src');
     id.dport = ports ? (r ? r.sport : o.dport) : -1;
     id.tupleHash = tupleHash(o.proto, id.origSrc, id.dst, ports ? o.sport : -1, id.dport);
     const s = this.conns.add(id);
@@ -552,7 +556,7 @@ export class FlowTable {
   private entomb(s: Slot, untilMs: number, gen: number): void {
     const st = this.conns;
     if (st.tombs > 0) {
-      const old = st.findLike(identityOf(st, s), true);
+      const old = st.findTwin(s, true);
       if (old >= 0) st.remove(old);
     }
     // A DESTROY already received leaves nothing to miss.

@@ -9,6 +9,8 @@
  * wrong count). A 5-tuple counted once is certainly unshared.
  */
 
+import { HashCells } from './hash-cells.js';
+
 /** FNV-1a over a string's characters, continuing from `h`: an address text is short. */
 function fnvText(h: number, s: string): number {
   for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
@@ -39,24 +41,32 @@ export function tupleHash(
 }
 
 export class TupleCounts {
-  private readonly byHash = new Map<number, number>();
+  /** (hash, count) cells: one per hash. */
+  private readonly counts = new HashCells();
   /**
    * The hashes counted more than once: few, so the per-connection question
-   * at every flush asks this small set, not the map of all connections.
+   * at every flush asks this small set, not the table of all connections.
    */
   private readonly many = new Set<number>();
 
   add(hash: number): void {
-    const n = (this.byHash.get(hash) ?? 0) + 1;
-    this.byHash.set(hash, n);
+    const p = this.counts.first(hash);
+    if (p < 0) {
+      this.counts.insert(hash, 1);
+      return;
+    }
+    const n = this.counts.value(p) + 1;
+    this.counts.setValue(p, n);
     if (n === 2) this.many.add(hash);
   }
 
   release(hash: number): void {
-    const n = this.byHash.get(hash) ?? 0;
-    if (n <= 1) this.byHash.delete(hash);
+    const p = this.counts.first(hash);
+    if (p < 0) return;
+    const n = this.counts.value(p);
+    if (n <= 1) this.counts.removeAt(p);
     else {
-      this.byHash.set(hash, n - 1);
+      this.counts.setValue(p, n - 1);
       if (n === 2) this.many.delete(hash);
     }
   }
@@ -68,6 +78,6 @@ export class TupleCounts {
 
   /** Distinct hashes counted (for tests and memory checks). */
   get size(): number {
-    return this.byHash.size;
+    return this.counts.size;
   }
 }

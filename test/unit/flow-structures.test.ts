@@ -2,7 +2,52 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { ConntrackEvent } from '../../src/conntrack/types.js';
 import { ConnStore, DW, mix, PO, RBR, START } from '../../src/flows/conn-store.js';
+import { HashCells } from '../../src/flows/hash-cells.js';
 import { TupleCounts, tupleHash } from '../../src/flows/tuple-counts.js';
+
+describe('HashCells: (hash, value) cells, open addressing', () => {
+  // A small table wraps around its end and grows; few hashes make long runs.
+  it('enumerates exactly the values stored under each hash, through inserts, removals and growth', () => {
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.tuple(
+            fc.boolean(),
+            fc.constantFrom(0, 1, 2, 3, 7, 8, 15, -1, -16, 0x7fff_ffff, -0x8000_0000),
+          ),
+          { maxLength: 300 },
+        ),
+        (ops) => {
+          const cells = new HashCells(2);
+          const model = new Map<number, number[]>();
+          let next = 1;
+          const valuesOf = (h: number) => {
+            const out: number[] = [];
+            for (let p = cells.first(h); p >= 0; p = cells.next(p, h)) out.push(cells.value(p));
+            return out.sort((a, b) => a - b);
+          };
+          for (const [remove, h] of ops) {
+            const held = model.get(h) ?? [];
+            if (remove && held.length > 0) {
+              const v = held.shift()!;
+              let p = cells.first(h);
+              while (cells.value(p) !== v) p = cells.next(p, h);
+              cells.removeAt(p);
+            } else {
+              cells.insert(h, next);
+              held.push(next++);
+            }
+            model.set(h, held);
+          }
+          for (const [h, held] of model)
+            expect(valuesOf(h)).toEqual([...held].sort((a, b) => a - b));
+          expect(cells.size).toBe([...model.values()].reduce((n, v) => n + v.length, 0));
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+});
 
 describe('ConnStore: connections and tombstones in slots, found by identity', () => {
   // Few ids and addresses: many identities share an index home, so lookups walk
@@ -84,6 +129,12 @@ describe('ConnStore: connections and tombstones in slots, found by identity', ()
               expect(st.find(ev, x.sport, 80, false)).toBe(conns.get(k) ?? -1);
               expect(st.find(ev, x.sport, 80, true)).toBe(tombs.get(k) ?? -1);
             }
+          }
+          // A slot's twin: the other kind's entry with its identity (never itself).
+          for (const [k, slot] of conns) expect(st.findTwin(slot, true)).toBe(tombs.get(k) ?? -1);
+          for (const [k, slot] of tombs) expect(st.findTwin(slot, false)).toBe(conns.get(k) ?? -1);
+          for (const slot of [...conns.values(), ...tombs.values()]) {
+            expect(st.findTwin(slot, st.isTomb(slot))).toBe(-1);
           }
           expect([st.size, st.tombs]).toEqual([conns.size, tombs.size]);
         },
