@@ -88,7 +88,8 @@ import {
 } from './conn-store.js';
 import { type Counters, flushStepInto, newFlushStep, PhaseKind } from './connection-state.js';
 import { DenyCounter, hasPorts, tupleKey } from './deny-counter.js';
-import { TupleCounts, tupleHash } from './tuple-counts.js';
+import { Ipv4TextCache } from './ipv4-text.js';
+import { TupleCounts, tupleHash, tupleHash4 } from './tuple-counts.js';
 
 export interface FlowTableOptions {
   endpoints: EndpointLookup;
@@ -418,7 +419,7 @@ export class FlowTable {
   /** Allowed records' buckets, kept across flushes: connections remember theirs. */
   private readonly allowed: Aggregator;
   /** IPv4 text by address: one shared flat string per address, not three per connection. */
-  private readonly ipv4Text = new Map<number, string>();
+  private readonly ipv4Text = new Ipv4TextCache();
   private dumpGen = 0;
   private listeningSinceMs = Number.POSITIVE_INFINITY;
   private readonly o: Required<Omit<FlowTableOptions, 'endpoints'>> & { endpoints: EndpointLookup };
@@ -510,7 +511,12 @@ export class FlowTable {
       (r.family === 4 && o.family === 4 && r.src4 !== undefined && r.src4 === o.dst4);
     id.dst = sameDst ? id.origDst : this.ipText(r, 'src');
     id.dport = ports ? (r ? r.sport : o.dport) : -1;
-    id.tupleHash = tupleHash(o.proto, id.origSrc, id.dst, ports ? o.sport : -1, id.dport);
+    const sport = ports ? o.sport : -1;
+    const dst4 = sameDst ? o.dst4 : r.src4;
+    id.tupleHash =
+      id.origSrc4 >= 0 && o.family === 4 && dst4 !== undefined && (sameDst || r.family === 4)
+        ? tupleHash4(o.proto, id.origSrc4, dst4, sport, id.dport)
+        : tupleHash(o.proto, id.origSrc, id.dst, sport, id.dport);
     const s = this.conns.add(id);
     const d = this.conns.d;
     const db = s * DW;
@@ -533,8 +539,6 @@ export class FlowTable {
     if (n === undefined) return t[side];
     let text = this.ipv4Text.get(n);
     if (text === undefined) {
-      // Bounded: a node talks to a few thousand addresses; start over past 64k.
-      if (this.ipv4Text.size >= 65_536) this.ipv4Text.clear();
       text = t[side];
       this.ipv4Text.set(n, text);
     }

@@ -24,7 +24,40 @@ function avalanche(h: number): number {
   return h ^ (h >>> 16);
 }
 
-/** The 5-tuple's hash, a small integer (ports -1 when absent). */
+/** A dotted-quad IPv4 text as its u32, or -1 when it is not one (IPv6, anything else). */
+export function ipv4Number(text: string): number {
+  const p = text.split('.');
+  if (p.length !== 4) return -1;
+  let n = 0;
+  for (const part of p) {
+    if (!/^\d{1,3}$/.test(part) || Number(part) > 255) return -1;
+    n = n * 256 + Number(part);
+  }
+  return n;
+}
+
+/** The 5-tuple's hash from IPv4 addresses as u32s (ports -1 when absent). */
+export function tupleHash4(
+  proto: number,
+  src4: number,
+  dst4: number,
+  sport: number,
+  dport: number,
+): number {
+  let h = Math.imul(0x811c9dc5 ^ proto, 0x01000193);
+  h = Math.imul(h ^ src4, 0x01000193);
+  h = Math.imul(h ^ 0x7c, 0x01000193);
+  h = Math.imul(h ^ dst4, 0x01000193);
+  h = Math.imul(h ^ (sport & 0xffff), 0x01000193);
+  h = Math.imul(h ^ (dport & 0xffff), 0x01000193);
+  return avalanche(h) & 0x3fffffff;
+}
+
+/**
+ * The 5-tuple's hash, a small integer (ports -1 when absent). IPv4 text
+ * hashes as its number, so an event decoded with numeric addresses and one
+ * with text only agree.
+ */
 export function tupleHash(
   proto: number,
   src: string,
@@ -32,6 +65,9 @@ export function tupleHash(
   sport: number,
   dport: number,
 ): number {
+  const src4 = ipv4Number(src);
+  const dst4 = ipv4Number(dst);
+  if (src4 >= 0 && dst4 >= 0) return tupleHash4(proto, src4, dst4, sport, dport);
   let h = fnvText(Math.imul(0x811c9dc5 ^ proto, 0x01000193), src);
   // A separator the texts never hold: ("1.2.3.4", "5.6.7.8") differs from ("1.2.3.45", ".6.7.8").
   h = fnvText(Math.imul(h ^ 0x7c, 0x01000193), dst);

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { ConntrackEvent } from '../../src/conntrack/types.js';
 import { ConnStore, DW, mix, PO, RBR, START } from '../../src/flows/conn-store.js';
 import { HashCells } from '../../src/flows/hash-cells.js';
-import { TupleCounts, tupleHash } from '../../src/flows/tuple-counts.js';
+import { ipv4Number, TupleCounts, tupleHash, tupleHash4 } from '../../src/flows/tuple-counts.js';
 
 describe('HashCells: (hash, value) cells, open addressing', () => {
   // A small table wraps around its end and grows; few hashes make long runs.
@@ -240,6 +240,27 @@ describe('TupleCounts: connections per 5-tuple hash', () => {
       }),
       { numRuns: 300 },
     );
+  });
+
+  it('hashes an IPv4 5-tuple the same from numbers (the decoder view) and from text', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: 0xffff_ffff }),
+        fc.integer({ min: 0, max: 0xffff_ffff }),
+        fc.integer({ min: -1, max: 65_535 }),
+        (src4, dst4, port) => {
+          const text = (n: number) =>
+            [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
+          expect(ipv4Number(text(src4))).toBe(src4);
+          expect(tupleHash(17, text(src4), text(dst4), port, 53)).toBe(
+            tupleHash4(17, src4, dst4, port, 53),
+          );
+        },
+      ),
+    );
+    for (const bad of ['fd00::1', '10.0.0', '10.0.0.256', '10.0.0.1.2', '1e1.0.0.1', '']) {
+      expect(ipv4Number(bad)).toBe(-1);
+    }
   });
 
   it('gives different hashes to 5-tuples that differ in one field', () => {

@@ -368,26 +368,27 @@ describe('flow table: denied traffic and aggregation', () => {
   });
 
   it('numFlows stays exact when two 5-tuples share a hash (they take the exact set path)', () => {
-    // Found by search: these two source ports give the same 30-bit tupleHash.
-    const [p1, p2] = [6295, 12327];
-    const src = '10.244.1.10';
+    // Found by search: these two 5-tuples give the same 30-bit tupleHash.
+    const a = { src: '10.244.1.10', sport: 2379 };
+    const b = { src: '10.244.1.11', sport: 2133 };
     const dst = '10.244.2.20';
-    expect(tupleHash(6, src, dst, p1, 80)).toBe(tupleHash(6, src, dst, p2, 80));
+    expect(tupleHash(6, a.src, dst, a.sport, 80)).toBe(tupleHash(6, b.src, dst, b.sport, 80));
     const eps = new FakeEndpoints()
-      .add(src, 0, { name: 'client' })
+      .add(a.src, 0, { name: 'client-1', aggregatedName: 'client-*' })
+      .add(b.src, 0, { name: 'client-2', aggregatedName: 'client-*' })
       .add(dst, 0, { name: 'web-1', aggregatedName: 'web-*' });
-    const t = table(eps, { aggregationKindForAllowed: AggregationKind.NoSourcePort });
+    const t = table(eps, { aggregationKindForAllowed: AggregationKind.PrefixName });
     t.onConntrack(
       [
-        ev('new', { src, dst, sport: p1, dport: 80, id: 1 }),
-        ev('new', { src, dst, sport: p2, dport: 80, id: 2 }),
+        ev('new', { src: a.src, dst, sport: a.sport, dport: 80, id: 1 }),
+        ev('new', { src: b.src, dst, sport: b.sport, dport: 80, id: 2 }),
         // The same 5-tuple as id 1 under another conntrack id (a reused id slot).
-        ev('new', { src, dst, sport: p1, dport: 80, id: 3 }),
+        ev('new', { src: a.src, dst, sport: a.sport, dport: 80, id: 3 }),
       ],
       1_000,
     );
     const r = t.flush(0, 2_000).filter((x) => x.reporter === 'src');
-    expect(r.map((x) => [x.srcPort, x.numFlows, x.numFlowsStarted])).toEqual([['-', 2, 3]]);
+    expect(r.map((x) => [x.srcName, x.numFlows, x.numFlowsStarted])).toEqual([['client-*', 2, 3]]);
   });
 
   it('ICMP records carry "-" for both ports', () => {
