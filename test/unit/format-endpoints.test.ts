@@ -11,6 +11,7 @@ import {
   encodeRecord,
   formatLabels,
   RecordFormatError,
+  safeField,
 } from '../../src/format/codec.js';
 import type { FlowRecord } from '../../src/format/record.js';
 import { silentLogger } from '../../src/util/log.js';
@@ -19,6 +20,48 @@ const EXAMPLE =
   '1529529591 1529529892 wep policy-demo nginx-7d98456675-* - wep kube-system kube-dns-7cc87d595-* - - - 17 - 53 1 1 1 dst 1 1 73 119 allow';
 
 describe('record format', () => {
+  it('safeField replaces exactly what /\\s/ calls whitespace, in any text', () => {
+    const reference = (v: string) => (v === '' ? '-' : v.replace(/\s/g, '_'));
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          fc.string({ unit: 'binary' }),
+          // Dense in the characters that matter: ASCII space and controls, DEL, Unicode spaces.
+          fc.string({
+            unit: fc.constantFrom(
+              ' ',
+              '\t',
+              '\n',
+              '\x01',
+              '\x1f',
+              '\x7f',
+              '\u00a0',
+              '\u2028',
+              '\ufeff',
+              'a',
+              'é',
+            ),
+          }),
+        ),
+        (v) => {
+          expect(safeField(v)).toBe(reference(v));
+        },
+      ),
+      { numRuns: 2_000 },
+    );
+    for (const v of [
+      'a\u00a0b',
+      'a\u2028b',
+      'a\ufeffb',
+      'a\u3000b',
+      'a\x01b',
+      'a\x7fb',
+      'tab\there',
+    ]) {
+      expect(safeField(v)).toBe(reference(v));
+    }
+  });
+
   it('the DESIGN.md example round-trips exactly', () => {
     const r = decodeRecord(EXAMPLE);
     expect(r).toMatchObject({
