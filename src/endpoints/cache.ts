@@ -9,7 +9,7 @@
  * classified (net/pvt, net/aws, net/pub).
  */
 import { classifyAddress } from './classify.js';
-import type { Endpoint, EndpointLookup } from './types.js';
+import type { Endpoint, EndpointLookup, EndpointSpan } from './types.js';
 
 export interface PodInfo {
   uid?: string;
@@ -227,5 +227,34 @@ export class EndpointCache implements EndpointLookup {
       if (recent) return recent.endpoint;
     }
     return netEndpoint(ip);
+  }
+
+  /**
+   * lookup(), and the span of times over which its answer for `ip` holds
+   * while the version stays the same: all time for an address nobody owns;
+   * the owner's interval when the answer is an owner whose interval contains
+   * the time and no newer owner's overlaps it (newer owners are asked
+   * first); otherwise only this instant (an empty span: nothing to cache).
+   */
+  lookupSpan(ip: string, timeMs: number, out: EndpointSpan): void {
+    out.endpoint = this.lookup(ip, timeMs);
+    out.fromMs = timeMs;
+    out.toMs = timeMs;
+    const owners = this.byIp.get(ip);
+    if (owners === undefined) {
+      out.fromMs = Number.NEGATIVE_INFINITY;
+      out.toMs = Number.POSITIVE_INFINITY;
+      return;
+    }
+    for (let i = owners.length - 1; i >= 0; i--) {
+      const o = owners[i]!;
+      if (timeMs < o.fromMs || timeMs >= o.toMs) continue;
+      for (let k = i + 1; k < owners.length; k++) {
+        if (owners[k]!.fromMs < o.toMs && owners[k]!.toMs > o.fromMs) return;
+      }
+      out.fromMs = o.fromMs;
+      out.toMs = o.toMs;
+      return;
+    }
   }
 }

@@ -23,4 +23,16 @@ export interface EndpointLookup {
    * answers while it stays the same (absent: do not cache).
    */
   readonly version?: number;
+  /**
+   * lookup() into `out`, with the times over which its answer holds while
+   * `version` stays the same (absent: callers cache nothing by address).
+   */
+  lookupSpan?(ip: string, timeMs: number, out: EndpointSpan): void;
+}
+
+/** An answer of lookup() and the span of times [fromMs, toMs) over which it holds. */
+export interface EndpointSpan {
+  endpoint: Endpoint;
+  fromMs: number;
+  toMs: number;
 }

@@ -67,7 +67,9 @@ export const PHASE = 10;
 export const FLAGS = 11;
 /** Its KeyMemo kind (-1: remembers nothing). */
 export const MEMO_KIND = 12;
-export const IW = 13;
+/** The real destination (reply tuple's source) as IPv4 u32 bits (when F_RDST4). */
+export const RDST4 = 13;
+export const IW = 14;
 
 // --- FLAGS bits ---------------------------------------------------------------
 /** The slot holds a connection. */
@@ -84,6 +86,8 @@ export const F_V4 = 16;
 export const F_TOMB = 32;
 /** Tombstones: gone from the kernel without its DESTROY reaching us (counted once). */
 export const F_GONE = 64;
+/** RDST4 holds the real destination (IPv4 known as a number). */
+export const F_RDST4 = 128;
 
 /** What identifies a connection besides its id (events, slots, parsed snapshot keys). */
 export interface ConnIdentity {
@@ -134,8 +138,9 @@ export interface SlotIdentity {
   origDst4: number;
   a: number;
   b: number;
-  /** The real destination (reply tuple's source) and its port (-1: none). */
+  /** The real destination (reply tuple's source), as a u32 when IPv4 (else -1), and its port (-1: none). */
   dst: string;
+  dst4: number;
   dport: number;
   tupleHash: number;
 }
@@ -213,7 +218,8 @@ export class ConnStore {
     i[ib + B] = x.b;
     i[ib + DPORT] = x.dport;
     i[ib + TUPLE_HASH] = x.tupleHash;
-    i[ib + FLAGS] = F_LIVE | (v4 ? F_V4 : 0);
+    i[ib + RDST4] = x.dst4 >= 0 ? x.dst4 : 0;
+    i[ib + FLAGS] = F_LIVE | (v4 ? F_V4 : 0) | (x.dst4 >= 0 ? F_RDST4 : 0);
     i[ib + MEMO_KIND] = -1;
     this.d[s * DW + KSTART] = Number.NaN;
     this.d[s * DW + EP_VERSION] = -1;

@@ -62,9 +62,11 @@ import {
   F_DESTROYED,
   F_GONE,
   F_LIVE,
+  F_RDST4,
   F_SAW_NEW,
   F_START_PENDING,
   F_TOMB,
+  F_V4,
   FLAGS,
   IW,
   KSTART,
@@ -77,10 +79,12 @@ import {
   portsOrIcmp,
   RBO,
   RBR,
+  RDST4,
   RPO,
   RPR,
   type SlotIdentity,
   SlotMemo,
+  SRC4,
   START,
   TUPLE_HASH,
   UNTIL,
@@ -88,7 +92,7 @@ import {
 } from './conn-store.js';
 import { type Counters, flushStepInto, newFlushStep, PhaseKind } from './connection-state.js';
 import { DenyCounter, hasPorts, tupleKey } from './deny-counter.js';
-import { Ipv4TextCache } from './ipv4-text.js';
+import { EndpointByAddress, hasSpans, Ipv4TextCache } from './ipv4-caches.js';
 import { TupleCounts, tupleHash, tupleHash4 } from './tuple-counts.js';
 
 export interface FlowTableOptions {
@@ -392,6 +396,7 @@ export class FlowTable {
     a: -1,
     b: -1,
     dst: '',
+    dst4: -1,
     dport: -1,
     tupleHash: 0,
   };
@@ -420,6 +425,8 @@ export class FlowTable {
   private readonly allowed: Aggregator;
   /** IPv4 text by address: one shared flat string per address, not three per connection. */
   private readonly ipv4Text = new Ipv4TextCache();
+  /** Endpoint answers by address, when the endpoint source gives their spans. */
+  private readonly byAddress: EndpointByAddress | undefined;
   private dumpGen = 0;
   private listeningSinceMs = Number.POSITIVE_INFINITY;
   private readonly o: Required<Omit<FlowTableOptions, 'endpoints'>> & { endpoints: EndpointLookup };
@@ -449,6 +456,9 @@ export class FlowTable {
       goneTombstoneMs: 60_000,
       ...options,
     };
+    this.byAddress = hasSpans(options.endpoints)
+      ? new EndpointByAddress(options.endpoints)
+      : undefined;
     this.allowed = new Aggregator({
       kind: this.o.aggregationKindForAllowed,
       includeLabels: this.o.includeLabels,
@@ -512,10 +522,12 @@ export class FlowTable {
     id.dst = sameDst ? id.origDst : this.ipText(r, 'src');
     id.dport = ports ? (r ? r.sport : o.dport) : -1;
     const sport = ports ? o.sport : -1;
-    const dst4 = sameDst ? o.dst4 : r.src4;
+    // The real destination as a number when the event has it (the decoder's view).
+    const dst4 = sameDst ? o.dst4 : r.family === 4 ? r.src4 : undefined;
+    id.dst4 = o.family === 4 && dst4 !== undefined ? dst4 : -1;
     id.tupleHash =
-      id.origSrc4 >= 0 && o.family === 4 && dst4 !== undefined && (sameDst || r.family === 4)
-        ? tupleHash4(o.proto, id.origSrc4, dst4, sport, id.dport)
+      id.origSrc4 >= 0 && id.dst4 >= 0
+        ? tupleHash4(o.proto, id.origSrc4, id.dst4, sport, id.dport)
         : tupleHash(o.proto, id.origSrc, id.dst, sport, id.dport);
     const s = this.conns.add(id);
     const d = this.conns.d;
@@ -844,8 +856,16 @@ export class FlowTable {
       dst = st.dstEp[s]!;
     } else {
       const startMs = st.d[s * DW + START]!;
-      src = this.o.endpoints.lookup(st.origSrc[s]!, startMs);
-      dst = this.o.endpoints.lookup(st.dst[s]!, startMs);
+      const flags = st.i[ib + FLAGS]!;
+      const byAddress = version !== undefined ? this.byAddress : undefined;
+      src =
+        byAddress !== undefined && (flags & F_V4) !== 0
+          ? byAddress.lookup(st.i[ib + SRC4]!, st.origSrc[s]!, startMs, version!)
+          : this.o.endpoints.lookup(st.origSrc[s]!, startMs);
+      dst =
+        byAddress !== undefined && (flags & F_RDST4) !== 0
+          ? byAddress.lookup(st.i[ib + RDST4]!, st.dst[s]!, startMs, version!)
+          : this.o.endpoints.lookup(st.dst[s]!, startMs);
       if (version !== undefined) {
         st.srcEp[s] = src;
         st.dstEp[s] = dst;
@@ -939,6 +959,7 @@ export class FlowTable {
           a: x.origA,
           b: x.origB,
           dst: x.origDst,
+          dst4: -1,
           dport: -1,
           tupleHash: 0,
         },

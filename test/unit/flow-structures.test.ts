@@ -74,6 +74,7 @@ describe('ConnStore: connections and tombstones in slots, found by identity', ()
     a: x.sport,
     b: 80,
     dst: ipText(x.dst),
+    dst4: x.numbers ? (10 << 24) + x.dst : -1,
     dport: 80,
     tupleHash: 0,
   });
