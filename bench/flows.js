@@ -10,7 +10,13 @@
 //   every connection with grown counters; the flush aggregates at the default
 //   kinds and every record is encoded), then DESTROY for every connection
 //   with its final counters and a last flush.
+// Timed after untimed warm-up runs of the same scenario, each on a table of
+// its own, so the rate is a running agent's, not the JIT's first seconds; a fresh
+// process runs the scenario once without warm-up for the RSS at this size and
+// the cold rate (eventsPerSecondCold).
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { decodeConntrackBatchView } from '../dist/conntrack/decode.js';
 import { EndpointCache } from '../dist/endpoints/cache.js';
 import { FlowTable } from '../dist/flows/flow-table.js';
@@ -133,10 +139,10 @@ const countersAt = (i, round) => [round * 10 + (i % 5), round * 4000 + i, round 
  * bench never holds more than one batch, so the RSS is the table's, not the
  * bench's (building is not timed).
  */
-function* batches(build) {
-  for (let s = 0; s < FLOWS; s += BATCH) {
+function* batches(n, build) {
+  for (let s = 0; s < n; s += BATCH) {
     pos = 0;
-    for (let i = s; i < Math.min(FLOWS, s + BATCH); i++) build(i);
+    for (let i = s; i < Math.min(n, s + BATCH); i++) build(i);
     yield out.subarray(0, pos);
   }
 }
@@ -159,7 +165,7 @@ for (let p = 0; p < PODS; p++) {
 }
 cache.markSynced();
 
-const table = new FlowTable({
+const tableOptions = {
   endpoints: cache,
   aggregationKindForAllowed: 2,
   aggregationKindForDenied: 1,
@@ -167,132 +173,176 @@ const table = new FlowTable({
   ingressGroup: 1,
   egressGroup: 2,
   maxFlows: 250_000,
-});
-
-let events = 0;
-let records = 0;
-let encodedBytes = 0;
-let elapsedNs = 0n;
-let rssPeak = 0; // at 100k tracked connections (after each dump)
-let rssWholeRun = 0; // also after all 100k complete at once
-const errors = [];
-let atPeak;
-const sampleRss = (atSize) => {
-  globalThis.gc?.();
-  const m = process.memoryUsage();
-  rssWholeRun = Math.max(rssWholeRun, m.rss);
-  if (atSize && m.rss > rssPeak) {
-    rssPeak = m.rss;
-    atPeak = m;
-  }
 };
 
-const phases = {};
-function timed(fn, phase = 'other') {
-  const t0 = process.hrtime.bigint();
-  fn();
-  const dt = process.hrtime.bigint() - t0;
-  elapsedNs += dt;
-  phases[phase] = (phases[phase] ?? 0) + Number(dt) / 1e9;
-}
-
-function flushAndEncode(startMs, endMs) {
-  const rs = table.flush(startMs, endMs);
-  for (const r of rs) encodedBytes += encodeRecord(r).length + 1;
-  records += rs.length;
-}
-
-let now = 1_700_000_000_000;
 const intervalMs = 300_000;
 
-// NEW events: one decode + one table call per drained batch.
-{
+/**
+ * The scenario on a fresh table with the first `n` connections: NEW, INTERVALS
+ * dump+flush rounds, DESTROY and a last flush. Returns what it timed.
+ */
+function scenario(n) {
+  const table = new FlowTable(tableOptions);
+  const run = {
+    events: 0,
+    records: 0,
+    encodedBytes: 0,
+    elapsedNs: 0n,
+    phases: {},
+    rssPeak: 0,
+    rssWholeRun: 0,
+    atPeak: undefined,
+    trackedAtPeak: 0,
+    table,
+  };
+  const errors = [];
+  const sampleRss = (atSize) => {
+    globalThis.gc?.();
+    const m = process.memoryUsage();
+    run.rssWholeRun = Math.max(run.rssWholeRun, m.rss);
+    if (atSize && m.rss > run.rssPeak) {
+      run.rssPeak = m.rss;
+      run.atPeak = m;
+    }
+  };
+  const timed = (fn, phase) => {
+    const t0 = process.hrtime.bigint();
+    fn();
+    const dt = process.hrtime.bigint() - t0;
+    run.elapsedNs += dt;
+    run.phases[phase] = (run.phases[phase] ?? 0) + Number(dt) / 1e9;
+  };
+  const flushAndEncode = (startMs, endMs) => {
+    const rs = table.flush(startMs, endMs);
+    for (const r of rs) run.encodedBytes += encodeRecord(r).length + 1;
+    run.records += rs.length;
+  };
   // As the agent's listener: one reused event view per batch, one table call per event.
-  const handler = {
+  const handlerFor = (call) => ({
     event: (e) => {
-      table.onConntrackEvent(e, now);
-      events++;
+      call(e);
+      run.events++;
     },
     error: (e) => errors.push(e),
-  };
-  for (const b of batches((i) => message(NEW, F_CREATE_EXCL, flows[i], undefined, ESTABLISHED))) {
-    timed(() => decodeConntrackBatchView(b, handler), 'new');
-  }
-}
-let intervalStart = now;
-for (let round = 1; round <= INTERVALS; round++) {
-  now += intervalMs;
-  // The dump arrives in batches, each decoded and applied as it comes.
-  const handler = {
-    event: (e) => {
-      table.onDumpEvent(e, now);
-      events++;
-    },
-    error: (e) => errors.push(e),
-  };
-  timed(() => table.beginDump(), 'dump');
-  for (const b of batches((i) =>
-    message(NEW, F_MULTI, flows[i], countersAt(i, round), ESTABLISHED),
-  )) {
-    timed(() => decodeConntrackBatchView(b, handler, { fromDump: true }), 'dump');
-  }
-  timed(() => table.endDump(now), 'dump');
-  sampleRss(true);
-  timed(() => flushAndEncode(intervalStart, now), 'flushEncode');
-  intervalStart = now;
-}
-const trackedAtPeak = table.stats.tracked;
-{
-  now += intervalMs;
-  const handler = {
-    event: (e) => {
-      table.onConntrackEvent(e, now);
-      events++;
-    },
-    error: (e) => errors.push(e),
-  };
-  for (const b of batches((i) => message(DESTROY, 0, flows[i], countersAt(i, INTERVALS + 1), 7))) {
-    timed(() => decodeConntrackBatchView(b, handler), 'destroyAndFlush');
-  }
-  timed(() => {
-    table.applyDump([], now);
-    flushAndEncode(intervalStart, now);
-  }, 'destroyAndFlush');
-}
-sampleRss(false);
+  });
 
-if (errors.length > 0) throw new Error(`decode errors: ${errors[0].message}`);
-if (trackedAtPeak !== FLOWS) throw new Error(`tracked ${trackedAtPeak}, expected ${FLOWS}`);
-if (table.stats.tracked !== 0) throw new Error(`tracked ${table.stats.tracked} after DESTROY`);
+  let now = 1_700_000_000_000;
+  {
+    const handler = handlerFor((e) => table.onConntrackEvent(e, now));
+    for (const b of batches(n, (i) =>
+      message(NEW, F_CREATE_EXCL, flows[i], undefined, ESTABLISHED),
+    )) {
+      timed(() => decodeConntrackBatchView(b, handler), 'new');
+    }
+  }
+  let intervalStart = now;
+  for (let round = 1; round <= INTERVALS; round++) {
+    now += intervalMs;
+    // The dump arrives in batches, each decoded and applied as it comes.
+    const handler = handlerFor((e) => table.onDumpEvent(e, now));
+    timed(() => table.beginDump(), 'dump');
+    for (const b of batches(n, (i) =>
+      message(NEW, F_MULTI, flows[i], countersAt(i, round), ESTABLISHED),
+    )) {
+      timed(() => decodeConntrackBatchView(b, handler, { fromDump: true }), 'dump');
+    }
+    timed(() => table.endDump(now), 'dump');
+    sampleRss(true);
+    timed(() => flushAndEncode(intervalStart, now), 'flushEncode');
+    intervalStart = now;
+  }
+  run.trackedAtPeak = table.stats.tracked;
+  {
+    now += intervalMs;
+    const handler = handlerFor((e) => table.onConntrackEvent(e, now));
+    for (const b of batches(n, (i) =>
+      message(DESTROY, 0, flows[i], countersAt(i, INTERVALS + 1), 7),
+    )) {
+      timed(() => decodeConntrackBatchView(b, handler), 'destroyAndFlush');
+    }
+    timed(() => {
+      table.applyDump([], now);
+      flushAndEncode(intervalStart, now);
+    }, 'destroyAndFlush');
+  }
+  sampleRss(false);
+  if (errors.length > 0) throw new Error(`decode errors: ${errors[0].message}`);
+  if (run.trackedAtPeak !== n) throw new Error(`tracked ${run.trackedAtPeak}, expected ${n}`);
+  if (table.stats.tracked !== 0) throw new Error(`tracked ${table.stats.tracked} after DESTROY`);
+  return run;
+}
 
-const seconds = Number(elapsedNs) / 1e9;
+const eventsPerSecond = (run) => Math.round(run.events / (Number(run.elapsedNs) / 1e9));
+const mib = (bytes) => Math.round((bytes / 1048576) * 10) / 10;
+
+// The fresh process: the scenario once, no warm-up. Its RSS is the agent's at
+// this size (a process that has only ever held this table); its rate is the
+// JIT's first seconds.
+if (process.env.FLOWTRAIL_BENCH_FRESH === '1') {
+  const run = scenario(FLOWS);
+  console.log(
+    JSON.stringify({
+      eventsPerSecond: eventsPerSecond(run),
+      rssMiB: mib(run.rssPeak),
+      rssWholeRunMiB: mib(run.rssWholeRun),
+      atPeakMiB: Object.fromEntries(
+        Object.entries(run.atPeak).map(([k, v]) => [k, Math.round(v / 1048576)]),
+      ),
+    }),
+  );
+  process.exit(0);
+}
+
+// This process: the same scenario untimed (JIT warm-up, each on a table of its
+// own), then timed: the steady state of an agent that runs for months. Its RSS
+// includes the warm-up table's freed memory that V8 and malloc keep, so the RSS
+// figures come from the fresh process.
+// The JIT keeps improving over the first runs (tiering, re-optimisation after
+// early deopts); three warm-up runs reach its steady state here.
+const WARMUP_RUNS = 3;
+for (let k = 0; k < WARMUP_RUNS; k++) scenario(FLOWS);
+globalThis.gc?.();
+const run = scenario(FLOWS);
+const { table } = run;
+const fresh = JSON.parse(
+  execFileSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url)], {
+    env: { ...process.env, FLOWTRAIL_BENCH_FRESH: '1' },
+    encoding: 'utf8',
+  }),
+);
+
+const seconds = Number(run.elapsedNs) / 1e9;
 const result = {
-  eventsPerSecond: Math.round(events / seconds),
-  rssMiB: Math.round((rssPeak / 1048576) * 10) / 10,
-  rssWholeRunMiB: Math.round((rssWholeRun / 1048576) * 10) / 10,
+  eventsPerSecond: eventsPerSecond(run),
+  eventsPerSecondCold: fresh.eventsPerSecond,
+  rssMiB: fresh.rssMiB,
+  rssWholeRunMiB: fresh.rssWholeRunMiB,
+  rssAfterWarmupMiB: mib(run.rssPeak),
   flows: FLOWS,
   pods: PODS,
   localPods: LOCAL_PODS,
-  events,
+  events: run.events,
   intervals: INTERVALS + 1,
-  records,
-  encodedBytes,
+  records: run.records,
+  encodedBytes: run.encodedBytes,
   seconds: Number(seconds.toFixed(3)),
   phaseSeconds: Object.fromEntries(
-    Object.entries(phases).map(([k, v]) => [k, Number(v.toFixed(3))]),
+    Object.entries(run.phases).map(([k, v]) => [k, Number(v.toFixed(3))]),
   ),
+  warmupRuns: WARMUP_RUNS,
+  method:
+    'eventsPerSecond: the scenario timed after the same scenario ran 3 times untimed, each on a table of its own (JIT compiled, as in a running agent); eventsPerSecondCold, rssMiB, rssWholeRunMiB: the scenario once in a fresh process (rssAfterWarmupMiB: this process, which also keeps the warm-up table freed memory)',
   rssNote: globalThis.gc
     ? 'rssMiB: peak RSS while 100k connections are tracked (after each dump), GC forced before sampling; rssWholeRunMiB: also after all 100k complete in one interval (their tombstones and the freed heap V8 keeps committed). The bench holds one netlink batch at a time (built untimed), so this is the flow table, endpoint cache and runtime'
     : 'peak RSS without --expose-gc: includes uncollected garbage',
-  atPeakMiB: Object.fromEntries(
-    Object.entries(atPeak).map(([k, v]) => [k, Math.round(v / 1048576)]),
-  ),
+  atPeakMiB: fresh.atPeakMiB,
   aggregationKindForAllowed: 2,
   stats: table.stats,
   scope: 'conntrack decode + flow table + endpoint cache lookups + aggregation + 24-field encoding',
   // The DaemonSet's heap sizes (not its --optimize-for-size) when run by `npm run bench:flows`.
   nodeFlags: process.execArgv,
   node: process.version,
+  commit: gitCommit(),
   date: new Date().toISOString(),
 };
 console.log(JSON.stringify(result, null, 2));
@@ -301,3 +351,11 @@ writeFileSync(
   new URL('../bench-results/flows.json', import.meta.url),
   `${JSON.stringify(result, null, 2)}\n`,
 );
+
+function gitCommit() {
+  try {
+    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
+  } catch {
+    return undefined;
+  }
+}
