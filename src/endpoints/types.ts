@@ -36,3 +36,13 @@ export interface EndpointSpan {
   fromMs: number;
   toMs: number;
 }
+
+/** The endpoint of a reused scratch object before its first answer (never reported). */
+export const NO_ENDPOINT: Endpoint = Object.freeze({
+  type: 'net',
+  namespace: '-',
+  name: '-',
+  aggregatedName: '-',
+  labels: {},
+  local: false,
+});

@@ -218,7 +218,7 @@ export class ConnStore {
     i[ib + B] = x.b;
     i[ib + DPORT] = x.dport;
     i[ib + TUPLE_HASH] = x.tupleHash;
-    i[ib + RDST4] = x.dst4 >= 0 ? x.dst4 : 0;
+    i[ib + RDST4] = Math.max(x.dst4, 0);
     i[ib + FLAGS] = F_LIVE | (v4 ? F_V4 : 0) | (x.dst4 >= 0 ? F_RDST4 : 0);
     i[ib + MEMO_KIND] = -1;
     this.d[s * DW + KSTART] = Number.NaN;

@@ -43,7 +43,7 @@
  * counting lives in deny-counter.ts; record building in aggregation.ts.
  */
 import type { ConntrackEvent, ConntrackTuple } from '../conntrack/types.js';
-import type { Endpoint, EndpointLookup } from '../endpoints/types.js';
+import { type Endpoint, type EndpointLookup, NO_ENDPOINT } from '../endpoints/types.js';
 import type { FlowRecord } from '../format/record.js';
 import type { NflogPacket } from '../nflog/types.js';
 import { AggregationKind, Aggregator, aggregate, type Contribution } from './aggregation.js';
@@ -179,16 +179,6 @@ export interface FlowTableStats {
 }
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
-
-/** The scratch contribution's endpoints before its first use. */
-const UNKNOWN_ENDPOINT: Endpoint = Object.freeze({
-  type: 'net',
-  namespace: '-',
-  name: '-',
-  aggregatedName: '-',
-  labels: {},
-  local: false,
-});
 
 /**
  * How long after a dump completed a connection its NEW may still be read
@@ -401,8 +391,8 @@ export class FlowTable {
     tupleHash: 0,
   };
   private readonly scratch: Mutable<Contribution> = {
-    src: UNKNOWN_ENDPOINT,
-    dst: UNKNOWN_ENDPOINT,
+    src: NO_ENDPOINT,
+    dst: NO_ENDPOINT,
     srcIP: '',
     dstIP: '',
     proto: 0,

@@ -2,7 +2,12 @@
  * Caches by IPv4 address (a u32), direct-mapped: the flow table's per-address
  * answers without a Map.
  */
-import type { Endpoint, EndpointLookup, EndpointSpan } from '../endpoints/types.js';
+import {
+  type Endpoint,
+  type EndpointLookup,
+  type EndpointSpan,
+  NO_ENDPOINT,
+} from '../endpoints/types.js';
 
 /**
  * IPv4 address text by address, direct-mapped: 65,536 entries, each one
@@ -38,16 +43,6 @@ function entry(n: number): number {
   return Math.imul(n, 0x9e3779b1) >>> 16;
 }
 
-/** The reused span's endpoint before its first answer. */
-const NOBODY: Endpoint = Object.freeze({
-  type: 'net',
-  namespace: '-',
-  name: '-',
-  aggregatedName: '-',
-  labels: {},
-  local: false,
-});
-
 type SpanLookup = EndpointLookup & Required<Pick<EndpointLookup, 'lookupSpan'>>;
 
 /**
@@ -69,7 +64,7 @@ export class EndpointByAddress {
   private readonly span: EndpointSpan;
 
   constructor(private readonly source: SpanLookup) {
-    this.span = { endpoint: NOBODY, fromMs: 0, toMs: 0 };
+    this.span = { endpoint: NO_ENDPOINT, fromMs: 0, toMs: 0 };
   }
 
   /** source.lookup(ip, timeMs) for the IPv4 address `n` whose text is `ip`, at source version `version`. */

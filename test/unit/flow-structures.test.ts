@@ -161,17 +161,19 @@ describe('ConnStore: connections and tombstones in slots, found by identity', ()
     expect(st.find(eventOf(x(ids[2]!), false), 9, 80, false)).toBe(slots[2]);
   });
 
+  const manyAt = (i: number) => ({
+    id: i * 2_654_435_761,
+    src: 1 + (i % 200),
+    dst: 7,
+    sport: i % 60_000,
+    numbers: true,
+  });
+
   it('keeps every slot’s numbers and its index while growing, and hands out a freed slot zeroed', () => {
     const st = new ConnStore();
     const slots: number[] = [];
     for (let i = 0; i < 5_000; i++) {
-      const x = {
-        id: i * 2_654_435_761,
-        src: 1 + (i % 200),
-        dst: 7,
-        sport: i % 60_000,
-        numbers: true,
-      };
+      const x = manyAt(i);
       const s = st.add(slotIdentity(x));
       st.d[s * DW + PO] = i;
       st.d[s * DW + START] = 1_700_000_000_000 + i;
@@ -181,13 +183,7 @@ describe('ConnStore: connections and tombstones in slots, found by identity', ()
     slots.forEach((s, i) => {
       expect(st.d[s * DW + PO]).toBe(i);
       expect(st.d[s * DW + START]).toBe(1_700_000_000_000 + i);
-      const x = {
-        id: i * 2_654_435_761,
-        src: 1 + (i % 200),
-        dst: 7,
-        sport: i % 60_000,
-        numbers: true,
-      };
+      const x = manyAt(i);
       expect(st.find(eventOf(x, true), x.sport, 80, false)).toBe(s);
     });
     st.d[slots[7]! * DW + RBR] = 99;
