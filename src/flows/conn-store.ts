@@ -14,7 +14,8 @@
  * collector sees a few arrays instead of 100,000 objects.
  *
  * Slots are reused after release; the arrays grow by doubling and never
- * shrink (at most maxFlows slots).
+ * shrink: their size follows the most slots ever held at once (tracked
+ * connections, at most maxFlows, plus the tombstones still remembered).
  */
 import type { ConntrackEvent } from '../conntrack/types.js';
 import type { Endpoint } from '../endpoints/types.js';
