@@ -21,7 +21,7 @@ import type { ConntrackEvent } from '../conntrack/types.js';
 import type { Endpoint } from '../endpoints/types.js';
 import type { AggregationKind, Bucket, KeyMemo } from './aggregation.js';
 import { PhaseKind } from './connection-state.js';
-import { HashCells } from './hash-cells.js';
+import { HashCells, mix } from './hash-cells.js';
 
 // --- doubles per slot ---------------------------------------------------------
 /** Latest kernel counters. */
@@ -118,13 +118,6 @@ export function portA(ev: ConntrackEvent, ports: boolean): number {
 
 export function portB(ev: ConntrackEvent, ports: boolean): number {
   return ports ? ev.orig.dport : (ev.orig.icmpId ?? -1);
-}
-
-/** Murmur3's finaliser: CTA_ID spread over the index's bits (a slot's home cell is mix(id) & mask). */
-export function mix(h: number): number {
-  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
-  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
-  return h ^ (h >>> 16);
 }
 
 /** What add() needs to fill a slot (besides the numbers the caller writes). */

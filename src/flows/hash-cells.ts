@@ -10,6 +10,16 @@
  * probe compares hashes in adjacent ints before the caller reads anything
  * else.
  */
+/**
+ * Murmur3's finaliser: every input bit reaches every output bit, so a
+ * cell's home (hash & mask) spreads keys such as CTA_IDs or 5-tuple hashes.
+ */
+export function mix(h: number): number {
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return h ^ (h >>> 16);
+}
+
 export class HashCells {
   /** [hash, value] per cell. */
   private cells: Int32Array;

@@ -9,19 +9,12 @@
  * wrong count). A 5-tuple counted once is certainly unshared.
  */
 
-import { HashCells } from './hash-cells.js';
+import { HashCells, mix } from './hash-cells.js';
 
 /** FNV-1a over a string's characters, continuing from `h`: an address text is short. */
 function fnvText(h: number, s: string): number {
   for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
   return h;
-}
-
-/** Murmur3's finaliser: every input bit reaches the low 30 bits kept. */
-function avalanche(h: number): number {
-  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
-  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
-  return h ^ (h >>> 16);
 }
 
 /** A dotted-quad IPv4 text as its u32, or -1 when it is not one (IPv6, anything else). */
@@ -50,7 +43,7 @@ export function tupleHash4(
   h = Math.imul(h ^ dst4, 0x01000193);
   h = Math.imul(h ^ (sport & 0xffff), 0x01000193);
   h = Math.imul(h ^ (dport & 0xffff), 0x01000193);
-  return avalanche(h) & 0x3fffffff;
+  return mix(h) & 0x3fffffff;
 }
 
 /**
@@ -73,7 +66,7 @@ export function tupleHash(
   h = fnvText(Math.imul(h ^ 0x7c, 0x01000193), dst);
   h = Math.imul(h ^ (sport & 0xffff), 0x01000193);
   h = Math.imul(h ^ (dport & 0xffff), 0x01000193);
-  return avalanche(h) & 0x3fffffff;
+  return mix(h) & 0x3fffffff;
 }
 
 export class TupleCounts {

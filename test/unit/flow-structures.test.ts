@@ -1,8 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { ConntrackEvent } from '../../src/conntrack/types.js';
-import { ConnStore, DW, mix, PO, RBR, START } from '../../src/flows/conn-store.js';
-import { HashCells } from '../../src/flows/hash-cells.js';
+import { ConnStore, DW, PO, RBR, START } from '../../src/flows/conn-store.js';
+import { HashCells, mix } from '../../src/flows/hash-cells.js';
 import { ipv4Number, TupleCounts, tupleHash, tupleHash4 } from '../../src/flows/tuple-counts.js';
 
 describe('HashCells: (hash, value) cells, open addressing', () => {
