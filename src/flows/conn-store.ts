@@ -190,11 +190,23 @@ export class ConnStore {
   }
 
   isLive(s: number): boolean {
-    return (this.i[s * IW + FLAGS]! & F_LIVE) !== 0;
+    return this.hasFlag(s, F_LIVE);
   }
 
   isTomb(s: number): boolean {
-    return (this.i[s * IW + FLAGS]! & F_TOMB) !== 0;
+    return this.hasFlag(s, F_TOMB);
+  }
+
+  hasFlag(s: number, bit: number): boolean {
+    return (this.i[s * IW + FLAGS]! & bit) !== 0;
+  }
+
+  setFlags(s: number, bits: number): void {
+    this.i[s * IW + FLAGS] = this.i[s * IW + FLAGS]! | bits;
+  }
+
+  clearFlags(s: number, bits: number): void {
+    this.i[s * IW + FLAGS] = this.i[s * IW + FLAGS]! & ~bits;
   }
 
   /** A new connection's slot, numbers zeroed but for its identity, indexed. */
@@ -240,8 +252,13 @@ export class ConnStore {
   /**
    * Makes a tracked connection a tombstone in place (same identity, same
    * index cell): its baseline stays in RPO..RBR, its start time in KSTART.
+   * It replaces a tombstone with the same identity: one per identity.
    */
   entomb(s: number, untilMs: number, gen: number, gone: boolean): void {
+    if (this.tombCount > 0) {
+      const old = this.findTwin(s, true);
+      if (old >= 0) this.remove(old);
+    }
     const ib = s * IW;
     this.i[ib + FLAGS] = this.i[ib + FLAGS]! | F_TOMB | (gone ? F_GONE : 0);
     this.i[ib + PHASE] = PhaseKind.Ended;
@@ -253,7 +270,7 @@ export class ConnStore {
     this.tombCount++;
   }
 
-  /** A new tombstone's slot (a completed connection restored after a restart). */
+  /** A new tombstone's slot (a completed connection restored after a restart), replacing one with its identity. */
   addTomb(x: SlotIdentity, untilMs: number, gone: boolean): number {
     const s = this.add(x);
     this.entomb(s, untilMs, 0, gone);
@@ -292,25 +309,6 @@ export class ConnStore {
     );
   }
 
-  /** The slot with the same identity as `x` (a parsed snapshot key), or -1. */
-  findLike(x: ConnIdentity, tomb: boolean): number {
-    const v4 = x.origSrc4 >= 0 && x.origDst4 >= 0;
-    const text = { src: x.origSrc, dst: x.origDst };
-    return this.findBy(
-      x.id,
-      x.zone,
-      x.proto,
-      x.origA,
-      x.origB,
-      v4,
-      x.origSrc4,
-      x.origDst4,
-      text,
-      tomb,
-      -1,
-    );
-  }
-
   private findBy(
     id: number,
     zone: number,
@@ -322,7 +320,7 @@ export class ConnStore {
     dst4: number,
     text: { readonly src: string; readonly dst: string },
     tomb: boolean,
-    /** A slot not to answer (findTwin's own). */
+    /** A slot not to answer (findTwin's own; -1: none). */
     except: number,
   ): number {
     const id32 = id | 0;
@@ -367,18 +365,22 @@ export class ConnStore {
     this.memoBucketDst[s] = undefined;
   }
 
-  /** CTA_ID as the kernel's u32. */
-  id(s: number): number {
-    return this.i[s * IW + ID]! >>> 0;
-  }
-
-  /** The IPv4 source as a u32, or -1 when not known as a number. */
-  src4(s: number): number {
-    return (this.i[s * IW + FLAGS]! & F_V4) !== 0 ? this.i[s * IW + SRC4]! >>> 0 : -1;
-  }
-
-  dst4(s: number): number {
-    return (this.i[s * IW + FLAGS]! & F_V4) !== 0 ? this.i[s * IW + DST4]! >>> 0 : -1;
+  /** A slot's identity (CTA_ID and IPv4 addresses as the kernel's u32s; -1 where not numbers). */
+  identity(s: number): ConnIdentity {
+    const ib = s * IW;
+    const i = this.i;
+    const v4 = this.hasFlag(s, F_V4);
+    return {
+      id: i[ib + ID]! >>> 0,
+      zone: i[ib + ZONE]!,
+      proto: i[ib + PROTO]!,
+      origSrc: this.origSrc[s]!,
+      origDst: this.origDst[s]!,
+      origSrc4: v4 ? i[ib + SRC4]! >>> 0 : -1,
+      origDst4: v4 ? i[ib + DST4]! >>> 0 : -1,
+      origA: i[ib + A]!,
+      origB: i[ib + B]!,
+    };
   }
 
   private alloc(): number {

@@ -50,7 +50,6 @@ import { AggregationKind, Aggregator, aggregate, type Contribution } from './agg
 import {
   A,
   ABSENT_SINCE,
-  B,
   BO,
   BR,
   type ConnIdentity,
@@ -88,7 +87,6 @@ import {
   START,
   TUPLE_HASH,
   UNTIL,
-  ZONE,
 } from './conn-store.js';
 import { type Counters, flushStepInto, newFlushStep, PhaseKind } from './connection-state.js';
 import { DenyCounter, hasPorts, tupleKey } from './deny-counter.js';
@@ -297,25 +295,9 @@ function sportOf(st: ConnStore, s: Slot): number | undefined {
   return hasPorts(st.i[ib + PROTO]!) ? st.i[ib + A]! : undefined;
 }
 
-/** A slot's identity. */
-function identityOf(st: ConnStore, s: Slot): ConnIdentity {
-  const ib = s * IW;
-  return {
-    id: st.id(s),
-    zone: st.i[ib + ZONE]!,
-    proto: st.i[ib + PROTO]!,
-    origSrc: st.origSrc[s]!,
-    origDst: st.origDst[s]!,
-    origSrc4: st.src4(s),
-    origDst4: st.dst4(s),
-    origA: st.i[ib + A]!,
-    origB: st.i[ib + B]!,
-  };
-}
-
 /** A slot's identity as one string (baseline snapshots). */
 function slotKey(st: ConnStore, s: Slot): string {
-  return keyOf(identityOf(st, s));
+  return keyOf(st.identity(s));
 }
 
 /** One reporter's share: what it sent is Out, what it received is In. */
@@ -341,15 +323,6 @@ function isOpenSlot(st: ConnStore, s: Slot): boolean {
   return st.i[s * IW + PHASE]! <= PhaseKind.Open;
 }
 
-/** Sets flag bits of slot `s`. */
-function flag(st: ConnStore, s: Slot, bits: number): void {
-  st.i[s * IW + FLAGS] = st.i[s * IW + FLAGS]! | bits;
-}
-
-function hasFlag(st: ConnStore, s: Slot, bit: number): boolean {
-  return (st.i[s * IW + FLAGS]! & bit) !== 0;
-}
-
 /** A slot's baseline (what it reported) as Counters. */
 function reportedOf(st: ConnStore, s: Slot): Counters {
   const b = s * DW;
@@ -362,7 +335,7 @@ function endSlot(st: ConnStore, s: Slot): void {
   const kind = st.i[ib + PHASE]!;
   if (kind > PhaseKind.Open) return;
   st.i[ib + PHASE] = PhaseKind.Ended;
-  if (kind === PhaseKind.Starting) flag(st, s, F_START_PENDING);
+  if (kind === PhaseKind.Starting) st.setFlags(s, F_START_PENDING);
 }
 
 export class FlowTable {
@@ -558,21 +531,10 @@ export class FlowTable {
     return this.conns.find(ev, portA(ev, ports), portB(ev, ports), true);
   }
 
-  /** Remembers a completed connection in its slot (replacing a tombstone with the same identity). */
-  private entomb(s: Slot, untilMs: number, gen: number): void {
-    const st = this.conns;
-    if (st.tombs > 0) {
-      const old = st.findTwin(s, true);
-      if (old >= 0) st.remove(old);
-    }
-    // A DESTROY already received leaves nothing to miss.
-    st.entomb(s, untilMs, gen, hasFlag(st, s, F_DESTROYED));
-  }
-
   private onNew(ev: ConntrackEvent, nowMs: number): void {
     const known = this.find(ev);
     if (known >= 0) {
-      flag(this.conns, known, F_SAW_NEW); // first seen in a dump; this is its NEW
+      this.conns.setFlags(known, F_SAW_NEW); // first seen in a dump; this is its NEW
       return;
     }
     const st = this.conns;
@@ -585,15 +547,15 @@ export class FlowTable {
       // already read, or with another start time, is a new connection.
       const start = differsInStart(ev, st, tomb);
       const recent = nowMs - (st.d[tomb * DW + UNTIL]! - this.o.tombstoneMs) <= STALE_NEW_MS;
-      if (start === 'same' || (start === 'unknown' && !hasFlag(st, tomb, F_SAW_NEW) && recent)) {
-        flag(st, tomb, F_SAW_NEW);
+      if (start === 'same' || (start === 'unknown' && !st.hasFlag(tomb, F_SAW_NEW) && recent)) {
+        st.setFlags(tomb, F_SAW_NEW);
         this.stats.staleNews++;
         return;
       }
       st.remove(tomb);
     }
     const s = this.create(ev, ev.startMs ?? nowMs, PhaseKind.Starting);
-    if (s >= 0) flag(this.conns, s, F_SAW_NEW);
+    if (s >= 0) this.conns.setFlags(s, F_SAW_NEW);
   }
 
   private onUpdate(ev: ConntrackEvent): void {
@@ -609,7 +571,7 @@ export class FlowTable {
       // A second DESTROY on the key, or another start time: another connection.
       if (
         tomb >= 0 &&
-        (hasFlag(st, tomb, F_DESTROYED) || differsInStart(ev, st, tomb) === 'differs')
+        (st.hasFlag(tomb, F_DESTROYED) || differsInStart(ev, st, tomb) === 'differs')
       ) {
         st.remove(tomb);
         tomb = -1;
@@ -634,7 +596,7 @@ export class FlowTable {
     learnStart(this.conns.d, s * DW, ev);
     // Its NEW, if it ever comes, came first: the socket keeps a connection's events in order.
     endSlot(this.conns, s);
-    flag(this.conns, s, F_SAW_NEW | F_DESTROYED);
+    this.conns.setFlags(s, F_SAW_NEW | F_DESTROYED);
   }
 
   private dumpEntry(ev: ConntrackEvent, nowMs: number): void {
@@ -647,9 +609,8 @@ export class FlowTable {
         // after a restart and still listed sends its DESTROY to this run: a lost
         // one is this run's loss (the overrun arithmetic, src/loss/).
         const ib = tomb * IW;
-        if (st.i[ib + DUMP_GEN] === 0 && !hasFlag(st, tomb, F_DESTROYED)) {
-          st.i[ib + FLAGS] = st.i[ib + FLAGS]! & ~F_GONE;
-        }
+        if (st.i[ib + DUMP_GEN] === 0 && !st.hasFlag(tomb, F_DESTROYED))
+          st.clearFlags(tomb, F_GONE);
         st.i[ib + DUMP_GEN] = this.dumpGen;
         st.d[tomb * DW + ABSENT_SINCE] = Number.NaN;
         return;
@@ -725,7 +686,7 @@ export class FlowTable {
         if (listedGen >= gen) continue;
         if (Number.isNaN(st.d[s * DW + ABSENT_SINCE]!)) st.d[s * DW + ABSENT_SINCE] = nowMs;
         if ((flags & F_GONE) === 0) {
-          flag(st, s, F_GONE);
+          st.setFlags(s, F_GONE);
           this.stats.destroysMissed++;
         }
       } else if (isOpenSlot(st, s) && listedGen < gen - 1) {
@@ -805,7 +766,8 @@ export class FlowTable {
     // counts as shared for the whole flush.
     for (const s of done) {
       this.tupleCounts.release(ints[s * IW + TUPLE_HASH]!);
-      this.entomb(s, endMs + this.o.tombstoneMs, this.dumpGen);
+      // A DESTROY already received leaves nothing to miss.
+      st.entomb(s, endMs + this.o.tombstoneMs, this.dumpGen, st.hasFlag(s, F_DESTROYED));
     }
     this.stats.tracked = this.conns.size;
 
@@ -934,8 +896,6 @@ export class FlowTable {
       const x = parseKey(key);
       if (x === undefined) continue; // not a key this version writes
       const st = this.conns;
-      const old = st.findLike(x, true);
-      if (old >= 0) st.remove(old);
       const s = st.addTomb(
         {
           id: x.id,
@@ -960,7 +920,7 @@ export class FlowTable {
       );
       setReported(st.d, s * DW, { po, bo, pr, br });
       // Its NEW came before the restart; its DESTROY may still come (TIME_WAIT).
-      flag(st, s, F_SAW_NEW);
+      st.setFlags(s, F_SAW_NEW);
     }
   }
 }

@@ -117,7 +117,8 @@ describe('ConnStore: connections and tombstones in slots, found by identity', ()
             } else if (op === 'remove' && conns.has(k)) {
               st.remove(conns.get(k)!);
               conns.delete(k);
-            } else if (op === 'entomb' && conns.has(k) && !tombs.has(k)) {
+            } else if (op === 'entomb' && conns.has(k)) {
+              // One tombstone per identity: an older one with it is replaced.
               st.entomb(conns.get(k)!, 1_000, 1, false);
               tombs.set(k, conns.get(k)!);
               conns.delete(k);
@@ -142,6 +143,20 @@ describe('ConnStore: connections and tombstones in slots, found by identity', ()
       ),
       { numRuns: 300 },
     );
+  });
+
+  it('keeps one tombstone per identity: entombing or restoring one replaces the older', () => {
+    const st = new ConnStore();
+    const x = { id: 7, src: 1, dst: 2, sport: 9, numbers: true };
+    const first = st.add(slotIdentity(x));
+    st.entomb(first, 1_000, 1, false);
+    // The same identity again, completed: as text only (a restored snapshot key) and as numbers.
+    const restored = st.addTomb(slotIdentity({ ...x, numbers: false }), 2_000, true);
+    expect([st.tombs, st.isLive(first)]).toEqual([1, false]);
+    const again = st.add(slotIdentity(x));
+    st.entomb(again, 3_000, 2, false);
+    expect([st.tombs, st.isLive(restored)]).toEqual([1, false]);
+    expect(st.find(eventOf(x, true), 9, 80, true)).toBe(again);
   });
 
   it('a removal in a run that wraps around the index end moves the wrapped cells back', () => {
