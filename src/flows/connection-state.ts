@@ -47,13 +47,17 @@ export const STARTING: ConnPhase = Object.freeze({ kind: 'starting' });
 
 /** The phase after the connection ended at `atMs` (idempotent for ended phases). */
 export function endPhase(p: ConnPhase, atMs: number): ConnPhase {
-  if (p.kind === 'starting') return { kind: 'ended', atMs, startPending: true };
-  if (p.kind === 'open') return { kind: 'ended', atMs, startPending: false };
-  return p;
+  if (!isOpen(p)) return p;
+  return { kind: 'ended', atMs, startPending: p.kind === 'starting' };
 }
 
 export function isOpen(p: ConnPhase): boolean {
-  return p.kind === 'starting' || p.kind === 'open';
+  return isOpenKind(phaseKindOf(p));
+}
+
+/** Starting and open phases are open (their traffic still counts); ended and remainder ones are not. */
+export function isOpenKind(kind: PhaseKind): boolean {
+  return kind <= PhaseKind.Open;
 }
 
 function hasTraffic(d: Counters): boolean {

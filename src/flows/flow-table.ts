@@ -88,7 +88,13 @@ import {
   TUPLE_HASH,
   UNTIL,
 } from './conn-store.js';
-import { type Counters, flushStepInto, newFlushStep, PhaseKind } from './connection-state.js';
+import {
+  type Counters,
+  flushStepInto,
+  isOpenKind,
+  newFlushStep,
+  PhaseKind,
+} from './connection-state.js';
 import { DenyCounter, hasPorts, tupleKey } from './deny-counter.js';
 import { EndpointByAddress, hasSpans, Ipv4TextCache } from './ipv4-caches.js';
 import { TupleCounts, tupleHash, tupleHash4 } from './tuple-counts.js';
@@ -320,7 +326,7 @@ function reportAs(
 
 /** Whether slot `s` is open (starting or open), not ended. */
 function isOpenSlot(st: ConnStore, s: Slot): boolean {
-  return st.i[s * IW + PHASE]! <= PhaseKind.Open;
+  return isOpenKind(st.i[s * IW + PHASE] as PhaseKind);
 }
 
 /** A slot's baseline (what it reported) as Counters. */
@@ -329,11 +335,11 @@ function reportedOf(st: ConnStore, s: Slot): Counters {
   return { po: st.d[b + RPO]!, bo: st.d[b + RBO]!, pr: st.d[b + RPR]!, br: st.d[b + RBR]! };
 }
 
-/** Ends slot `s` (idempotent: an ended or remainder slot stays as it is). */
+/** Ends slot `s` as endPhase() ends a phase (an ended or remainder slot stays as it is). */
 function endSlot(st: ConnStore, s: Slot): void {
   const ib = s * IW;
-  const kind = st.i[ib + PHASE]!;
-  if (kind > PhaseKind.Open) return;
+  const kind = st.i[ib + PHASE] as PhaseKind;
+  if (!isOpenKind(kind)) return;
   st.i[ib + PHASE] = PhaseKind.Ended;
   if (kind === PhaseKind.Starting) st.setFlags(s, F_START_PENDING);
 }
