@@ -146,10 +146,10 @@ const countersAt = (i, round) => {
  * bench never holds more than one batch, so the RSS is the table's, not the
  * bench's (building is not timed).
  */
-function* batches(n, build) {
-  for (let s = 0; s < n; s += BATCH) {
+function* batches(build) {
+  for (let s = 0; s < FLOWS; s += BATCH) {
     pos = 0;
-    for (let i = s; i < Math.min(n, s + BATCH); i++) build(i);
+    for (let i = s; i < Math.min(FLOWS, s + BATCH); i++) build(i);
     yield out.subarray(0, pos);
   }
 }
@@ -185,10 +185,10 @@ const tableOptions = {
 const intervalMs = 300_000;
 
 /**
- * The scenario on a fresh table with the first `n` connections: NEW, INTERVALS
+ * The scenario on a fresh table: NEW, INTERVALS
  * dump+flush rounds, DESTROY and a last flush. Returns what it timed.
  */
-function scenario(n) {
+function scenario() {
   const table = new FlowTable(tableOptions);
   const run = {
     events: 0,
@@ -236,9 +236,7 @@ function scenario(n) {
   let now = 1_700_000_000_000;
   {
     const handler = handlerFor((e) => table.onConntrackEvent(e, now));
-    for (const b of batches(n, (i) =>
-      message(NEW, F_CREATE_EXCL, flows[i], undefined, ESTABLISHED),
-    )) {
+    for (const b of batches((i) => message(NEW, F_CREATE_EXCL, flows[i], undefined, ESTABLISHED))) {
       timed(() => decodeConntrackBatchView(b, handler), 'new');
     }
   }
@@ -248,7 +246,7 @@ function scenario(n) {
     // The dump arrives in batches, each decoded and applied as it comes.
     const handler = handlerFor((e) => table.onDumpEvent(e, now));
     timed(() => table.beginDump(), 'dump');
-    for (const b of batches(n, (i) =>
+    for (const b of batches((i) =>
       message(NEW, F_MULTI, flows[i], countersAt(i, round), ESTABLISHED),
     )) {
       timed(() => decodeConntrackBatchView(b, handler, { fromDump: true }), 'dump');
@@ -262,7 +260,7 @@ function scenario(n) {
   {
     now += intervalMs;
     const handler = handlerFor((e) => table.onConntrackEvent(e, now));
-    for (const b of batches(n, (i) =>
+    for (const b of batches((i) =>
       message(DESTROY, 0, flows[i], countersAt(i, INTERVALS + 1), 7),
     )) {
       timed(() => decodeConntrackBatchView(b, handler), 'destroyAndFlush');
@@ -274,7 +272,9 @@ function scenario(n) {
   }
   sampleRss(false);
   if (errors.length > 0) throw new Error(`decode errors: ${errors[0].message}`);
-  if (run.trackedAtPeak !== n) throw new Error(`tracked ${run.trackedAtPeak}, expected ${n}`);
+  if (run.trackedAtPeak !== FLOWS) {
+    throw new Error(`tracked ${run.trackedAtPeak}, expected ${FLOWS}`);
+  }
   if (table.stats.tracked !== 0) throw new Error(`tracked ${table.stats.tracked} after DESTROY`);
   return run;
 }
@@ -286,7 +286,7 @@ const mib = (bytes) => Math.round((bytes / 1048576) * 10) / 10;
 // this size (a process that has only ever held this table); its rate is the
 // JIT's first seconds.
 if (process.env.FLOWTRAIL_BENCH_FRESH === '1') {
-  const run = scenario(FLOWS);
+  const run = scenario();
   console.log(
     JSON.stringify({
       eventsPerSecond: eventsPerSecond(run),
@@ -307,9 +307,9 @@ if (process.env.FLOWTRAIL_BENCH_FRESH === '1') {
 // The JIT keeps improving over the first runs (tiering, re-optimisation after
 // early deopts); three warm-up runs reach its steady state here.
 const WARMUP_RUNS = 3;
-for (let k = 0; k < WARMUP_RUNS; k++) scenario(FLOWS);
+for (let k = 0; k < WARMUP_RUNS; k++) scenario();
 globalThis.gc?.();
-const run = scenario(FLOWS);
+const run = scenario();
 const { table } = run;
 const fresh = JSON.parse(
   execFileSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url)], {
