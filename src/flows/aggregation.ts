@@ -12,6 +12,7 @@
 import type { Endpoint } from '../endpoints/types.js';
 import { formatLabels, intersectLabels } from '../format/codec.js';
 import type { FlowRecord } from '../format/record.js';
+import { HashCells, mix } from './hash-cells.js';
 
 export const AggregationKind = {
   Full: 0,
@@ -47,34 +48,6 @@ export interface Contribution {
    * towards numFlows without a set lookup.
    */
   readonly tupleShared?: boolean | undefined;
-  /** A per-connection cache of its record key (valid while kind and endpoints stay the same). */
-  readonly memo?: KeyMemo | undefined;
-}
-
-/**
- * The buckets a connection went to at its last flush, one per reporter side.
- * Valid while the kind and the endpoint objects (by identity) are unchanged
- * and the bucket is still kept: a long-lived connection finds its bucket with
- * no key built and no lookup. The flow table keeps these fields on the
- * connection itself (one object less per connection).
- */
-export interface KeyMemo {
-  memoKind: AggregationKind | -1;
-  memoSrc: Endpoint | undefined;
-  memoDst: Endpoint | undefined;
-  memoBucketSrc: Bucket | undefined;
-  memoBucketDst: Bucket | undefined;
-}
-
-/** A KeyMemo that remembers nothing yet. */
-export function emptyMemo(): KeyMemo {
-  return {
-    memoKind: -1,
-    memoSrc: undefined,
-    memoDst: undefined,
-    memoBucketSrc: undefined,
-    memoBucketDst: undefined,
-  };
 }
 
 /**
@@ -114,37 +87,6 @@ export class EndpointIds {
   }
 }
 
-/**
- * One record key's bucket. Kept across flushes while in use, so connections
- * remember it; its record and sums are started afresh in each flush it is
- * used in, and it is dropped after a flush that did not use it.
- */
-export interface Bucket {
-  /** The aggregator whose index holds it (a memo may have met another one). */
-  readonly owner: Aggregator;
-  /** Kinds 0 and 1: its key string in the index. */
-  readonly key: string | undefined;
-  /** Kind 2: its place in the index (source id, destination id, the rest). */
-  readonly srcId: number;
-  readonly dstId: number;
-  readonly tail: number;
-  /** The flush that last used it; its record belongs to that flush. */
-  gen: number;
-  /** Dropped from the index: a memo pointing here is stale. */
-  dropped: boolean;
-  /** This flush's record, from the bucket's first use in it until records() hands it out. */
-  record: FlowRecord | undefined;
-  /** Shared 5-tuples, made on first need (most buckets have none). */
-  tuples: Set<string> | undefined;
-  /** Contributions whose 5-tuple no other contribution has (see tupleShared). */
-  uniqueTuples: number;
-  srcLabels: Record<string, string> | undefined;
-  dstLabels: Record<string, string> | undefined;
-  policies: Set<string> | undefined;
-  readonly srcAggr: string;
-  readonly dstAggr: string;
-}
-
 export interface AggregateOptions {
   kind: AggregationKind;
   includeLabels: boolean;
@@ -158,83 +100,109 @@ export interface Interval {
   endTime: number;
 }
 
+/** A bucket's key fields: the same in every record it gives (fixed when it is made). */
+type BucketKey = Pick<
+  FlowRecord,
+  | 'srcType'
+  | 'srcNamespace'
+  | 'srcName'
+  | 'dstType'
+  | 'dstNamespace'
+  | 'dstName'
+  | 'srcIP'
+  | 'dstIP'
+  | 'proto'
+  | 'srcPort'
+  | 'dstPort'
+  | 'reporter'
+  | 'action'
+> & { readonly srcAggr: string; readonly dstAggr: string };
+
 function name(e: Endpoint, kind: AggregationKind): string {
   return kind === AggregationKind.PrefixName ? e.aggregatedName : e.name;
 }
 
-/** The bucket `m` remembers for `c` in `owner`, when still valid. */
-function remembered(
-  m: KeyMemo | undefined,
-  c: Contribution,
-  kind: AggregationKind,
-  owner: Aggregator,
-): Bucket | undefined {
-  if (m === undefined || m.memoKind !== kind || m.memoSrc !== c.src || m.memoDst !== c.dst) {
-    return undefined;
-  }
-  const b = c.reporter === 'src' ? m.memoBucketSrc : m.memoBucketDst;
-  return b === undefined || b.dropped || b.owner !== owner ? undefined : b;
-}
-
-function remember(m: KeyMemo | undefined, c: Contribution, kind: AggregationKind, b: Bucket): void {
-  if (m === undefined) return;
-  if (m.memoKind !== kind || m.memoSrc !== c.src || m.memoDst !== c.dst) {
-    m.memoKind = kind;
-    m.memoSrc = c.src;
-    m.memoDst = c.dst;
-    m.memoBucketSrc = undefined;
-    m.memoBucketDst = undefined;
-  }
-  if (c.reporter === 'src') m.memoBucketSrc = b;
-  else m.memoBucketDst = b;
-}
-
-/** The record of a bucket's first contribution in a flush: its key fields from `c`, sums zero. */
-function freshRecord(c: Contribution, kind: AggregationKind, at: Interval): FlowRecord {
+function bucketKey(c: Contribution, kind: AggregationKind): BucketKey {
   const dropIps = kind === AggregationKind.PrefixName;
   return {
-    startTime: at.startTime,
-    endTime: at.endTime,
     srcType: c.src.type,
     srcNamespace: c.src.namespace,
     srcName: name(c.src, kind),
-    srcLabels: '-',
     dstType: c.dst.type,
     dstNamespace: c.dst.namespace,
     dstName: name(c.dst, kind),
-    dstLabels: '-',
     srcIP: dropIps ? '-' : c.srcIP,
     dstIP: dropIps ? '-' : c.dstIP,
     proto: c.proto,
     srcPort: c.srcPort === undefined || kind !== AggregationKind.Full ? '-' : c.srcPort,
     dstPort: c.dstPort === undefined ? '-' : c.dstPort,
-    numFlows: 0,
-    numFlowsStarted: 0,
-    numFlowsCompleted: 0,
     reporter: c.reporter,
-    packetsIn: 0,
-    packetsOut: 0,
-    bytesIn: 0,
-    bytesOut: 0,
     action: c.action,
+    srcAggr: c.src.aggregatedName,
+    dstAggr: c.dst.aggregatedName,
   };
 }
+
+// A bucket's sums in one Float64Array: bucket × SW + field.
+const S_PACKETS_IN = 0;
+const S_PACKETS_OUT = 1;
+const S_BYTES_IN = 2;
+const S_BYTES_OUT = 3;
+const S_STARTED = 4;
+const S_COMPLETED = 5;
+/** Contributions whose 5-tuple no other contribution has (see tupleShared). */
+const S_UNIQUE = 6;
+const SW = 8;
+// Its bookkeeping in one Int32Array: bucket × MW + field.
+/** The flush that last used it (its sums belong to that flush). */
+const M_GEN = 0;
+/** Raised whenever the bucket is dropped: tickets given before no longer match. */
+const M_INCARNATION = 1;
+/** Kind 2: its key in the index (source id, destination id, the rest). */
+const M_SRC_ID = 2;
+const M_DST_ID = 3;
+const M_TAIL = 4;
+const MW = 5;
+
+/** Tickets hold a bucket number below this and its incarnation above. */
+const TICKET_SPAN = 2 ** 26;
 
 /**
  * Merges per-connection contributions into records, one flush at a time:
  * begin(), add() per contribution (nothing per connection is held beyond its
  * bucket), records(). Records follow the order of first appearance. The
- * flow table keeps one across flushes (its buckets and endpoint ids too).
+ * flow table keeps one across flushes, with its buckets and endpoint ids.
+ *
+ * A bucket is a number: its sums and bookkeeping live in typed arrays (one
+ * flush adds to the same few thousand buckets from 100,000 connections, so
+ * they stay in cache), its key fields and rarely used sets in arrays by
+ * bucket. add() returns a ticket for the bucket it used; a caller that
+ * passes it back with a contribution of the same key fields (a connection
+ * whose endpoints did not change, from the same reporter side) skips finding
+ * the bucket. A ticket stays valid while its bucket is kept (it is dropped
+ * after a flush that did not use it); tickets are this aggregator's only.
  */
 export class Aggregator {
+  private sums = new Float64Array(64 * SW);
+  private meta = new Int32Array(64 * MW);
+  /** Key fields by bucket (undefined: a free bucket number). */
+  private readonly keys: (BucketKey | undefined)[] = [];
+  /** Kinds 0 and 1: the key string by bucket. */
+  private readonly keyText: (string | undefined)[] = [];
+  /** Shared 5-tuples by bucket, made on first need (most buckets have none). */
+  private readonly tuples: (Set<string> | undefined)[] = [];
+  private readonly srcLabels: (Record<string, string> | undefined)[] = [];
+  private readonly dstLabels: (Record<string, string> | undefined)[] = [];
+  private readonly policies: (Set<string> | undefined)[] = [];
+  private readonly free: number[] = [];
   /** Buckets used in the current flush, in order of first appearance. */
-  private used: Bucket[] = [];
+  private used: number[] = [];
   /** Buckets used in the flush before: dropped by records() unless used again. */
-  private before: Bucket[] = [];
+  private before: number[] = [];
   /** Kinds 0 and 1: buckets by key string. */
-  private readonly byKey = new Map<string, Bucket>();
-  /** Kind 2: buckets by source id, destination id, then port/protocol/reporter/action. */
-  private readonly byIds = new Map<number, Map<number, Map<number, Bucket>>>();
+  private readonly byKey = new Map<string, number>();
+  /** Kind 2: bucket + 1 by the hash of (source id, destination id, tail). */
+  private readonly byIds = new HashCells(256);
   private readonly ids: EndpointIds;
   private gen = 0;
   private at: Interval = { startTime: 0, endTime: 0 };
@@ -245,9 +213,7 @@ export class Aggregator {
 
   /** Buckets in the index (those the last flush used, until the next one ends). */
   get size(): number {
-    let n = this.byKey.size;
-    for (const bySrc of this.byIds.values()) for (const byDst of bySrc.values()) n += byDst.size;
-    return n;
+    return this.byKey.size + this.byIds.size;
   }
 
   /** Starts the records of one interval. */
@@ -256,59 +222,137 @@ export class Aggregator {
     this.at = at;
     // Pod churn keeps adding identities: start over between flushes, never within one.
     if (this.ids.full) {
-      for (const b of this.before) b.dropped = true;
+      for (const b of this.before) this.drop(b);
       this.before = [];
-      this.byIds.clear();
       this.ids.clear();
     }
   }
 
-  add(c: Contribution): void {
-    const o = this.o;
-    let b = remembered(c.memo, c, o.kind, this);
-    if (b === undefined) {
-      b = o.kind === AggregationKind.PrefixName ? this.bucketByIds(c) : this.bucketByKey(c);
-      remember(c.memo, c, o.kind, b);
+  /**
+   * Adds one contribution; returns the ticket of its bucket. `ticket`: one
+   * this aggregator returned for a contribution with the same key fields, or
+   * -1 (a stale one is recognised and ignored).
+   */
+  add(c: Contribution, ticket = -1): number {
+    let b = ticket >= 0 ? this.bucketOfTicket(ticket) : -1;
+    if (b < 0)
+      b = this.o.kind === AggregationKind.PrefixName ? this.bucketByIds(c) : this.bucketByKey(c);
+    const meta = this.meta;
+    if (meta[b * MW + M_GEN] !== this.gen) this.restart(b, c);
+    else if (this.o.includeLabels) {
+      this.srcLabels[b] = intersectLabels(this.srcLabels[b] ?? {}, c.src.labels);
+      this.dstLabels[b] = intersectLabels(this.dstLabels[b] ?? {}, c.dst.labels);
     }
-    if (b.gen !== this.gen) this.restart(b, c);
-    else if (o.includeLabels) {
-      b.srcLabels = intersectLabels(b.srcLabels ?? {}, c.src.labels);
-      b.dstLabels = intersectLabels(b.dstLabels ?? {}, c.dst.labels);
-    }
-    const r = b.record!; // set by restart() in this flush
-    if (c.tupleShared === false) b.uniqueTuples++;
+    const s = this.sums;
+    const k = b * SW;
+    if (c.tupleShared === false) s[k + S_UNIQUE] = s[k + S_UNIQUE]! + 1;
     else {
-      b.tuples ??= new Set();
-      b.tuples.add(
+      let set = this.tuples[b];
+      if (set === undefined) {
+        set = new Set();
+        this.tuples[b] = set;
+      }
+      set.add(
         c.tuple ?? `${c.proto}|${c.srcIP}|${c.dstIP}|${c.srcPort ?? '-'}|${c.dstPort ?? '-'}`,
       );
     }
-    if (c.started) r.numFlowsStarted++;
-    if (c.completed) r.numFlowsCompleted++;
-    r.packetsIn += c.packetsIn;
-    r.packetsOut += c.packetsOut;
-    r.bytesIn += c.bytesIn;
-    r.bytesOut += c.bytesOut;
+    if (c.started) s[k + S_STARTED] = s[k + S_STARTED]! + 1;
+    if (c.completed) s[k + S_COMPLETED] = s[k + S_COMPLETED]! + 1;
+    s[k + S_PACKETS_IN] = s[k + S_PACKETS_IN]! + c.packetsIn;
+    s[k + S_PACKETS_OUT] = s[k + S_PACKETS_OUT]! + c.packetsOut;
+    s[k + S_BYTES_IN] = s[k + S_BYTES_IN]! + c.bytesIn;
+    s[k + S_BYTES_OUT] = s[k + S_BYTES_OUT]! + c.bytesOut;
     if (c.policies && c.policies.length > 0) {
-      b.policies ??= new Set();
-      for (const p of c.policies) b.policies.add(p);
+      let set = this.policies[b];
+      if (set === undefined) {
+        set = new Set();
+        this.policies[b] = set;
+      }
+      for (const p of c.policies) set.add(p);
     }
+    return meta[b * MW + M_INCARNATION]! * TICKET_SPAN + b;
   }
 
-  /** A bucket's first contribution in this flush: a fresh record and sums. */
-  private restart(b: Bucket, c: Contribution): void {
-    b.gen = this.gen;
-    b.record = freshRecord(c, this.o.kind, this.at);
-    b.tuples = undefined;
-    b.uniqueTuples = 0;
-    b.srcLabels = this.o.includeLabels ? { ...c.src.labels } : undefined;
-    b.dstLabels = this.o.includeLabels ? { ...c.dst.labels } : undefined;
-    b.policies = undefined;
+  /** The records of the flush begun last; buckets it did not use are dropped. */
+  records(): FlowRecord[] {
+    const o = this.o;
+    const meta = this.meta;
+    // (No bucket is dropped between begin() and here, so these are all still theirs.)
+    for (const b of this.before) if (meta[b * MW + M_GEN] !== this.gen) this.drop(b);
+    const out: FlowRecord[] = [];
+    const s = this.sums;
+    const { startTime, endTime } = this.at;
+    for (const b of this.used) {
+      const t = this.keys[b]!;
+      const k = b * SW;
+      const r: FlowRecord = {
+        startTime,
+        endTime,
+        srcType: t.srcType,
+        srcNamespace: t.srcNamespace,
+        srcName: t.srcName,
+        srcLabels: o.includeLabels ? formatLabels(this.srcLabels[b], true) : '-',
+        dstType: t.dstType,
+        dstNamespace: t.dstNamespace,
+        dstName: t.dstName,
+        dstLabels: o.includeLabels ? formatLabels(this.dstLabels[b], true) : '-',
+        srcIP: t.srcIP,
+        dstIP: t.dstIP,
+        proto: t.proto,
+        srcPort: t.srcPort,
+        dstPort: t.dstPort,
+        numFlows: s[k + S_UNIQUE]! + (this.tuples[b]?.size ?? 0),
+        numFlowsStarted: s[k + S_STARTED]!,
+        numFlowsCompleted: s[k + S_COMPLETED]!,
+        reporter: t.reporter,
+        packetsIn: s[k + S_PACKETS_IN]!,
+        packetsOut: s[k + S_PACKETS_OUT]!,
+        bytesIn: s[k + S_BYTES_IN]!,
+        bytesOut: s[k + S_BYTES_OUT]!,
+        action: t.action,
+      };
+      if (o.includePolicies) {
+        const policies = this.policies[b];
+        r.srcNameAggr = t.srcAggr;
+        r.dstNameAggr = t.dstAggr;
+        r.policies = policies !== undefined ? [...policies].sort().join('|') : '-';
+      }
+      out.push(r);
+      // This flush's sets are done with (the bucket may wait a flush for its next use).
+      this.tuples[b] = undefined;
+      this.policies[b] = undefined;
+      this.srcLabels[b] = undefined;
+      this.dstLabels[b] = undefined;
+    }
+    this.before = this.used;
+    this.used = [];
+    return out;
+  }
+
+  /** The bucket a ticket names, if it is still the one the ticket was given for; else -1. */
+  private bucketOfTicket(ticket: number): number {
+    const b = ticket % TICKET_SPAN;
+    const incarnation = (ticket - b) / TICKET_SPAN;
+    return b < this.keys.length &&
+      this.meta[b * MW + M_INCARNATION] === incarnation &&
+      this.keys[b] !== undefined
+      ? b
+      : -1;
+  }
+
+  /** A bucket's first contribution in this flush: its sums start at zero. */
+  private restart(b: number, c: Contribution): void {
+    this.meta[b * MW + M_GEN] = this.gen;
+    this.sums.fill(0, b * SW, b * SW + SW);
+    this.tuples[b] = undefined;
+    this.policies[b] = undefined;
+    this.srcLabels[b] = this.o.includeLabels ? { ...c.src.labels } : undefined;
+    this.dstLabels[b] = this.o.includeLabels ? { ...c.dst.labels } : undefined;
     this.used.push(b);
   }
 
   /** Kind 2: the key is the endpoints' ids, the destination port, protocol, reporter and action. */
-  private bucketByIds(c: Contribution): Bucket {
+  private bucketByIds(c: Contribution): number {
     const srcId = this.ids.aggregateId(c.src);
     const dstId = this.ids.aggregateId(c.dst);
     // Port + 1 (0: none) above protocol (8 bits), reporter and action bits: a small integer.
@@ -316,26 +360,31 @@ export class Aggregator {
       ((c.dstPort === undefined ? 0 : c.dstPort + 1) * 256 + c.proto) * 4 +
       (c.reporter === 'dst' ? 2 : 0) +
       (c.action === 'deny' ? 1 : 0);
-    let bySrc = this.byIds.get(srcId);
-    if (bySrc === undefined) {
-      bySrc = new Map();
-      this.byIds.set(srcId, bySrc);
+    const hash = idsHash(srcId, dstId, tail);
+    const ix = this.byIds;
+    const meta = this.meta;
+    for (let p = ix.first(hash); p >= 0; p = ix.next(p, hash)) {
+      const b = ix.value(p) - 1;
+      const m = b * MW;
+      if (
+        meta[m + M_SRC_ID] === srcId &&
+        meta[m + M_DST_ID] === dstId &&
+        meta[m + M_TAIL] === tail
+      ) {
+        return b;
+      }
     }
-    let byDst = bySrc.get(dstId);
-    if (byDst === undefined) {
-      byDst = new Map();
-      bySrc.set(dstId, byDst);
-    }
-    let b = byDst.get(tail);
-    if (b === undefined) {
-      b = this.newBucket(c, undefined, srcId, dstId, tail);
-      byDst.set(tail, b);
-    }
+    const b = this.newBucket(c);
+    const m = b * MW;
+    this.meta[m + M_SRC_ID] = srcId;
+    this.meta[m + M_DST_ID] = dstId;
+    this.meta[m + M_TAIL] = tail;
+    ix.insert(hash, b + 1);
     return b;
   }
 
   /** Kinds 0 and 1: the key string of the record's key fields. */
-  private bucketByKey(c: Contribution): Bucket {
+  private bucketByKey(c: Contribution): number {
     // Flat (join): the bucket keeps it across flushes.
     const key = [
       c.reporter,
@@ -354,84 +403,72 @@ export class Aggregator {
     ].join('|');
     let b = this.byKey.get(key);
     if (b === undefined) {
-      b = this.newBucket(c, key, -1, -1, -1);
+      b = this.newBucket(c);
+      this.keyText[b] = key;
       this.byKey.set(key, b);
     }
     return b;
   }
 
-  /** A bucket for a key not in the index; add() starts its record (restart). */
-  private newBucket(
-    c: Contribution,
-    key: string | undefined,
-    srcId: number,
-    dstId: number,
-    tail: number,
-  ): Bucket {
-    return {
-      owner: this,
-      key,
-      srcId,
-      dstId,
-      tail,
-      gen: -1,
-      dropped: false,
-      record: undefined,
-      tuples: undefined,
-      uniqueTuples: 0,
-      srcLabels: undefined,
-      dstLabels: undefined,
-      policies: undefined,
-      srcAggr: c.src.aggregatedName,
-      dstAggr: c.dst.aggregatedName,
-    };
+  /** A bucket number for a key not in the index; add() starts its sums (restart). */
+  private newBucket(c: Contribution): number {
+    let b = this.free.pop();
+    if (b === undefined) {
+      b = this.keys.length;
+      this.keys.push(undefined);
+      this.keyText.push(undefined);
+      this.tuples.push(undefined);
+      this.srcLabels.push(undefined);
+      this.dstLabels.push(undefined);
+      this.policies.push(undefined);
+      if ((b + 1) * MW > this.meta.length) this.grow();
+    }
+    this.keys[b] = bucketKey(c, this.o.kind);
+    this.meta[b * MW + M_GEN] = -1;
+    return b;
   }
 
-  /** Removes a bucket from the index; memos pointing to it see it dropped. */
-  private drop(b: Bucket): void {
-    b.dropped = true;
-    if (b.key !== undefined) {
-      this.byKey.delete(b.key);
-      return;
-    }
-    const bySrc = this.byIds.get(b.srcId);
-    const byDst = bySrc?.get(b.dstId);
-    if (bySrc === undefined || byDst === undefined) return;
-    byDst.delete(b.tail);
-    if (byDst.size === 0) bySrc.delete(b.dstId);
-    if (bySrc.size === 0) this.byIds.delete(b.srcId);
+  private grow(): void {
+    const meta = new Int32Array(this.meta.length * 2);
+    meta.set(this.meta);
+    this.meta = meta;
+    const sums = new Float64Array(this.sums.length * 2);
+    sums.set(this.sums);
+    this.sums = sums;
   }
 
-  /** The records of the flush begun last; buckets it did not use are dropped. */
-  records(): FlowRecord[] {
-    const o = this.o;
-    for (const b of this.before) if (b.gen !== this.gen && !b.dropped) this.drop(b);
-    const out: FlowRecord[] = [];
-    for (const b of this.used) {
-      const r = b.record!;
-      r.numFlows = b.uniqueTuples + (b.tuples?.size ?? 0);
-      if (o.includeLabels) {
-        r.srcLabels = formatLabels(b.srcLabels, true);
-        r.dstLabels = formatLabels(b.dstLabels, true);
+  /** Removes a bucket from the index and frees its number; its tickets no longer match. */
+  private drop(b: number): void {
+    const m = b * MW;
+    const key = this.keyText[b];
+    if (key !== undefined) this.byKey.delete(key);
+    else {
+      const ix = this.byIds;
+      const hash = idsHash(
+        this.meta[m + M_SRC_ID]!,
+        this.meta[m + M_DST_ID]!,
+        this.meta[m + M_TAIL]!,
+      );
+      for (let p = ix.first(hash); p >= 0; p = ix.next(p, hash)) {
+        if (ix.value(p) === b + 1) {
+          ix.removeAt(p);
+          break;
+        }
       }
-      if (o.includePolicies) {
-        r.srcNameAggr = b.srcAggr;
-        r.dstNameAggr = b.dstAggr;
-        r.policies = b.policies !== undefined ? [...b.policies].sort().join('|') : '-';
-      }
-      out.push(r);
-      // The record is the caller's now, and this flush's sets are done with
-      // (the bucket may wait a flush for its next use).
-      b.record = undefined;
-      b.tuples = undefined;
-      b.policies = undefined;
-      b.srcLabels = undefined;
-      b.dstLabels = undefined;
     }
-    this.before = this.used;
-    this.used = [];
-    return out;
+    this.meta[m + M_INCARNATION] = (this.meta[m + M_INCARNATION]! + 1) % TICKET_SPAN;
+    this.keys[b] = undefined;
+    this.keyText[b] = undefined;
+    this.tuples[b] = undefined;
+    this.policies[b] = undefined;
+    this.srcLabels[b] = undefined;
+    this.dstLabels[b] = undefined;
+    this.free.push(b);
   }
+}
+
+function idsHash(srcId: number, dstId: number, tail: number): number {
+  return mix(Math.imul(mix(srcId), 0x9e3779b1) ^ mix(dstId ^ Math.imul(tail, 0x85ebca6b)));
 }
 
 /** Merges contributions into records (one interval); order of output follows first appearance. */

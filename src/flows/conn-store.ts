@@ -19,7 +19,6 @@
  */
 import type { ConntrackEvent } from '../conntrack/types.js';
 import type { Endpoint } from '../endpoints/types.js';
-import type { AggregationKind, Bucket, KeyMemo } from './aggregation.js';
 import { PhaseKind } from './connection-state.js';
 import { HashCells, mix } from './hash-cells.js';
 
@@ -44,7 +43,13 @@ export const EP_VERSION = 10;
 export const UNTIL = 11;
 /** Tombstones: since when dumps no longer list it (NaN: listed, or no dump since). */
 export const ABSENT_SINCE = 12;
-export const DW = 13;
+/**
+ * The aggregator's tickets for the buckets of its last flush, one per
+ * reporter side (-1: none): valid while its endpoints stay the same objects.
+ */
+export const TICKET_SRC = 13;
+export const TICKET_DST = 14;
+export const DW = 15;
 
 // --- int32s per slot ----------------------------------------------------------
 /** CTA_ID (a u32, stored as its int32 bits). */
@@ -66,11 +71,9 @@ export const DUMP_GEN = 9;
 /** Its PhaseKind. */
 export const PHASE = 10;
 export const FLAGS = 11;
-/** Its KeyMemo kind (-1: remembers nothing). */
-export const MEMO_KIND = 12;
 /** The real destination (reply tuple's source) as IPv4 u32 bits (when F_RDST4). */
-export const RDST4 = 13;
-export const IW = 14;
+export const RDST4 = 12;
+export const IW = 13;
 
 // --- FLAGS bits ---------------------------------------------------------------
 /** The slot holds a connection. */
@@ -150,14 +153,12 @@ export class ConnStore {
   readonly dst: string[] = [];
   /** The 5-tuple as text (numFlows of a shared 5-tuple, the policy join), built on first need. */
   readonly tuple: (string | undefined)[] = [];
-  /** Endpoint lookups at the start, valid while the cache's version is EP_VERSION. */
+  /**
+   * Endpoint lookups at the start: reused while the cache's version is
+   * EP_VERSION; the endpoints TICKET_SRC/TICKET_DST were given for.
+   */
   readonly srcEp: (Endpoint | undefined)[] = [];
   readonly dstEp: (Endpoint | undefined)[] = [];
-  /** KeyMemo per slot (see aggregation.ts): the buckets of its last flush. */
-  readonly memoSrc: (Endpoint | undefined)[] = [];
-  readonly memoDst: (Endpoint | undefined)[] = [];
-  readonly memoBucketSrc: (Bucket | undefined)[] = [];
-  readonly memoBucketDst: (Bucket | undefined)[] = [];
 
   /** Slots handed out so far (live or free). */
   private slots = 0;
@@ -226,10 +227,11 @@ export class ConnStore {
     i[ib + TUPLE_HASH] = x.tupleHash;
     i[ib + RDST4] = Math.max(x.dst4, 0);
     i[ib + FLAGS] = F_LIVE | (v4 ? F_V4 : 0) | (x.dst4 >= 0 ? F_RDST4 : 0);
-    i[ib + MEMO_KIND] = -1;
     this.d[s * DW + KSTART] = Number.NaN;
     this.d[s * DW + EP_VERSION] = -1;
     this.d[s * DW + ABSENT_SINCE] = Number.NaN;
+    this.d[s * DW + TICKET_SRC] = -1;
+    this.d[s * DW + TICKET_DST] = -1;
     this.origSrc[s] = x.origSrc;
     this.origDst[s] = x.origDst;
     this.dst[s] = x.dst;
@@ -359,10 +361,6 @@ export class ConnStore {
     this.tuple[s] = undefined;
     this.srcEp[s] = undefined;
     this.dstEp[s] = undefined;
-    this.memoSrc[s] = undefined;
-    this.memoDst[s] = undefined;
-    this.memoBucketSrc[s] = undefined;
-    this.memoBucketDst[s] = undefined;
   }
 
   /** A slot's identity (CTA_ID and IPv4 addresses as the kernel's u32s; -1 where not numbers). */
@@ -391,10 +389,6 @@ export class ConnStore {
       this.tuple.push(undefined);
       this.srcEp.push(undefined);
       this.dstEp.push(undefined);
-      this.memoSrc.push(undefined);
-      this.memoDst.push(undefined);
-      this.memoBucketSrc.push(undefined);
-      this.memoBucketDst.push(undefined);
       // Pushed too, so every array stays packed.
       this.origSrc.push('');
       this.origDst.push('');
@@ -428,46 +422,5 @@ export class ConnStore {
         return;
       }
     }
-  }
-}
-
-/**
- * A KeyMemo that reads and writes one slot's memo arrays: the flow table
- * points it at the connection it hands to the aggregator.
- */
-export class SlotMemo implements KeyMemo {
-  slot = 0;
-
-  constructor(private readonly store: ConnStore) {}
-
-  get memoKind(): AggregationKind | -1 {
-    return this.store.i[this.slot * IW + MEMO_KIND] as AggregationKind | -1;
-  }
-  set memoKind(k: AggregationKind | -1) {
-    this.store.i[this.slot * IW + MEMO_KIND] = k;
-  }
-  get memoSrc(): Endpoint | undefined {
-    return this.store.memoSrc[this.slot];
-  }
-  set memoSrc(e: Endpoint | undefined) {
-    this.store.memoSrc[this.slot] = e;
-  }
-  get memoDst(): Endpoint | undefined {
-    return this.store.memoDst[this.slot];
-  }
-  set memoDst(e: Endpoint | undefined) {
-    this.store.memoDst[this.slot] = e;
-  }
-  get memoBucketSrc(): Bucket | undefined {
-    return this.store.memoBucketSrc[this.slot];
-  }
-  set memoBucketSrc(b: Bucket | undefined) {
-    this.store.memoBucketSrc[this.slot] = b;
-  }
-  get memoBucketDst(): Bucket | undefined {
-    return this.store.memoBucketDst[this.slot];
-  }
-  set memoBucketDst(b: Bucket | undefined) {
-    this.store.memoBucketDst[this.slot] = b;
   }
 }

@@ -82,9 +82,10 @@ import {
   RPO,
   RPR,
   type SlotIdentity,
-  SlotMemo,
   SRC4,
   START,
+  TICKET_DST,
+  TICKET_SRC,
   TUPLE_HASH,
   UNTIL,
 } from './conn-store.js';
@@ -306,22 +307,23 @@ function slotKey(st: ConnStore, s: Slot): string {
   return keyOf(st.identity(s));
 }
 
-/** One reporter's share: what it sent is Out, what it received is In. */
+/** One reporter's share: what it sent is Out, what it received is In. Returns its bucket's ticket. */
 function reportAs(
   out: Aggregator,
   c: Mutable<Contribution>,
   reporter: 'src' | 'dst',
+  ticket: number,
   sentPackets: number,
   sentBytes: number,
   receivedPackets: number,
   receivedBytes: number,
-): void {
+): number {
   c.reporter = reporter;
   c.packetsOut = sentPackets;
   c.bytesOut = sentBytes;
   c.packetsIn = receivedPackets;
   c.bytesIn = receivedBytes;
-  out.add(c);
+  return out.add(c, ticket);
 }
 
 /** Whether slot `s` is open (starting or open), not ended. */
@@ -346,8 +348,6 @@ function endSlot(st: ConnStore, s: Slot): void {
 
 export class FlowTable {
   private readonly conns = new ConnStore();
-  /** The aggregator's view of one connection's KeyMemo (pointed at it per contribution). */
-  private readonly memo = new SlotMemo(this.conns);
   /** Tracked connections per 5-tuple (usually 1): numFlows needs a set only for shared ones. */
   private readonly tupleCounts = new TupleCounts();
   private readonly denies: DenyCounter;
@@ -388,7 +388,6 @@ export class FlowTable {
     policies: undefined,
     tuple: undefined,
     tupleShared: undefined,
-    memo: undefined,
   };
   /** Allowed records' buckets, kept across flushes: connections remember theirs. */
   private readonly allowed: Aggregator;
@@ -824,11 +823,14 @@ export class FlowTable {
         byAddress !== undefined && (flags & F_RDST4) !== 0
           ? byAddress.lookup(st.i[ib + RDST4]!, st.dst[s]!, startMs, version!)
           : this.o.endpoints.lookup(st.dst[s]!, startMs);
-      if (version !== undefined) {
-        st.srcEp[s] = src;
-        st.dstEp[s] = dst;
-        st.d[s * DW + EP_VERSION] = version;
+      // Its buckets' tickets hold for the endpoints they were given for.
+      if (src !== st.srcEp[s] || dst !== st.dstEp[s]) {
+        st.d[s * DW + TICKET_SRC] = -1;
+        st.d[s * DW + TICKET_DST] = -1;
       }
+      st.srcEp[s] = src;
+      st.dstEp[s] = dst;
+      if (version !== undefined) st.d[s * DW + EP_VERSION] = version;
     }
     if (!src.local && !dst.local) {
       this.stats.ignoredNonLocal++;
@@ -858,11 +860,13 @@ export class FlowTable {
     c.policies = policies;
     c.tuple = tuple;
     c.tupleShared = shared;
-    this.memo.slot = s;
-    c.memo = this.memo;
     // The source sent the original direction; the destination the reply.
-    if (src.local) reportAs(out, c, 'src', d.po, d.bo, d.pr, d.br);
-    if (dst.local) reportAs(out, c, 'dst', d.pr, d.br, d.po, d.bo);
+    const n = st.d;
+    const db = s * DW;
+    if (src.local)
+      n[db + TICKET_SRC] = reportAs(out, c, 'src', n[db + TICKET_SRC]!, d.po, d.bo, d.pr, d.br);
+    if (dst.local)
+      n[db + TICKET_DST] = reportAs(out, c, 'dst', n[db + TICKET_DST]!, d.pr, d.br, d.po, d.bo);
   }
 
   // --- restart continuity -----------------------------------------------------

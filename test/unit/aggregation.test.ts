@@ -6,8 +6,6 @@ import {
   Aggregator,
   type Contribution,
   EndpointIds,
-  emptyMemo,
-  type KeyMemo,
 } from '../../src/flows/aggregation.js';
 import type { FlowRecord } from '../../src/format/record.js';
 
@@ -69,7 +67,28 @@ const contributionArb = fc.record({
 });
 type Spec = typeof contributionArb extends fc.Arbitrary<infer T> ? T : never;
 
-function contribution(s: Spec, conns: ConnSpec[], memos: KeyMemo[]): Contribution {
+/**
+ * What the flow table keeps per connection: the tickets of its buckets, per
+ * reporter side, and the endpoints they were given for.
+ */
+interface Memo {
+  src: Endpoint | undefined;
+  dst: Endpoint | undefined;
+  tickets: { src: number; dst: number };
+}
+const emptyMemo = (): Memo => ({ src: undefined, dst: undefined, tickets: { src: -1, dst: -1 } });
+
+/** Adds `c` as the flow table does: with its connection's ticket while its endpoints are the same. */
+function addAs(agg: Aggregator, c: Contribution, m: Memo): void {
+  if (m.src !== c.src || m.dst !== c.dst) {
+    m.src = c.src;
+    m.dst = c.dst;
+    m.tickets = { src: -1, dst: -1 };
+  }
+  m.tickets[c.reporter] = agg.add(c, m.tickets[c.reporter]);
+}
+
+function contribution(s: Spec, conns: ConnSpec[]): Contribution {
   const k = conns[s.conn % conns.length]!;
   const ports = k.proto !== 1;
   // ICMP has no ports: its connections between two addresses share the 5-tuple.
@@ -91,7 +110,6 @@ function contribution(s: Spec, conns: ConnSpec[], memos: KeyMemo[]): Contributio
     packetsOut: s.packetsOut,
     bytesIn: s.bytesIn,
     bytesOut: s.bytesOut,
-    memo: memos[s.conn % conns.length],
     // As the flow table says it: unshared when no other connection has the 5-tuple.
     tupleShared: conns.filter((x) => tuple(x) === tuple(k)).length > 1,
   };
@@ -187,14 +205,16 @@ function run(
   maxEndpointIds?: number,
   includePolicies = false,
 ): { got: FlowRecord[]; want: FlowRecord[] }[] {
-  const memos: KeyMemo[] = Array.from({ length: 6 }, emptyMemo);
+  const memos: Memo[] = Array.from({ length: 6 }, emptyMemo);
   const agg = new Aggregator({ kind, includeLabels: false, includePolicies, maxEndpointIds });
   return flushes.map((specs) => {
     // As the flow table: a connection contributes at most once per reporter side in a flush.
-    const once = new Map(specs.map((s) => [`${s.conn % conns.length}${s.reporter}`, s]));
-    const cs = [...once.values()].map((s) => contribution(s, conns, memos));
+    const once = [
+      ...new Map(specs.map((s) => [`${s.conn % conns.length}${s.reporter}`, s])).values(),
+    ];
+    const cs = once.map((s) => contribution(s, conns));
     agg.begin({ startTime: 0, endTime: 60 });
-    for (const c of cs) agg.add(c);
+    for (const [k, c] of cs.entries()) addAs(agg, c, memos[once[k]!.conn % conns.length]!);
     const got = agg.records();
     // Buckets not used in a flush are let go: the index holds this flush's only.
     expect(agg.size).toBe(got.length);
@@ -238,20 +258,41 @@ describe('Aggregator against its definition', () => {
   });
 
   it('a record handed out is never changed by a later flush', () => {
-    const memos: KeyMemo[] = [emptyMemo()];
+    const memo = emptyMemo();
     const conns = [ONE_CONN];
     const spec = ONE_SPEC;
     const agg = new Aggregator({ kind: 2, includeLabels: false, includePolicies: false });
     agg.begin({ startTime: 0, endTime: 60 });
-    agg.add(contribution(spec, conns, memos));
+    addAs(agg, contribution(spec, conns), memo);
     const [first] = agg.records();
     const copy = structuredClone(first);
     agg.begin({ startTime: 60, endTime: 120 });
-    agg.add(contribution({ ...spec, packetsOut: 50 }, conns, memos));
+    addAs(agg, contribution({ ...spec, packetsOut: 50 }, conns), memo);
     const [second] = agg.records();
     expect(first).toEqual(copy);
     expect(second).toMatchObject({ startTime: 60, packetsOut: 50, numFlowsStarted: 1 });
     expect(second).not.toBe(first);
+  });
+
+  it('a ticket whose bucket was dropped and given to another key is not trusted', () => {
+    for (const kind of [0, 2] as const) {
+      const agg = new Aggregator({ kind, includeLabels: false, includePolicies: false });
+      const at = { startTime: 0, endTime: 60 };
+      const [a, b, c] = [0, 4, 5].map((dst) => contribution(ONE_SPEC, [{ ...ONE_CONN, dst }]));
+      agg.begin(at);
+      const ticketA = agg.add(a!);
+      agg.records();
+      agg.begin(at);
+      agg.add(b!); // a's bucket is not used: dropped by records()
+      agg.records();
+      agg.begin(at);
+      agg.add(c!); // a new key: it gets a's old bucket number
+      agg.add(a!, ticketA);
+      expect(agg.records().map((r) => [r.dstName, r.numFlows, r.packetsOut])).toEqual([
+        [c!.dst[kind === 2 ? 'aggregatedName' : 'name'], 1, 2],
+        [a!.dst[kind === 2 ? 'aggregatedName' : 'name'], 1, 2],
+      ]);
+    }
   });
 
   it('EndpointIds: one id per (type, namespace, aggregated name), whatever the object', () => {
@@ -261,23 +302,5 @@ describe('Aggregator against its definition', () => {
     expect(ids.aggregateId(a!)).toBe(ids.aggregateId(aAgain!));
     expect(ids.aggregateId(a!)).not.toBe(ids.aggregateId(otherNs!));
     expect(ids.aggregateId(a!)).not.toBe(ids.aggregateId(db!));
-  });
-});
-
-describe('Aggregator: a memo carried from one aggregator to another', () => {
-  it('is not trusted: each aggregator finds its own bucket', () => {
-    const memos = [emptyMemo()];
-    const c = contribution(ONE_SPEC, [ONE_CONN], memos);
-    const at = { startTime: 0, endTime: 60 };
-    const o = { kind: 2 as const, includeLabels: false, includePolicies: false };
-    const first = new Aggregator(o);
-    first.begin(at);
-    first.add(c);
-    expect(first.records()).toHaveLength(1);
-    const second = new Aggregator(o);
-    second.begin(at);
-    second.add(c);
-    second.add({ ...c, memo: undefined, srcPort: 40_001 });
-    expect(second.records().map((r) => [r.numFlows, r.packetsOut])).toEqual([[2, 4]]);
   });
 });
