@@ -156,16 +156,13 @@ const SW = 8;
 // Its bookkeeping in one Int32Array: bucket × MW + field.
 /** The flush that last used it (its sums belong to that flush). */
 const M_GEN = 0;
-/** Raised whenever the bucket is dropped: tickets given before no longer match. */
+/** Raised whenever the bucket is dropped: memos made before no longer match. */
 const M_INCARNATION = 1;
 /** Kind 2: its key in the index (source id, destination id, the rest). */
 const M_SRC_ID = 2;
 const M_DST_ID = 3;
 const M_TAIL = 4;
 const MW = 5;
-
-/** Tickets hold a bucket number below this and its incarnation above. */
-const TICKET_SPAN = 2 ** 26;
 
 /**
  * Merges per-connection contributions into records, one flush at a time:
@@ -176,11 +173,11 @@ const TICKET_SPAN = 2 ** 26;
  * A bucket is a number: its sums and bookkeeping live in typed arrays (one
  * flush adds to the same few thousand buckets from 100,000 connections, so
  * they stay in cache), its key fields and rarely used sets in arrays by
- * bucket. add() returns a ticket for the bucket it used; a caller that
- * passes it back with a contribution of the same key fields (a connection
- * whose endpoints did not change, from the same reporter side) skips finding
- * the bucket. A ticket stays valid while its bucket is kept (it is dropped
- * after a flush that did not use it); tickets are this aggregator's only.
+ * bucket. A caller may keep a memo of the bucket a contribution went to
+ * (see add()): passed with a contribution of the same key fields (a
+ * connection whose endpoints did not change, from the same reporter side),
+ * it skips finding the bucket. A memo holds while its bucket is kept (it is
+ * dropped after a flush that did not use it); memos are this aggregator's only.
  */
 export class Aggregator {
   private sums = new Float64Array(64 * SW);
@@ -229,16 +226,22 @@ export class Aggregator {
   }
 
   /**
-   * Adds one contribution; returns the ticket of its bucket. `ticket`: one
-   * this aggregator returned for a contribution with the same key fields, or
-   * -1 (a stale one is recognised and ignored).
+   * Adds one contribution. `memo[at]`, `memo[at + 1]`: two cells the caller
+   * keeps for contributions with the same key fields (one reporter side of a
+   * connection whose endpoints did not change), which add() reads and writes:
+   * the bucket used last (+1; 0: none) and its incarnation. A stale memo is
+   * recognised and ignored. Ints, so nothing is boxed per contribution.
    */
-  add(c: Contribution, ticket = -1): number {
-    let b = ticket >= 0 ? this.bucketOfTicket(ticket) : -1;
-    if (b < 0)
+  add(c: Contribution, memo?: Int32Array, at = 0): void {
+    let b = memo !== undefined ? this.remembered(memo, at) : -1;
+    if (b < 0) {
       b = this.o.kind === AggregationKind.PrefixName ? this.bucketByIds(c) : this.bucketByKey(c);
-    const meta = this.meta;
-    if (meta[b * MW + M_GEN] !== this.gen) this.restart(b, c);
+      if (memo !== undefined) {
+        memo[at] = b + 1;
+        memo[at + 1] = this.meta[b * MW + M_INCARNATION]!;
+      }
+    }
+    if (this.meta[b * MW + M_GEN] !== this.gen) this.restart(b, c);
     else if (this.o.includeLabels) {
       this.srcLabels[b] = intersectLabels(this.srcLabels[b] ?? {}, c.src.labels);
       this.dstLabels[b] = intersectLabels(this.dstLabels[b] ?? {}, c.dst.labels);
@@ -270,7 +273,6 @@ export class Aggregator {
       }
       for (const p of c.policies) set.add(p);
     }
-    return meta[b * MW + M_INCARNATION]! * TICKET_SPAN + b;
   }
 
   /** The records of the flush begun last; buckets it did not use are dropped. */
@@ -329,11 +331,12 @@ export class Aggregator {
     return out;
   }
 
-  /** The bucket a ticket names, if it is still the one the ticket was given for; else -1. */
-  private bucketOfTicket(ticket: number): number {
-    const b = ticket % TICKET_SPAN;
-    const incarnation = (ticket - b) / TICKET_SPAN;
-    return b < this.keys.length &&
+  /** The bucket a memo names, if it is still the one the memo was made for; else -1. */
+  private remembered(memo: Int32Array, at: number): number {
+    const b = memo[at]! - 1;
+    const incarnation = memo[at + 1];
+    return b >= 0 &&
+      b < this.keys.length &&
       this.meta[b * MW + M_INCARNATION] === incarnation &&
       this.keys[b] !== undefined
       ? b
@@ -456,7 +459,7 @@ export class Aggregator {
         }
       }
     }
-    this.meta[m + M_INCARNATION] = (this.meta[m + M_INCARNATION]! + 1) % TICKET_SPAN;
+    this.meta[m + M_INCARNATION] = (this.meta[m + M_INCARNATION]! + 1) | 0;
     this.keys[b] = undefined;
     this.keyText[b] = undefined;
     this.tuples[b] = undefined;

@@ -43,13 +43,7 @@ export const EP_VERSION = 10;
 export const UNTIL = 11;
 /** Tombstones: since when dumps no longer list it (NaN: listed, or no dump since). */
 export const ABSENT_SINCE = 12;
-/**
- * The aggregator's tickets for the buckets of its last flush, one per
- * reporter side (-1: none): valid while its endpoints stay the same objects.
- */
-export const TICKET_SRC = 13;
-export const TICKET_DST = 14;
-export const DW = 15;
+export const DW = 13;
 
 // --- int32s per slot ----------------------------------------------------------
 /** CTA_ID (a u32, stored as its int32 bits). */
@@ -75,6 +69,16 @@ export const FLAGS = 11;
 export const RDST4 = 12;
 export const IW = 13;
 
+// --- memo int32s per slot (an array of their own: only flushes read them) ----
+/**
+ * The aggregator's memo of the buckets of its last flush, two cells per
+ * reporter side (see Aggregator.add): valid while its endpoints stay the
+ * same objects (srcEp/dstEp). Zero: none.
+ */
+export const MEMO_SRC = 0;
+export const MEMO_DST = 2;
+export const MEMO_W = 4;
+
 // --- FLAGS bits ---------------------------------------------------------------
 /** The slot holds a connection. */
 export const F_LIVE = 1;
@@ -92,6 +96,9 @@ export const F_TOMB = 32;
 export const F_GONE = 64;
 /** RDST4 holds the real destination (IPv4 known as a number). */
 export const F_RDST4 = 128;
+/** With srcEp/dstEp: the source, the destination is a local endpoint. */
+export const F_SRC_LOCAL = 256;
+export const F_DST_LOCAL = 512;
 
 /** What identifies a connection besides its id (events, slots, parsed snapshot keys). */
 export interface ConnIdentity {
@@ -147,6 +154,8 @@ export class ConnStore {
   d: Float64Array;
   /** Int32s: slot × IW + field. Read through this after add(). */
   i: Int32Array;
+  /** Bucket memos: slot × MEMO_W + MEMO_SRC/MEMO_DST. Read through this after add(). */
+  memo: Int32Array;
   readonly origSrc: string[] = [];
   readonly origDst: string[] = [];
   /** The reply tuple's source: the real destination (the backend after DNAT). */
@@ -155,7 +164,7 @@ export class ConnStore {
   readonly tuple: (string | undefined)[] = [];
   /**
    * Endpoint lookups at the start: reused while the cache's version is
-   * EP_VERSION; the endpoints TICKET_SRC/TICKET_DST were given for.
+   * EP_VERSION; the endpoints MEMO_SRC/MEMO_DST were made for.
    */
   readonly srcEp: (Endpoint | undefined)[] = [];
   readonly dstEp: (Endpoint | undefined)[] = [];
@@ -172,6 +181,7 @@ export class ConnStore {
   constructor(initialSlots = 1024) {
     this.d = new Float64Array(initialSlots * DW);
     this.i = new Int32Array(initialSlots * IW);
+    this.memo = new Int32Array(initialSlots * MEMO_W);
     this.index = new HashCells(initialSlots * 2);
   }
 
@@ -230,8 +240,6 @@ export class ConnStore {
     this.d[s * DW + KSTART] = Number.NaN;
     this.d[s * DW + EP_VERSION] = -1;
     this.d[s * DW + ABSENT_SINCE] = Number.NaN;
-    this.d[s * DW + TICKET_SRC] = -1;
-    this.d[s * DW + TICKET_DST] = -1;
     this.origSrc[s] = x.origSrc;
     this.origDst[s] = x.origDst;
     this.dst[s] = x.dst;
@@ -396,6 +404,7 @@ export class ConnStore {
     } else {
       this.d.fill(0, s * DW, (s + 1) * DW);
       this.i.fill(0, s * IW, (s + 1) * IW);
+      this.memo.fill(0, s * MEMO_W, (s + 1) * MEMO_W);
     }
     return s;
   }
@@ -407,6 +416,9 @@ export class ConnStore {
     const i = new Int32Array(this.i.length * 2);
     i.set(this.i);
     this.i = i;
+    const memo = new Int32Array(this.memo.length * 2);
+    memo.set(this.memo);
+    this.memo = memo;
   }
 
   private insert(s: number): void {

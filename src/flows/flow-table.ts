@@ -59,16 +59,21 @@ import {
   DW,
   EP_VERSION,
   F_DESTROYED,
+  F_DST_LOCAL,
   F_GONE,
   F_LIVE,
   F_RDST4,
   F_SAW_NEW,
+  F_SRC_LOCAL,
   F_START_PENDING,
   F_TOMB,
   F_V4,
   FLAGS,
   IW,
   KSTART,
+  MEMO_DST,
+  MEMO_SRC,
+  MEMO_W,
   PHASE,
   PO,
   PR,
@@ -84,8 +89,6 @@ import {
   type SlotIdentity,
   SRC4,
   START,
-  TICKET_DST,
-  TICKET_SRC,
   TUPLE_HASH,
   UNTIL,
 } from './conn-store.js';
@@ -307,23 +310,24 @@ function slotKey(st: ConnStore, s: Slot): string {
   return keyOf(st.identity(s));
 }
 
-/** One reporter's share: what it sent is Out, what it received is In. Returns its bucket's ticket. */
+/** One reporter's share: what it sent is Out, what it received is In. */
 function reportAs(
   out: Aggregator,
   c: Mutable<Contribution>,
   reporter: 'src' | 'dst',
-  ticket: number,
+  memo: Int32Array,
+  at: number,
   sentPackets: number,
   sentBytes: number,
   receivedPackets: number,
   receivedBytes: number,
-): number {
+): void {
   c.reporter = reporter;
   c.packetsOut = sentPackets;
   c.bytesOut = sentBytes;
   c.packetsIn = receivedPackets;
   c.bytesIn = receivedBytes;
-  return out.add(c, ticket);
+  out.add(c, memo, at);
 }
 
 /** Whether slot `s` is open (starting or open), not ended. */
@@ -808,9 +812,13 @@ export class FlowTable {
     const version = this.o.endpoints.version;
     let src: Endpoint;
     let dst: Endpoint;
+    // Which ends are local, kept in the flags with the answers: reading it from
+    // the endpoint objects (10,000 pods) costs a cache miss per connection.
+    let local: number;
     if (version !== undefined && st.d[s * DW + EP_VERSION] === version) {
       src = st.srcEp[s]!;
       dst = st.dstEp[s]!;
+      local = st.i[ib + FLAGS]! & (F_SRC_LOCAL | F_DST_LOCAL);
     } else {
       const startMs = st.d[s * DW + START]!;
       const flags = st.i[ib + FLAGS]!;
@@ -823,16 +831,18 @@ export class FlowTable {
         byAddress !== undefined && (flags & F_RDST4) !== 0
           ? byAddress.lookup(st.i[ib + RDST4]!, st.dst[s]!, startMs, version!)
           : this.o.endpoints.lookup(st.dst[s]!, startMs);
-      // Its buckets' tickets hold for the endpoints they were given for.
+      // Its buckets' memo holds for the endpoints it was made for.
       if (src !== st.srcEp[s] || dst !== st.dstEp[s]) {
-        st.d[s * DW + TICKET_SRC] = -1;
-        st.d[s * DW + TICKET_DST] = -1;
+        st.memo.fill(0, s * MEMO_W, s * MEMO_W + MEMO_W);
       }
       st.srcEp[s] = src;
       st.dstEp[s] = dst;
       if (version !== undefined) st.d[s * DW + EP_VERSION] = version;
+      local = (src.local ? F_SRC_LOCAL : 0) | (dst.local ? F_DST_LOCAL : 0);
+      st.clearFlags(s, F_SRC_LOCAL | F_DST_LOCAL);
+      st.setFlags(s, local);
     }
-    if (!src.local && !dst.local) {
+    if (local === 0) {
       this.stats.ignoredNonLocal++;
       return;
     }
@@ -861,12 +871,10 @@ export class FlowTable {
     c.tuple = tuple;
     c.tupleShared = shared;
     // The source sent the original direction; the destination the reply.
-    const n = st.d;
-    const db = s * DW;
-    if (src.local)
-      n[db + TICKET_SRC] = reportAs(out, c, 'src', n[db + TICKET_SRC]!, d.po, d.bo, d.pr, d.br);
-    if (dst.local)
-      n[db + TICKET_DST] = reportAs(out, c, 'dst', n[db + TICKET_DST]!, d.pr, d.br, d.po, d.bo);
+    if ((local & F_SRC_LOCAL) !== 0)
+      reportAs(out, c, 'src', st.memo, s * MEMO_W + MEMO_SRC, d.po, d.bo, d.pr, d.br);
+    if ((local & F_DST_LOCAL) !== 0)
+      reportAs(out, c, 'dst', st.memo, s * MEMO_W + MEMO_DST, d.pr, d.br, d.po, d.bo);
   }
 
   // --- restart continuity -----------------------------------------------------

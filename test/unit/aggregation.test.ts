@@ -68,24 +68,25 @@ const contributionArb = fc.record({
 type Spec = typeof contributionArb extends fc.Arbitrary<infer T> ? T : never;
 
 /**
- * What the flow table keeps per connection: the tickets of its buckets, per
- * reporter side, and the endpoints they were given for.
+ * What the flow table keeps per connection: the memo of its buckets, per
+ * reporter side, and the endpoints they were made for.
  */
 interface Memo {
   src: Endpoint | undefined;
   dst: Endpoint | undefined;
-  tickets: { src: number; dst: number };
+  /** Two cells per reporter side: src at 0, dst at 2. */
+  cells: Int32Array;
 }
-const emptyMemo = (): Memo => ({ src: undefined, dst: undefined, tickets: { src: -1, dst: -1 } });
+const emptyMemo = (): Memo => ({ src: undefined, dst: undefined, cells: new Int32Array(4) });
 
-/** Adds `c` as the flow table does: with its connection's ticket while its endpoints are the same. */
+/** Adds `c` as the flow table does: with its connection's memo while its endpoints are the same. */
 function addAs(agg: Aggregator, c: Contribution, m: Memo): void {
   if (m.src !== c.src || m.dst !== c.dst) {
     m.src = c.src;
     m.dst = c.dst;
-    m.tickets = { src: -1, dst: -1 };
+    m.cells.fill(0);
   }
-  m.tickets[c.reporter] = agg.add(c, m.tickets[c.reporter]);
+  agg.add(c, m.cells, c.reporter === 'src' ? 0 : 2);
 }
 
 function contribution(s: Spec, conns: ConnSpec[]): Contribution {
@@ -274,20 +275,21 @@ describe('Aggregator against its definition', () => {
     expect(second).not.toBe(first);
   });
 
-  it('a ticket whose bucket was dropped and given to another key is not trusted', () => {
+  it('a memo whose bucket was dropped and given to another key is not trusted', () => {
     for (const kind of [0, 2] as const) {
       const agg = new Aggregator({ kind, includeLabels: false, includePolicies: false });
       const at = { startTime: 0, endTime: 60 };
       const [a, b, c] = [0, 4, 5].map((dst) => contribution(ONE_SPEC, [{ ...ONE_CONN, dst }]));
+      const memoA = new Int32Array(2);
       agg.begin(at);
-      const ticketA = agg.add(a!);
+      agg.add(a!, memoA);
       agg.records();
       agg.begin(at);
       agg.add(b!); // a's bucket is not used: dropped by records()
       agg.records();
       agg.begin(at);
       agg.add(c!); // a new key: it gets a's old bucket number
-      agg.add(a!, ticketA);
+      agg.add(a!, memoA);
       expect(agg.records().map((r) => [r.dstName, r.numFlows, r.packetsOut])).toEqual([
         [c!.dst[kind === 2 ? 'aggregatedName' : 'name'], 1, 2],
         [a!.dst[kind === 2 ? 'aggregatedName' : 'name'], 1, 2],
