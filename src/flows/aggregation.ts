@@ -12,6 +12,7 @@
 import type { Endpoint } from '../endpoints/types.js';
 import { formatLabels, intersectLabels } from '../format/codec.js';
 import type { FlowRecord } from '../format/record.js';
+import { doubled } from '../util/typed-arrays.js';
 import { HashCells, mix } from './hash-cells.js';
 
 export const AggregationKind = {
@@ -432,12 +433,8 @@ export class Aggregator {
   }
 
   private grow(): void {
-    const meta = new Int32Array(this.meta.length * 2);
-    meta.set(this.meta);
-    this.meta = meta;
-    const sums = new Float64Array(this.sums.length * 2);
-    sums.set(this.sums);
-    this.sums = sums;
+    this.meta = doubled(this.meta);
+    this.sums = doubled(this.sums);
   }
 
   /** Removes a bucket from the index and frees its number; its tickets no longer match. */

@@ -19,6 +19,7 @@
  */
 import type { ConntrackEvent } from '../conntrack/types.js';
 import type { Endpoint } from '../endpoints/types.js';
+import { doubled } from '../util/typed-arrays.js';
 import { PhaseKind } from './connection-state.js';
 import { HashCells, mix } from './hash-cells.js';
 
@@ -404,15 +405,9 @@ export class ConnStore {
   }
 
   private grow(): void {
-    const d = new Float64Array(this.d.length * 2);
-    d.set(this.d);
-    this.d = d;
-    const i = new Int32Array(this.i.length * 2);
-    i.set(this.i);
-    this.i = i;
-    const memo = new Int32Array(this.memo.length * 2);
-    memo.set(this.memo);
-    this.memo = memo;
+    this.d = doubled(this.d);
+    this.i = doubled(this.i);
+    this.memo = doubled(this.memo);
     this.extendReferences();
   }
 
