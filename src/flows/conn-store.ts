@@ -150,6 +150,13 @@ export interface SlotIdentity {
   tupleHash: number;
 }
 
+/** `a` copied into an array of `capacity` elements, the rest `fill` (no holes left). */
+function extended<T>(a: readonly T[], capacity: number, fill: T): T[] {
+  const b = new Array<T>(capacity).fill(fill);
+  for (let k = 0; k < a.length; k++) b[k] = a[k]!;
+  return b;
+}
+
 export class ConnStore {
   /** Doubles: slot × DW + field. Read through this after add(): growing replaces it. */
   d: Float64Array;
@@ -157,18 +164,18 @@ export class ConnStore {
   i: Int32Array;
   /** Bucket memos: slot × MEMO_W + MEMO_SRC/MEMO_DST. Read through this after add(). */
   memo: Int32Array;
-  readonly origSrc: string[] = [];
-  readonly origDst: string[] = [];
+  origSrc: string[] = [];
+  origDst: string[] = [];
   /** The reply tuple's source: the real destination (the backend after DNAT). */
-  readonly dst: string[] = [];
+  dst: string[] = [];
   /** The 5-tuple as text (numFlows of a shared 5-tuple, the policy join), built on first need. */
-  readonly tuple: (string | undefined)[] = [];
+  tuple: (string | undefined)[] = [];
   /**
    * Endpoint lookups at the start: reused while the cache's version is
    * EP_VERSION; the endpoints MEMO_SRC/MEMO_DST were made for.
    */
-  readonly srcEp: (Endpoint | undefined)[] = [];
-  readonly dstEp: (Endpoint | undefined)[] = [];
+  srcEp: (Endpoint | undefined)[] = [];
+  dstEp: (Endpoint | undefined)[] = [];
 
   /** Slots handed out so far (live or free). */
   private slots = 0;
@@ -413,19 +420,17 @@ export class ConnStore {
 
   /**
    * The reference arrays to the typed arrays' capacity, in one go when they
-   * grow rather than a push per new slot (a tenth of a NEW's cost); filled,
-   * so every array stays packed.
+   * grow rather than a push per new slot (a tenth of a NEW's cost): one
+   * allocation each, where pushing reallocates a large array several times.
    */
   private extendReferences(): void {
     const capacity = this.d.length / DW;
-    for (let k = this.tuple.length; k < capacity; k++) {
-      this.tuple.push(undefined);
-      this.srcEp.push(undefined);
-      this.dstEp.push(undefined);
-      this.origSrc.push('');
-      this.origDst.push('');
-      this.dst.push('');
-    }
+    this.tuple = extended(this.tuple, capacity, undefined);
+    this.srcEp = extended(this.srcEp, capacity, undefined);
+    this.dstEp = extended(this.dstEp, capacity, undefined);
+    this.origSrc = extended(this.origSrc, capacity, '');
+    this.origDst = extended(this.origDst, capacity, '');
+    this.dst = extended(this.dst, capacity, '');
   }
 
   private insert(s: number): void {
