@@ -304,14 +304,14 @@ export class Aggregator {
         proto: t.proto,
         srcPort: t.srcPort,
         dstPort: t.dstPort,
-        numFlows: s[k + S_UNIQUE]! + (this.tuples[b]?.size ?? 0),
-        numFlowsStarted: s[k + S_STARTED]!,
-        numFlowsCompleted: s[k + S_COMPLETED]!,
+        numFlows: small(s[k + S_UNIQUE]! + (this.tuples[b]?.size ?? 0)),
+        numFlowsStarted: small(s[k + S_STARTED]!),
+        numFlowsCompleted: small(s[k + S_COMPLETED]!),
         reporter: t.reporter,
-        packetsIn: s[k + S_PACKETS_IN]!,
-        packetsOut: s[k + S_PACKETS_OUT]!,
-        bytesIn: s[k + S_BYTES_IN]!,
-        bytesOut: s[k + S_BYTES_OUT]!,
+        packetsIn: small(s[k + S_PACKETS_IN]!),
+        packetsOut: small(s[k + S_PACKETS_OUT]!),
+        bytesIn: small(s[k + S_BYTES_IN]!),
+        bytesOut: small(s[k + S_BYTES_OUT]!),
         action: t.action,
       };
       if (o.includePolicies) {
@@ -465,6 +465,16 @@ export class Aggregator {
     this.dstLabels[b] = undefined;
     this.free.push(b);
   }
+}
+
+/**
+ * The same number, as an int32 when it is one. Read from a Float64Array, a
+ * sum is a double, and a record field holding doubles boxes each (a third
+ * of a record's bytes); as int32s V8 keeps them in the record itself.
+ */
+function small(v: number): number {
+  const i = v | 0;
+  return i === v ? i : v;
 }
 
 function idsHash(srcId: number, dstId: number, tail: number): number {
