@@ -100,6 +100,12 @@ export const F_RDST4 = 128;
 /** With srcEp/dstEp: the source, the destination is a local endpoint. */
 export const F_SRC_LOCAL = 256;
 export const F_DST_LOCAL = 512;
+/**
+ * Another slot had its CTA_ID when either was indexed (it may be gone
+ * since): only such a slot can have a twin, so entombing any other skips
+ * the search for one.
+ */
+export const F_ID_SHARED = 1024;
 
 /** What identifies a connection besides its id (events, slots, parsed snapshot keys). */
 export interface ConnIdentity {
@@ -274,7 +280,7 @@ export class ConnStore {
    * It replaces a tombstone with the same identity: one per identity.
    */
   entomb(s: number, untilMs: number, gen: number, gone: boolean): void {
-    if (this.tombCount > 0) {
+    if (this.tombCount > 0 && this.hasFlag(s, F_ID_SHARED)) {
       const old = this.findTwin(s, true);
       if (old >= 0) this.remove(old);
     }
@@ -434,7 +440,12 @@ export class ConnStore {
   }
 
   private insert(s: number): void {
-    this.index.insert(mix(this.i[s * IW + ID]!), s + 1);
+    // mix() is a bijection: the same hash is the same CTA_ID.
+    const other = this.index.insert(mix(this.i[s * IW + ID]!), s + 1);
+    if (other !== 0) {
+      this.setFlags(s, F_ID_SHARED);
+      this.setFlags(other - 1, F_ID_SHARED);
+    }
   }
 
   private unindex(s: number): void {

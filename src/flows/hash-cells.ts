@@ -57,10 +57,15 @@ export class HashCells {
     this.cells[2 * pos + 1] = value;
   }
 
-  insert(hash: number, value: number): void {
+  /**
+   * Adds a cell. Returns the value of a cell with the same hash that the
+   * probe passed on its way to a free one (0: none): such a cell lies in the
+   * run before the free cell, so the insert sees it at no extra cost.
+   */
+  insert(hash: number, value: number): number {
     if ((this.used + 1) * 2 > this.mask + 1) this.grow();
-    this.place(hash, value);
     this.used++;
+    return this.place(hash, value);
   }
 
   removeAt(pos: number): void {
@@ -90,12 +95,17 @@ export class HashCells {
     }
   }
 
-  private place(hash: number, value: number): void {
+  private place(hash: number, value: number): number {
     const c = this.cells;
     let p = hash & this.mask;
-    while (c[2 * p + 1] !== 0) p = (p + 1) & this.mask;
+    let same = 0;
+    while (c[2 * p + 1] !== 0) {
+      if (c[2 * p] === hash) same = c[2 * p + 1]!;
+      p = (p + 1) & this.mask;
+    }
     c[2 * p] = hash;
     c[2 * p + 1] = value;
+    return same;
   }
 
   private grow(): void {
