@@ -25,7 +25,7 @@ export class Ipv4TextCache {
     undefined,
   );
 
-  /** The text remembered for address `n` (a u32), or undefined. */
+  /** The text remembered for address `n` (a u32, or its int32 bits), or undefined. */
   get(n: number): string | undefined {
     const k = entry(n);
     return this.addrs[k] === (n | 0) ? this.texts[k] : undefined;
@@ -43,6 +43,14 @@ function entry(n: number): number {
   return Math.imul(n, 0x9e3779b1) >>> 16;
 }
 
+// EndpointByAddress's row: the address (as int32 bits, whichever form the
+// caller has it in), the version, the span [from, to).
+const R_ADDR = 0;
+const R_VERSION = 1;
+const R_FROM = 2;
+const R_TO = 3;
+const ROW = 4;
+
 type SpanLookup = EndpointLookup & Required<Pick<EndpointLookup, 'lookupSpan'>>;
 
 /**
@@ -53,11 +61,12 @@ type SpanLookup = EndpointLookup & Required<Pick<EndpointLookup, 'lookupSpan'>>;
  * a Map keyed by address text.
  */
 export class EndpointByAddress {
-  private readonly addrs = new Int32Array(ENTRIES);
-  /** NaN: empty (no version equals it). */
-  private readonly versions = new Float64Array(ENTRIES).fill(Number.NaN);
-  private readonly from = new Float64Array(ENTRIES);
-  private readonly to = new Float64Array(ENTRIES);
+  /**
+   * Per entry, side by side in one row (one cache line, not one per
+   * array): the address, the version (NaN: empty; no version equals it),
+   * and the span [from, to).
+   */
+  private readonly rows = new Float64Array(ENTRIES * ROW).fill(Number.NaN);
   private readonly endpoints: (Endpoint | undefined)[] = new Array<Endpoint | undefined>(
     ENTRIES,
   ).fill(undefined);
@@ -70,20 +79,22 @@ export class EndpointByAddress {
   /** source.lookup(ip, timeMs) for the IPv4 address `n` whose text is `ip`, at source version `version`. */
   lookup(n: number, ip: string, timeMs: number, version: number): Endpoint {
     const k = entry(n);
+    const rows = this.rows;
+    const at = k * ROW;
     if (
-      this.addrs[k] === (n | 0) &&
-      this.versions[k] === version &&
-      timeMs >= this.from[k]! &&
-      timeMs < this.to[k]!
+      rows[at + R_ADDR] === (n | 0) &&
+      rows[at + R_VERSION] === version &&
+      timeMs >= rows[at + R_FROM]! &&
+      timeMs < rows[at + R_TO]!
     ) {
       return this.endpoints[k]!;
     }
     const span = this.span;
     this.source.lookupSpan(ip, timeMs, span);
-    this.addrs[k] = n;
-    this.versions[k] = version;
-    this.from[k] = span.fromMs;
-    this.to[k] = span.toMs;
+    rows[at + R_ADDR] = n | 0;
+    rows[at + R_VERSION] = version;
+    rows[at + R_FROM] = span.fromMs;
+    rows[at + R_TO] = span.toMs;
     this.endpoints[k] = span.endpoint;
     return span.endpoint;
   }

@@ -31,6 +31,16 @@ describe('Ipv4TextCache', () => {
     }
     expect(held).toBeLessThanOrEqual(65_536);
   });
+
+  it('holds an address by its bits: u32 or int32 form, neighbours apart', () => {
+    const cache = new Ipv4TextCache();
+    for (let n = 0xc0a8_0000; n < 0xc0a8_0000 + 4 * 65_536; n += 4) {
+      cache.set(n, text(n));
+      // A u32 and its int32 bits (as read from an Int32Array) are one address.
+      expect(cache.get(n | 0)).toBe(text(n));
+      for (const d of [1, 2, 3]) expect(cache.get(n + d)).toBeUndefined();
+    }
+  });
 });
 
 describe('EndpointByAddress', () => {
@@ -115,5 +125,22 @@ describe('EndpointByAddress', () => {
       'old',
       'old',
     ]);
+  });
+
+  it('holds an address by its bits: a u32 and its int32 form are one entry', () => {
+    const cache = new EndpointCache({ nodeName: 'n1' });
+    const ip = 0xc0a8_0001; // above 2^31: negative as read from an Int32Array
+    cache.upsertPod({ namespace: 'ns', name: 'p', ips: [text(ip)], nodeName: 'n1' }, 0);
+    let asked = 0;
+    const byAddress = new EndpointByAddress({
+      version: cache.version,
+      lookup: (a, t) => cache.lookup(a, t),
+      lookupSpan: (a, t, out) => {
+        asked++;
+        cache.lookupSpan(a, t, out);
+      },
+    });
+    const names = [ip, ip | 0, ip].map((n) => byAddress.lookup(n, text(ip), 5, cache.version).name);
+    expect([names, asked]).toEqual([['p', 'p', 'p'], 1]);
   });
 });
