@@ -443,18 +443,12 @@ export class Aggregator {
     const key = this.keyText[b];
     if (key !== undefined) this.byKey.delete(key);
     else {
-      const ix = this.byIds;
       const hash = idsHash(
         this.meta[m + M_SRC_ID]!,
         this.meta[m + M_DST_ID]!,
         this.meta[m + M_TAIL]!,
       );
-      for (let p = ix.first(hash); p >= 0; p = ix.next(p, hash)) {
-        if (ix.value(p) === b + 1) {
-          ix.removeAt(p);
-          break;
-        }
-      }
+      this.byIds.remove(hash, b + 1);
     }
     this.meta[m + M_INCARNATION] = (this.meta[m + M_INCARNATION]! + 1) | 0;
     this.keys[b] = undefined;

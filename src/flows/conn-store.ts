@@ -449,13 +449,6 @@ export class ConnStore {
   }
 
   private unindex(s: number): void {
-    const ix = this.index;
-    const hash = mix(this.i[s * IW + ID]!);
-    for (let p = ix.first(hash); p >= 0; p = ix.next(p, hash)) {
-      if (ix.value(p) === s + 1) {
-        ix.removeAt(p);
-        return;
-      }
-    }
+    this.index.remove(mix(this.i[s * IW + ID]!), s + 1);
   }
 }

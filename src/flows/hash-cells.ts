@@ -68,6 +68,17 @@ export class HashCells {
     return this.place(hash, value);
   }
 
+  /** Removes the cell holding `value` under `hash`; false when there is none. */
+  remove(hash: number, value: number): boolean {
+    for (let p = this.first(hash); p >= 0; p = this.next(p, hash)) {
+      if (this.value(p) === value) {
+        this.removeAt(p);
+        return true;
+      }
+    }
+    return false;
+  }
+
   removeAt(pos: number): void {
     const c = this.cells;
     const mask = this.mask;
