@@ -61,6 +61,8 @@ const count = z
   .int({ error: 'expected an integer' })
   .min(0, { error: 'expected a count ≥ 0' });
 
+const PROTO = 'expected an IANA protocol number 0-255 or a name (TCP, UDP, ICMP, SCTP…)';
+
 const flowSchema = z.object({
   srcNamespace: name,
   srcWorkload: name,
@@ -73,8 +75,11 @@ const flowSchema = z.object({
     .max(65535, { error: 'expected a port 0-65535 or null' })
     .nullable(),
   proto: z.union(
-    [z.number().int().min(0).max(255), z.string().refine((s) => protoNumber(s) !== undefined)],
-    { error: 'expected an IANA protocol number 0-255 or a name (TCP, UDP, ICMP, SCTP…)' },
+    [
+      z.number().int({ error: PROTO }).min(0, { error: PROTO }).max(255, { error: PROTO }),
+      z.string().refine((s) => protoNumber(s) !== undefined, { error: PROTO }),
+    ],
+    { error: PROTO },
   ),
   count,
   policy: z.string({ error: 'expected a string' }).optional(),
