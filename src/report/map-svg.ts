@@ -183,7 +183,7 @@ export function mapLegend(g: FlowGraph): string {
 
 /** Background strength of a cell: a log scale, so small and large flows both show. */
 function shade(v: number, max: number): number {
-  return max > 0 && v > 0 ? round(0.12 + (0.6 * Math.log1p(v)) / Math.log1p(max)) : 0;
+  return max > 0 && v > 0 ? round(0.08 + (0.37 * Math.log1p(v)) / Math.log1p(max)) : 0;
 }
 
 /** The namespace × namespace matrix: rows send, columns receive; allowed and denied per cell. */

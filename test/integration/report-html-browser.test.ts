@@ -9,10 +9,11 @@
  * beyond the page itself, and no label is cut off or drawn over another.
  * On a failure the test writes a screenshot to a temp dir and prints its path.
  */
-import { spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import { TALKS } from '../../src/demo/stars.js';
@@ -22,6 +23,7 @@ import type { WhatIfDiff } from '../../src/report/diff.js';
 import { CHROMIUM, skipBrowser } from '../harness/env.js';
 import { starsRecords, syntheticCluster } from '../helpers/report-records.js';
 
+const run = promisify(execFile);
 const CLI = new URL('../../bin/flowtrail.js', import.meta.url).pathname;
 const END = Math.floor(Date.now() / 1000 / 60) * 60 - 120;
 const VIEWPORT = { width: 1280, height: 900 };
@@ -104,10 +106,13 @@ function writeRecords(path: string, records: readonly FlowRecord[], variant: 24 
   writeFileSync(path, `${records.map((r) => encodeRecord(r, { variant })).join('\n')}\n`);
 }
 
-function report(args: string[]) {
-  const r = spawnSync(process.execPath, [CLI, 'report', ...args], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`flowtrail report ${args.join(' ')}: ${r.stderr}`);
-  return r;
+/** Runs `flowtrail report` (the CLI as users run it); rejects with its stderr on a non-zero exit. */
+async function report(args: string[]): Promise<void> {
+  try {
+    await run(process.execPath, [CLI, 'report', ...args], { encoding: 'utf8' });
+  } catch (err) {
+    throw new Error(`flowtrail report ${args.join(' ')}: ${(err as { stderr?: string }).stderr}`);
+  }
 }
 
 /** Labels' corners on screen (rotation included), in drawing order. */
@@ -190,29 +195,34 @@ describe.skipIf(skipBrowser)('flowtrail report --html in a headless browser', ()
   beforeAll(async () => {
     writeRecords(join(dir, 'stars.log'), stars, 27);
     writeFileSync(join(dir, 'diff.json'), JSON.stringify(DIFF));
-    report([
-      '--file',
-      join(dir, 'stars.log'),
-      '--since',
-      '2h',
-      '--html',
-      join(dir, 'stars.html'),
-      '--diff',
-      join(dir, 'diff.json'),
-      '--json',
-    ]);
     writeRecords(join(dir, 'big.log'), big.records, 24);
-    report([
-      '--file',
-      join(dir, 'big.log'),
-      '--since',
-      '2026-01-01T00:00:00Z',
-      '--until',
-      '2026-01-01T00:01:00Z',
-      '--html',
-      join(dir, 'big.html'),
-      '--json',
+    // The two pages are written while the browser starts.
+    const pages = Promise.all([
+      report([
+        '--file',
+        join(dir, 'stars.log'),
+        '--since',
+        '2h',
+        '--html',
+        join(dir, 'stars.html'),
+        '--diff',
+        join(dir, 'diff.json'),
+        '--json',
+      ]),
+      report([
+        '--file',
+        join(dir, 'big.log'),
+        '--since',
+        '2026-01-01T00:00:00Z',
+        '--until',
+        '2026-01-01T00:01:00Z',
+        '--html',
+        join(dir, 'big.html'),
+        '--json',
+      ]),
     ]);
+    // Settled here too, so a failed launch leaves no rejection unhandled.
+    pages.catch(() => {});
     browser = await puppeteer.launch({
       executablePath: CHROMIUM,
       headless: true,
@@ -228,6 +238,7 @@ describe.skipIf(skipBrowser)('flowtrail report --html in a headless browser', ()
         '--disable-sync',
       ],
     });
+    await pages;
   });
 
   afterAll(async () => {
