@@ -18,9 +18,8 @@ import { buildGraph, countedOnce, namespaceMatrix, workloadOf } from '../../src/
 import { whatIfKeys } from '../../src/report/map-svg.js';
 import { ringLayout } from '../../src/report/ring-layout.js';
 import { formatBytes, formatShortCount, protoName, protoNumber } from '../../src/report/units.js';
+import { recordWithPoliciesArb, recount, T0 } from '../helpers/record-arb.js';
 import { starsRecords, syntheticCluster } from '../helpers/report-records.js';
-
-const T0 = 1_767_225_600;
 
 describe('units a reader sees', () => {
   it('bytes in binary units, one decimal below 100', () => {
@@ -90,72 +89,7 @@ describe('workload names', () => {
   });
 });
 
-const ns = fc.constantFrom('prod', 'dev', 'stars');
-const endpoint = fc.oneof(
-  fc.record({
-    type: fc.constant('wep' as const),
-    ns,
-    name: fc.constantFrom('api-6b7c8d9f5-x2x7q', 'api-6b7c8d9f5-q9z2m', 'web-*', 'db-0', 'db-1'),
-  }),
-  fc.record({
-    type: fc.constant('net' as const),
-    ns: fc.constant('-'),
-    name: fc.constantFrom('pub', 'pvt'),
-  }),
-  fc.record({ type: fc.constant('hep' as const), ns: fc.constant('-'), name: fc.constant('n1') }),
-);
-const recordArb: fc.Arbitrary<FlowRecord> = fc
-  .record({
-    src: endpoint,
-    dst: endpoint,
-    slot: fc.integer({ min: 0, max: 30 }),
-    numFlows: fc.integer({ min: 1, max: 1_000 }),
-    reporter: fc.constantFrom('src' as const, 'dst' as const),
-    packets: fc.integer({ min: 0, max: 2 ** 32 }),
-    bytes: fc.integer({ min: 0, max: 2 ** 40 }),
-    action: fc.constantFrom('allow' as const, 'deny' as const),
-    policies: fc.option(fc.constantFrom('default.deny', 'a.x|b.y'), { nil: undefined }),
-    port: fc.constantFrom(53, 443, '-' as const),
-  })
-  .map((g) => ({
-    startTime: T0 + g.slot * 60,
-    endTime: T0 + g.slot * 60 + 60,
-    srcType: g.src.type,
-    srcNamespace: g.src.ns,
-    srcName: g.src.name,
-    srcLabels: '-',
-    dstType: g.dst.type,
-    dstNamespace: g.dst.ns,
-    dstName: g.dst.name,
-    dstLabels: '-',
-    srcIP: '-',
-    dstIP: '-',
-    proto: g.port === '-' ? 1 : 6,
-    srcPort: '-' as const,
-    dstPort: g.port,
-    numFlows: g.numFlows,
-    numFlowsStarted: g.numFlows,
-    numFlowsCompleted: 0,
-    reporter: g.reporter,
-    packetsIn: g.packets,
-    packetsOut: 1,
-    bytesIn: g.bytes,
-    bytesOut: 7,
-    action: g.action,
-    ...(g.policies !== undefined ? { policies: g.policies } : {}),
-  }));
-const records = fc.array(recordArb, { maxLength: 200 });
-
-function recount(rs: readonly FlowRecord[], keep: (r: FlowRecord) => boolean) {
-  const out = { flows: 0, packets: 0, bytes: 0 };
-  for (const r of rs) {
-    if (!keep(r)) continue;
-    out.flows += r.numFlows;
-    out.packets += r.packetsIn + r.packetsOut;
-    out.bytes += r.bytesIn + r.bytesOut;
-  }
-  return out;
-}
+const records = fc.array(recordWithPoliciesArb, { maxLength: 200 });
 
 describe('the flow graph and the namespace matrix', () => {
   it('edges sum exactly the records counted once: every deny, allows from one reporter', () => {
@@ -164,10 +98,14 @@ describe('the flow graph and the namespace matrix', () => {
         const g = buildGraph(rs);
         for (const action of ['allow', 'deny'] as const) {
           const edges = g.edges.filter((e) => e.action === action);
-          const sum = (k: 'flows' | 'packets' | 'bytes') => edges.reduce((n, e) => n + e[k], 0);
-          expect({ flows: sum('flows'), packets: sum('packets'), bytes: sum('bytes') }).toEqual(
-            recount(rs, (r) => r.action === action && countedOnce(r)),
-          );
+          const sum = (k: 'records' | 'flows' | 'packets' | 'bytes') =>
+            edges.reduce((n, e) => n + e[k], 0);
+          expect({
+            records: sum('records'),
+            flows: sum('flows'),
+            packets: sum('packets'),
+            bytes: sum('bytes'),
+          }).toEqual(recount(rs, (r) => r.action === action && countedOnce(r)));
           // Ports add up to their edge.
           for (const e of edges) expect(e.ports.reduce((n, p) => n + p.flows, 0)).toBe(e.flows);
         }
