@@ -159,10 +159,21 @@ export function buildGraph(records: readonly FlowRecord[]): FlowGraph {
     }
     return n;
   };
+  // Records repeat a few names many times: name each endpoint once.
+  const sides = new Map<string, MapNode>();
+  const side = (type: EndpointType, ns: string, name: string, aggr: string | undefined) => {
+    const key = `${type}\n${ns}\n${name}\n${aggr}`;
+    let n = sides.get(key);
+    if (!n) {
+      n = node(endpointNode(type, ns, name, aggr));
+      sides.set(key, n);
+    }
+    return n;
+  };
   for (const r of records) {
     if (!countedOnce(r)) continue;
-    const src = node(endpointNode(r.srcType, r.srcNamespace, r.srcName, r.srcNameAggr));
-    const dst = node(endpointNode(r.dstType, r.dstNamespace, r.dstName, r.dstNameAggr));
+    const src = side(r.srcType, r.srcNamespace, r.srcName, r.srcNameAggr);
+    const dst = side(r.dstType, r.dstNamespace, r.dstName, r.dstNameAggr);
     const key = `${src.id}\n${dst.id}\n${r.action}`;
     let e = edges.get(key);
     if (!e) {
