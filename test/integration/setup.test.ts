@@ -121,7 +121,9 @@ describe.skipIf(skipMoto)('flowtrail setup (moto)', () => {
         .sort(),
     ).toEqual([
       ['flowtrail-prod-eu-denied-egress', 'DeniedPacketsFromLogs', '$packetsOut'],
+      ['flowtrail-prod-eu-denied-egress-with-policies', 'DeniedPacketsFromLogs', '$packetsOut'],
       ['flowtrail-prod-eu-denied-ingress', 'DeniedPacketsFromLogs', '$packetsIn'],
+      ['flowtrail-prod-eu-denied-ingress-with-policies', 'DeniedPacketsFromLogs', '$packetsIn'],
     ]);
     expect(filters.every((f) => f.filterPattern?.includes('action = "deny"'))).toBe(true);
     const cw = new CloudWatchClient(awsTestConfig(moto.endpoint));
