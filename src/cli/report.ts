@@ -15,6 +15,7 @@ import {
   deniedFlows,
   deniedOverTime,
   egressToInternet,
+  namesPolicies,
   namespaceTalkers,
   type PairRow,
   topTalkers,
@@ -171,11 +172,14 @@ export function registerReport(program: Command): void {
           `${JSON.stringify({ totals: t, badLines: counter.bad, answers: Object.fromEntries(answers) }, null, 2)}\n`,
         );
       } else if (flags.csv) {
-        process.stdout.write('question,source,destination,port,proto,flows,packets,bytes\n');
+        process.stdout.write(
+          'question,source,destination,port,proto,flows,packets,bytes,policies\n',
+        );
         for (const [q, rows] of answers) {
           for (const r of rows) {
+            const policies = r.policies.join('|');
             process.stdout.write(
-              `${[q, r.src, r.dst, r.dstPort, r.proto, r.flows, r.packets, r.bytes].map(csvCell).join(',')}\n`,
+              `${[q, r.src, r.dst, r.dstPort, r.proto, r.flows, r.packets, r.bytes, policies].map(csvCell).join(',')}\n`,
             );
           }
         }
@@ -189,12 +193,20 @@ export function registerReport(program: Command): void {
             process.stdout.write(pc.dim('  none\n'));
             continue;
           }
+          // The policies column only when the records name some (27-field records).
+          const withPolicies = namesPolicies(rows);
           const table = new Table({
-            head: ['source', 'destination', 'port', 'proto', 'flows', 'packets', 'bytes'],
+            head: ['source', 'destination', 'port', 'proto', 'flows', 'packets', 'bytes'].concat(
+              withPolicies ? ['policies'] : [],
+            ),
             style: { head: ['cyan'] },
           });
           for (const r of rows.slice(0, 20))
-            table.push([r.src, r.dst, r.dstPort, r.proto, r.flows, r.packets, r.bytes]);
+            table.push(
+              [r.src, r.dst, r.dstPort, r.proto, r.flows, r.packets, r.bytes].concat(
+                withPolicies ? [r.policies.join('\n')] : [],
+              ),
+            );
           process.stdout.write(`${table.toString()}\n`);
         }
       }

@@ -3,7 +3,7 @@
  * (denied packets over time, top talkers by bytes), no scripts, no external
  * resources. Pure: data in, string out.
  */
-import type { PairRow, TimePoint, Totals } from './analyze.js';
+import { namesPolicies, type PairRow, type TimePoint, type Totals } from './analyze.js';
 
 export interface HtmlReport {
   readonly title: string;
@@ -94,11 +94,13 @@ export function talkersChart(rows: readonly PairRow[]): string {
 
 function table(rows: readonly PairRow[]): string {
   if (rows.length === 0) return '<p class="muted">none</p>';
+  const withPolicies = namesPolicies(rows);
   const head = ['source', 'destination', 'port', 'proto', 'flows', 'packets', 'bytes'];
+  if (withPolicies) head.push('policies');
   const body = rows
     .map(
       (r) =>
-        `<tr><td>${esc(r.src)}</td><td>${esc(r.dst)}</td><td class="n">${esc(r.dstPort)}</td><td class="n">${r.proto}</td><td class="n">${fmt(r.flows)}</td><td class="n">${fmt(r.packets)}</td><td class="n">${fmt(r.bytes)}</td></tr>`,
+        `<tr><td>${esc(r.src)}</td><td>${esc(r.dst)}</td><td class="n">${esc(r.dstPort)}</td><td class="n">${r.proto}</td><td class="n">${fmt(r.flows)}</td><td class="n">${fmt(r.packets)}</td><td class="n">${fmt(r.bytes)}</td>${withPolicies ? `<td>${esc(r.policies.join(' '))}</td>` : ''}</tr>`,
     )
     .join('\n');
   return `<table><thead><tr>${head.map((h) => `<th>${h}</th>`).join('')}</tr></thead><tbody>\n${body}\n</tbody></table>`;
