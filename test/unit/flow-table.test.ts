@@ -302,6 +302,92 @@ describe('flow table: denied traffic and aggregation', () => {
     expect(t.flush(2_000, 4_000)).toEqual([]);
   });
 
+  it('with includePolicies: deny records name the deny policy, allowed ones the allow policies NFLOG named for their 5-tuple that interval, else "-"', () => {
+    const allow = (src: string, dst: string, sport: number, dport: number, policy: string) => {
+      const p = deny(1, src, dst, sport, dport);
+      const prefix = `API0|${policy}`;
+      return {
+        ...p,
+        prefix,
+        verdict: { ...p.verdict!, action: 'allow' as const, policyName: policy, prefix },
+      };
+    };
+    const run = (includePolicies: boolean) => {
+      const t = table(e(), {
+        includePolicies,
+        aggregationKindForAllowed: AggregationKind.PrefixName,
+      });
+      t.onNflog(
+        [
+          allow('10.244.1.2', '10.244.1.3', 1, 80, 'default.allow-web'),
+          allow('10.244.1.2', '10.244.1.4', 2, 80, 'security.allow-all'),
+          allow('10.244.1.2', '10.244.1.4', 2, 80, 'default.allow-web'),
+          deny(1, '10.244.1.2', '10.244.1.3', 9, 6379),
+        ],
+        500,
+      );
+      t.onConntrack(
+        [
+          ev(
+            'destroy',
+            { src: '10.244.1.2', dst: '10.244.1.3', sport: 1, dport: 80, id: 1 },
+            [1, 10, 1, 10],
+          ),
+          ev(
+            'destroy',
+            { src: '10.244.1.2', dst: '10.244.1.4', sport: 2, dport: 80, id: 2 },
+            [2, 20, 2, 20],
+          ),
+          ev(
+            'destroy',
+            { src: '10.244.1.2', dst: '10.244.1.3', sport: 3, dport: 443, id: 3 },
+            [3, 30, 3, 30],
+          ),
+        ],
+        1_000,
+      );
+      const first = t.flush(0, 2_000);
+      // The next interval: the allow names were that interval's; this connection's NFLOG saw none.
+      t.onConntrack(
+        [
+          ev(
+            'destroy',
+            { src: '10.244.1.2', dst: '10.244.1.4', sport: 4, dport: 80, id: 4 },
+            [1, 1, 1, 1],
+          ),
+        ],
+        3_000,
+      );
+      return [...first, ...t.flush(2_000, 4_000)];
+    };
+    const on = run(true);
+    const view = (r: FlowRecord) =>
+      [
+        r.action,
+        r.reporter,
+        r.dstName,
+        r.dstPort,
+        r.endTime,
+        r.srcNameAggr,
+        r.dstNameAggr,
+        r.policies,
+      ].join(' ');
+    expect(on.map(view).sort()).toEqual(
+      [
+        'allow dst web-7d98456675-* 80 2 client-1 web-7d98456675-* default.allow-web|security.allow-all',
+        'allow src web-7d98456675-* 80 2 client-1 web-7d98456675-* default.allow-web|security.allow-all',
+        'allow dst web-7d98456675-* 443 2 client-1 web-7d98456675-* -',
+        'allow src web-7d98456675-* 443 2 client-1 web-7d98456675-* -',
+        'deny dst web-7d98456675-aaaaa 6379 2 client-1 web-7d98456675-* default.default-deny',
+        'allow dst web-7d98456675-* 80 4 client-1 web-7d98456675-* -',
+        'allow src web-7d98456675-* 80 4 client-1 web-7d98456675-* -',
+      ].sort(),
+    );
+    // Off: the same records, counts and all, without the three fields.
+    const strip = ({ srcNameAggr: _a, dstNameAggr: _b, policies: _c, ...r }: FlowRecord) => r;
+    expect(run(false)).toEqual(on.map(strip));
+  });
+
   it('kind 2 merges the replicas of a deployment: numFlows = distinct 5-tuples, labels intersected', () => {
     const t = table(e(), {
       aggregationKindForAllowed: AggregationKind.PrefixName,
