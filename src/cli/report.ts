@@ -5,7 +5,6 @@
  * few reported with their line numbers, never fatal.
  */
 import { writeFileSync } from 'node:fs';
-import Table from 'cli-table3';
 import type { Command } from 'commander';
 import pc from 'picocolors';
 import type { FlowRecord } from '../format/record.js';
@@ -15,7 +14,6 @@ import {
   deniedFlows,
   deniedOverTime,
   egressToInternet,
-  namesPolicies,
   namespaceTalkers,
   type PairRow,
   topTalkers,
@@ -23,6 +21,7 @@ import {
 } from '../report/analyze.js';
 import { renderHtml } from '../report/html.js';
 import { type BadLine, cloudWatchLines, decodeAll, fileLines } from '../report/sources.js';
+import { pairsTable } from '../report/text.js';
 import { regionRequired, resolveRegion } from '../util/aws-region.js';
 import { collect } from './agent.js';
 
@@ -193,21 +192,7 @@ export function registerReport(program: Command): void {
             process.stdout.write(pc.dim('  none\n'));
             continue;
           }
-          // The policies column only when the records name some (27-field records).
-          const withPolicies = namesPolicies(rows);
-          const table = new Table({
-            head: ['source', 'destination', 'port', 'proto', 'flows', 'packets', 'bytes'].concat(
-              withPolicies ? ['policies'] : [],
-            ),
-            style: { head: ['cyan'] },
-          });
-          for (const r of rows.slice(0, 20))
-            table.push(
-              [r.src, r.dst, r.dstPort, r.proto, r.flows, r.packets, r.bytes].concat(
-                withPolicies ? [r.policies.join('\n')] : [],
-              ),
-            );
-          process.stdout.write(`${table.toString()}\n`);
+          process.stdout.write(`${pairsTable(rows, 20)}\n`);
         }
       }
       if (counter.bad > 0) {
