@@ -127,6 +127,9 @@ describe.skipIf(skipMoto)('flowtrail report', () => {
   afterAll(async () => {
     await moto?.stop();
   });
+  /** `report --json` from a log group on moto. */
+  const fromGroup = (name: string) =>
+    run(['--log-group', name, '--region', 'us-east-1', '--endpoint', moto.endpoint, '--json']);
 
   it('answers from a file with exact sums, counting the bad line', async () => {
     const r = await run(['--file', file, '--json']);
@@ -172,15 +175,7 @@ describe.skipIf(skipMoto)('flowtrail report', () => {
 
   it('answers the same from CloudWatch', async () => {
     const fromFile = JSON.parse((await run(['--file', file, '--json'])).stdout);
-    const r = await run([
-      '--log-group',
-      'g',
-      '--region',
-      'us-east-1',
-      '--endpoint',
-      moto.endpoint,
-      '--json',
-    ]);
+    const r = await fromGroup('g');
     expect(r.status).toBe(0);
     const fromCw = JSON.parse(r.stdout);
     expect(fromCw.answers).toEqual(fromFile.answers);
@@ -218,15 +213,7 @@ describe.skipIf(skipMoto)('flowtrail report', () => {
     expect(text27).toContain('default.default-deny');
     expect(text24).not.toContain('policies');
     // A log group holding both variants: the same totals and pairs.
-    const mixed = await run([
-      '--log-group',
-      'mixed',
-      '--region',
-      'us-east-1',
-      '--endpoint',
-      moto.endpoint,
-      '--json',
-    ]);
+    const mixed = await fromGroup('mixed');
     expect(mixed.status).toBe(0);
     const fromMixed = JSON.parse(mixed.stdout);
     expect(fromMixed.totals).toEqual(from24.totals);

@@ -283,6 +283,10 @@ describe('flow table: denied traffic and aggregation', () => {
         labels: { app: 'web', v: '2' },
       });
 
+  /** A closed connection from client-1 (10.244.1.2) with n packets of 10 bytes each way. */
+  const closed = (dst: string, sport: number, dport: number, id: number, n: number) =>
+    ev('destroy', { src: '10.244.1.2', dst, sport, dport, id }, [n, 10 * n, n, 10 * n]);
+
   it('ingress group packets report dst, egress group packets report src; no packets, no record', () => {
     const t = table(e());
     t.onNflog(
@@ -328,36 +332,15 @@ describe('flow table: denied traffic and aggregation', () => {
       );
       t.onConntrack(
         [
-          ev(
-            'destroy',
-            { src: '10.244.1.2', dst: '10.244.1.3', sport: 1, dport: 80, id: 1 },
-            [1, 10, 1, 10],
-          ),
-          ev(
-            'destroy',
-            { src: '10.244.1.2', dst: '10.244.1.4', sport: 2, dport: 80, id: 2 },
-            [2, 20, 2, 20],
-          ),
-          ev(
-            'destroy',
-            { src: '10.244.1.2', dst: '10.244.1.3', sport: 3, dport: 443, id: 3 },
-            [3, 30, 3, 30],
-          ),
+          closed('10.244.1.3', 1, 80, 1, 1),
+          closed('10.244.1.4', 2, 80, 2, 2),
+          closed('10.244.1.3', 3, 443, 3, 3),
         ],
         1_000,
       );
       const first = t.flush(0, 2_000);
       // The next interval: the allow names were that interval's; this connection's NFLOG saw none.
-      t.onConntrack(
-        [
-          ev(
-            'destroy',
-            { src: '10.244.1.2', dst: '10.244.1.4', sport: 4, dport: 80, id: 4 },
-            [1, 1, 1, 1],
-          ),
-        ],
-        3_000,
-      );
+      t.onConntrack([closed('10.244.1.4', 4, 80, 4, 1)], 3_000);
       return [...first, ...t.flush(2_000, 4_000)];
     };
     const on = run(true);
@@ -395,21 +378,9 @@ describe('flow table: denied traffic and aggregation', () => {
     });
     t.onConntrack(
       [
-        ev(
-          'destroy',
-          { src: '10.244.1.2', dst: '10.244.1.3', sport: 1, dport: 80, id: 1 },
-          [1, 10, 1, 10],
-        ),
-        ev(
-          'destroy',
-          { src: '10.244.1.2', dst: '10.244.1.4', sport: 2, dport: 80, id: 2 },
-          [2, 20, 2, 20],
-        ),
-        ev(
-          'destroy',
-          { src: '10.244.1.2', dst: '10.244.1.4', sport: 3, dport: 80, id: 3 },
-          [3, 30, 3, 30],
-        ),
+        closed('10.244.1.3', 1, 80, 1, 1),
+        closed('10.244.1.4', 2, 80, 2, 2),
+        closed('10.244.1.4', 3, 80, 3, 3),
       ],
       1_000,
     );
