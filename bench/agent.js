@@ -31,6 +31,9 @@ const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 30_000);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 50);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const FLUSH_SECONDS = 5;
+// nf_conntrack_tcp_timeout_time_wait in the node: the kernel's default (120 s) keeps every
+// closed connection listed by each flush's dump for two minutes.
+const TIME_WAIT_SECONDS = Number(process.env.BENCH_TIME_WAIT ?? 120);
 const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -82,7 +85,7 @@ function lostTotals(text) {
 async function oneRun(index) {
   const dir = mkdtempSync(join(tmpdir(), 'ft-bench-agent-'));
   // The kernel's own TIME_WAIT (120 s): entries linger as on a real node.
-  const node = await SimNode.create({ timeWaitSeconds: 120 });
+  const node = await SimNode.create({ timeWaitSeconds: TIME_WAIT_SECONDS });
   try {
     const server = node.addPod({
       namespace: 'bench',

@@ -48,13 +48,39 @@ import type { FlowRecord } from '../format/record.js';
 import type { NflogPacket } from '../nflog/types.js';
 import { AggregationKind, Aggregator, aggregate, type Contribution } from './aggregation.js';
 import {
+  BaselineRows,
+  type BaselineSnapshot,
+  connectionKey,
+  R_A,
+  R_B,
+  R_BO,
+  R_BR,
+  R_COMPLETED,
+  R_DST4,
+  R_FLAGS,
+  R_ID,
+  R_KSTART,
+  R_PO,
+  R_PR,
+  R_PROTO,
+  R_SRC4,
+  R_UNTIL,
+  R_V4,
+  R_ZONE,
+  RI,
+  RN,
+  rowIdentity,
+  rowKey,
+} from './baseline-snapshot.js';
+import {
   A,
   ABSENT_SINCE,
+  B,
   BO,
   BR,
-  type ConnIdentity,
   ConnStore,
   DPORT,
+  DST4,
   DUMP_GEN,
   DW,
   EP_VERSION,
@@ -70,6 +96,7 @@ import {
   F_TOMB,
   F_V4,
   FLAGS,
+  ID,
   IW,
   KSTART,
   MEMO_DST,
@@ -81,7 +108,6 @@ import {
   PROTO,
   portA,
   portB,
-  portsOrIcmp,
   RBO,
   RBR,
   RDST4,
@@ -92,6 +118,7 @@ import {
   START,
   TUPLE_HASH,
   UNTIL,
+  ZONE,
 } from './conn-store.js';
 import {
   type Counters,
@@ -137,37 +164,6 @@ type Slot = number;
 // A completed connection's identity and what it reported (its baseline), kept
 // for late DESTROYs, stale NEWs and dump entries of a connection in TIME_WAIT,
 // is a tombstone: the connection's own slot, flagged F_TOMB (see ConnStore).
-
-export interface BaselineSnapshot {
-  version: 1;
-  /**
-   * key → [packetsOrig, bytesOrig, packetsReply, bytesReply] already reported,
-   * then the kernel's start time (ms) when known: a reopened 5-tuple under
-   * the same key is another connection, which starts from zero.
-   */
-  connections: Record<
-    string,
-    [number, number, number, number] | [number, number, number, number, number]
-  >;
-  /**
-   * Connections already reported as completed that the kernel may still list
-   * (TIME_WAIT lasts minutes): after a restart they must not complete again.
-   * The fifth number is when they are forgotten (epoch ms), so that restarts
-   * do not extend their lives, the sixth the kernel's start time when known;
-   * snapshots from before them have four or five.
-   */
-  completed?: Record<
-    string,
-    | [number, number, number, number]
-    | [number, number, number, number, number]
-    | [number, number, number, number, number, number]
-  >;
-  /**
-   * The end of the last interval reported (epoch ms): a connection that began
-   * after it was never reported as started, so the next run reports its start.
-   */
-  reportedUntilMs?: number;
-}
 
 export interface FlowTableStats {
   /** Connections tracked now. */
@@ -218,58 +214,6 @@ const RESUME_WITHIN_MS = 24 * 3600_000;
 const TCP_TIME_WAIT = 7;
 const TCP_CLOSE = 8;
 
-function keyParts(
-  id: number,
-  zone: number,
-  proto: number,
-  src: string,
-  dst: string,
-  a: number,
-  b: number,
-): string {
-  const ports = hasPorts(proto);
-  // Flat (join), not a rope: tombstones keep these keys for minutes.
-  return [id, zone, proto, src, dst, ports || a >= 0 ? a : '', ports || b >= 0 ? b : ''].join('|');
-}
-
-/** The identity in a key written by keyParts; undefined when the key is not one. */
-function parseKey(key: string): ConnIdentity | undefined {
-  const p = key.split('|');
-  if (p.length !== 7) return undefined;
-  const num = (t: string, empty: number) => (t === '' ? empty : Number(t));
-  const [id, zone, proto, a, b] = [
-    num(p[0]!, Number.NaN),
-    num(p[1]!, Number.NaN),
-    num(p[2]!, Number.NaN),
-    num(p[5]!, -1),
-    num(p[6]!, -1),
-  ];
-  if (![id, zone, proto, a, b].every(Number.isInteger) || !p[3] || !p[4]) return undefined;
-  return {
-    id,
-    zone,
-    proto,
-    origSrc: p[3],
-    origDst: p[4],
-    // Compared as text: the snapshot does not say the family.
-    origSrc4: -1,
-    origDst4: -1,
-    origA: a,
-    origB: b,
-  };
-}
-
-/** The connection's identity as one string (baseline snapshots, tombstones). */
-export function connectionKey(ev: ConntrackEvent): string {
-  const o = ev.orig;
-  const [a, b] = portsOrIcmp(ev, hasPorts(o.proto));
-  return keyParts(ev.id, ev.zone, o.proto, o.src, o.dst, a, b);
-}
-
-function keyOf(c: ConnIdentity): string {
-  return keyParts(c.id, c.zone, c.proto, c.origSrc, c.origDst, c.origA, c.origB);
-}
-
 /**
  * Raises a connection's counters (slot `b` of `n`) to the event's: kernel
  * counters only grow, a stale reading never moves them back. Returns
@@ -316,11 +260,6 @@ function setReported(n: Float64Array, b: number, c: Counters): void {
 function sportOf(st: ConnStore, s: Slot): number | undefined {
   const ib = s * IW;
   return hasPorts(st.i[ib + PROTO]!) ? st.i[ib + A]! : undefined;
-}
-
-/** A slot's identity as one string (baseline snapshots). */
-function slotKey(st: ConnStore, s: Slot): string {
-  return keyOf(st.identity(s));
 }
 
 /** One reporter's share: what it sent is Out, what it received is In. */
@@ -1022,79 +961,98 @@ export class FlowTable {
 
   // --- restart continuity -----------------------------------------------------
 
-  /** What every tracked connection has already reported, to save beside the spool. */
+  /**
+   * What every tracked connection has already reported, and the completed
+   * ones the kernel may still list, to save beside the spool: rows of
+   * numbers straight from the slots (see baseline-snapshot.ts).
+   */
   exportBaselines(): BaselineSnapshot {
-    const connections: BaselineSnapshot['connections'] = {};
-    const completed: NonNullable<BaselineSnapshot['completed']> = {};
+    const rows = new BaselineRows();
     const st = this.conns;
-    const n = st.d;
+    const d = st.d;
+    const i = st.i;
     for (let s = 0; s < st.extent; s++) {
-      if (!st.isLive(s)) continue;
+      const flags = i[s * IW + FLAGS]!;
+      if ((flags & F_LIVE) === 0) continue;
       const b = s * DW;
-      const counters: [number, number, number, number] = [
-        n[b + RPO]!,
-        n[b + RBO]!,
-        n[b + RPR]!,
-        n[b + RBR]!,
-      ];
-      const kstart = n[b + KSTART]!;
-      if (!st.isTomb(s)) {
-        connections[slotKey(st, s)] = Number.isNaN(kstart) ? counters : [...counters, kstart];
-      } else if (Number.isNaN(n[b + ABSENT_SINCE]!) && !st.hasFlag(s, F_DESTROYED)) {
-        // Only what the kernel may still list can come back after a restart.
-        completed[slotKey(st, s)] = Number.isNaN(kstart)
-          ? [...counters, n[b + UNTIL]!]
-          : [...counters, n[b + UNTIL]!, kstart];
-      }
+      const tomb = (flags & F_TOMB) !== 0;
+      // Of the completed, only what the kernel may still list can come back after a restart.
+      if (tomb && ((flags & F_DESTROYED) !== 0 || !Number.isNaN(d[b + ABSENT_SINCE]!))) continue;
+      const r = rows.add();
+      const n = rows.numbers;
+      const k = rows.integers;
+      const rn = r * RN;
+      n[rn + R_PO] = d[b + RPO]!;
+      n[rn + R_BO] = d[b + RBO]!;
+      n[rn + R_PR] = d[b + RPR]!;
+      n[rn + R_BR] = d[b + RBR]!;
+      n[rn + R_KSTART] = d[b + KSTART]!;
+      n[rn + R_UNTIL] = tomb ? d[b + UNTIL]! : Number.NaN;
+      const ri = r * RI;
+      const ib = s * IW;
+      k[ri + R_ID] = i[ib + ID]!;
+      k[ri + R_ZONE] = i[ib + ZONE]!;
+      k[ri + R_PROTO] = i[ib + PROTO]!;
+      k[ri + R_A] = i[ib + A]!;
+      k[ri + R_B] = i[ib + B]!;
+      const v4 = (flags & F_V4) !== 0;
+      k[ri + R_SRC4] = i[ib + SRC4]!;
+      k[ri + R_DST4] = i[ib + DST4]!;
+      k[ri + R_FLAGS] = (tomb ? R_COMPLETED : 0) | (v4 ? R_V4 : 0);
+      if (!v4) rows.setText(r, st.origSrc[s]!, st.origDst[s]!);
     }
-    const snapshot: BaselineSnapshot = { version: 1, connections, completed };
-    if (!Number.isNaN(this.flushedUntilMs)) snapshot.reportedUntilMs = this.flushedUntilMs;
-    return snapshot;
+    return rows.snapshot(Number.isNaN(this.flushedUntilMs) ? undefined : this.flushedUntilMs);
   }
 
   /** Baselines from before a restart; applied to connections the start-up dump finds. */
   importBaselines(snapshot: BaselineSnapshot, nowMs: number): void {
-    for (const [key, [po, bo, pr, br, kstart]] of Object.entries(snapshot.connections)) {
-      this.pendingBaselines.set(key, {
-        counters: { po, bo, pr, br },
-        kstart: kstart ?? Number.NaN,
-      });
-    }
     const until = snapshot.reportedUntilMs;
     // Resumed only from a recent report (a day): an interval, and its starts, spanning the gap.
     if (until !== undefined && until <= nowMs && nowMs - until <= RESUME_WITHIN_MS) {
       this.reportedUntilMs = until;
     }
-    // Completed before the restart: tombstones again, so a lingering dump entry or
-    // a late DESTROY reports only traffic after the completion (normally none).
-    for (const [key, [po, bo, pr, br, until, kstart]] of Object.entries(snapshot.completed ?? {})) {
-      const x = parseKey(key);
-      if (x === undefined) continue; // not a key this version writes
-      const st = this.conns;
+    const n = snapshot.nums;
+    const st = this.conns;
+    for (let r = 0; r < snapshot.count; r++) {
+      const rn = r * RN;
+      const counters = {
+        po: n[rn + R_PO]!,
+        bo: n[rn + R_BO]!,
+        pr: n[rn + R_PR]!,
+        br: n[rn + R_BR]!,
+      };
+      const kstart = n[rn + R_KSTART]!;
+      if ((snapshot.ints[r * RI + R_FLAGS]! & R_COMPLETED) === 0) {
+        this.pendingBaselines.set(rowKey(snapshot, r), { counters, kstart });
+        continue;
+      }
+      // Completed before the restart: tombstones again, so a lingering dump entry or
+      // a late DESTROY reports only traffic after the completion (normally none).
+      const x = rowIdentity(snapshot, r);
+      const until = n[rn + R_UNTIL]!;
       const s = st.addTomb(
         {
           id: x.id,
           zone: x.zone,
           proto: x.proto,
-          origSrc: x.origSrc,
-          origDst: x.origDst,
-          // Compared as text: the snapshot does not say the family.
-          origSrc4: -1,
-          origDst4: -1,
-          a: x.origA,
-          b: x.origB,
-          dst: x.origDst,
+          origSrc: x.src,
+          origDst: x.dst,
+          origSrc4: x.src4,
+          origDst4: x.dst4,
+          a: x.a,
+          b: x.b,
+          dst: x.dst,
           dst4: -1,
           dport: -1,
           tupleHash: 0,
         },
         // The expiry it had: restarts every few minutes must not keep it forever.
-        until ?? nowMs + this.o.tombstoneMs,
+        Number.isNaN(until) ? nowMs + this.o.tombstoneMs : until,
         // Not this run's to account for in the overrun arithmetic.
         true,
       );
-      setReported(st.d, s * DW, { po, bo, pr, br });
-      if (kstart !== undefined) st.d[s * DW + KSTART] = kstart;
+      setReported(st.d, s * DW, counters);
+      st.d[s * DW + KSTART] = kstart;
       // Its NEW came before the restart; its DESTROY may still come (TIME_WAIT).
       st.setFlags(s, F_SAW_NEW);
     }

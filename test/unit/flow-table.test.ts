@@ -7,6 +7,7 @@ import { FlowTable, type FlowTableOptions } from '../../src/flows/flow-table.js'
 import { tupleHash } from '../../src/flows/tuple-counts.js';
 import type { FlowRecord } from '../../src/format/record.js';
 import type { NflogPacket } from '../../src/nflog/types.js';
+import { roundTrip } from '../harness/baselines.js';
 import { conntrackEvent } from '../harness/conntrack-events.js';
 
 /** A fake endpoint lookup: a table of owners per IP with validity from a time on. */
@@ -183,7 +184,7 @@ describe('flow table: allowed traffic from conntrack', () => {
     const before = table(eps());
     before.applyDump([dump(ev('update', A, [10, 1000, 10, 1000]))], 1_000);
     before.flush(0, 1_000);
-    const saved = JSON.parse(JSON.stringify(before.exportBaselines()));
+    const saved = roundTrip(before.exportBaselines());
     const after = table(eps());
     after.importBaselines(saved, 5_000);
     after.applyDump([dump(ev('update', A, [12, 1100, 11, 1050]))], 5_000);

@@ -12,6 +12,7 @@ import {
 } from '../../src/flows/connection-state.js';
 import { AggregationKind, type BaselineSnapshot, FlowTable } from '../../src/flows/index.js';
 import type { FlowRecord } from '../../src/format/record.js';
+import { keyed, roundTrip } from '../harness/baselines.js';
 import { conntrackEvent } from '../harness/conntrack-events.js';
 
 /** Every 10.244.x.y address is a local pod named after its address. */
@@ -215,8 +216,8 @@ describe('flow table: connection lifecycle edges', () => {
     t.onConntrack([ev('new', 1), ev('new', 2)], 100);
     t.applyDump([dumpOf(1, [1, 2, 3, 4]), dumpOf(2, [5, 6, 7, 8])], 900);
     t.flush(0, 1_000);
-    const snap: BaselineSnapshot = JSON.parse(JSON.stringify(t.exportBaselines()));
-    expect(Object.values(snap.connections).sort()).toEqual([
+    const snap: BaselineSnapshot = roundTrip(t.exportBaselines());
+    expect(Object.values(keyed(snap).connections).sort()).toEqual([
       [1, 2, 3, 4],
       [5, 6, 7, 8],
     ]);
@@ -279,7 +280,7 @@ describe('flow table: exact sums under loss and restarts', () => {
           intervalStart = now;
           if (restart) {
             restarts++;
-            const snap = JSON.parse(JSON.stringify(t.exportBaselines()));
+            const snap = roundTrip(t.exportBaselines());
             t = table();
             t.importBaselines(snap, now);
             now += 10;
@@ -354,7 +355,7 @@ describe('restart while a completed connection lingers in TIME_WAIT', () => {
       t.applyDump([dumpOf(7, [5, 270, 3, 164], { tcpState: 7 })], 900);
       const first = t.flush(0, 1_000);
       expect(first.filter((r) => r.srcPort === 7)).toHaveLength(2);
-      const snap = JSON.parse(JSON.stringify(t.exportBaselines()));
+      const snap = roundTrip(t.exportBaselines());
       const t2 = table();
       t2.importBaselines(snap, 1_000);
       // The restarted agent's start-up dump still lists it (TIME_WAIT outlives the restart).
@@ -443,7 +444,7 @@ describe('completed connections are remembered for a bounded time', () => {
     t.onConntrack([ev('new', sport)], atMs - 100);
     t.applyDump([dumpOf(sport, [5, 270, 3, 164], { tcpState: 7 })], atMs);
   };
-  const completedKeys = (t: FlowTable) => Object.keys(t.exportBaselines().completed ?? {});
+  const completedKeys = (t: FlowTable) => Object.keys(keyed(t.exportBaselines()).completed);
 
   it('restarts do not extend the memory of a completed connection (its expiry is saved)', () => {
     let t = table();
@@ -454,7 +455,7 @@ describe('completed connections are remembered for a bounded time', () => {
     let now = 1_000;
     for (let restart = 0; restart < 3; restart++) {
       expect(completedKeys(t)).toHaveLength(1);
-      const snap = JSON.parse(JSON.stringify(t.exportBaselines()));
+      const snap = roundTrip(t.exportBaselines());
       now += 4 * 60_000;
       t = table();
       t.importBaselines(snap, now);
@@ -544,17 +545,17 @@ describe('completed connections survive a restart whatever their protocol and fa
     // ICMP has no TIME_WAIT: open (ended only by its DESTROY); IPv6 TCP completed in TIME_WAIT.
     t.applyDump(all([5, 270, 3, 164]), 900);
     expect(t.flush(0, 1_000)).toHaveLength(4);
-    const snap = JSON.parse(JSON.stringify(t.exportBaselines()));
-    expect(Object.keys(snap.connections)).toEqual(['4242|0|1|10.244.1.2|10.244.1.3|8|77']);
-    expect(Object.keys(snap.completed)).toEqual(['4343|0|6|fd00::2|fd00::3|5555|80']);
+    const snap = roundTrip(t.exportBaselines());
+    expect(Object.keys(keyed(snap).connections)).toEqual(['4242|0|1|10.244.1.2|10.244.1.3|8|77']);
+    expect(Object.keys(keyed(snap).completed)).toEqual(['4343|0|6|fd00::2|fd00::3|5555|80']);
     const t2 = table();
     t2.importBaselines(snap, 1_000);
     // Still listed by the kernel after the restart: known, not counted again.
     t2.applyDump(all([5, 270, 3, 164]), 1_500);
     expect(t2.flush(1_000, 2_000)).toEqual([]);
     expect(t2.stats.tracked).toBe(1);
-    const again = JSON.parse(JSON.stringify(t2.exportBaselines()));
-    expect([again.connections, again.completed]).toEqual([snap.connections, snap.completed]);
+    const again = roundTrip(t2.exportBaselines());
+    expect(keyed(again)).toEqual(keyed(snap));
   });
 });
 
@@ -627,7 +628,7 @@ describe('completed connections restored after a restart, in the overrun arithme
     );
     t.flush(0, 1_000);
     const after = table();
-    after.importBaselines(JSON.parse(JSON.stringify(t.exportBaselines())), 1_000);
+    after.importBaselines(roundTrip(t.exportBaselines()), 1_000);
     return after;
   };
 

@@ -19,6 +19,7 @@ import type { ConntrackEvent } from '../../src/conntrack/types.js';
 import type { Endpoint, EndpointLookup } from '../../src/endpoints/types.js';
 import { AggregationKind, type BaselineSnapshot, FlowTable } from '../../src/flows/index.js';
 import type { FlowRecord } from '../../src/format/record.js';
+import { roundTrip } from '../harness/baselines.js';
 import { conntrackEvent } from '../harness/conntrack-events.js';
 
 class LocalPods implements EndpointLookup {
@@ -248,7 +249,7 @@ class World {
     this.records.push(...this.t.flush(this.intervalStart, this.now));
     this.intervalStart = this.now;
     this.destroyedSinceFlush = false;
-    this.snapshot = JSON.parse(JSON.stringify(this.t.exportBaselines())) as BaselineSnapshot;
+    this.snapshot = roundTrip(this.t.exportBaselines());
   }
 
   /**
