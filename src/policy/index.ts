@@ -5,9 +5,12 @@
  * saying why (kernel drop events, issue #20):
  *
  * ```ts
- * const evaluator = new PolicyEvaluator(clusterState);  // compile once per cluster state
- * // Each end: an address (looked up among clusterState.pods) or a PolicyPod.
- * const v = evaluator.evaluate({ src: '10.244.1.12', dst: '10.244.1.11', proto: 6, dport: 6379 });
+ * const store = new PolicyStore();                 // fed by startPolicySource (informers)
+ * const evaluator = store.evaluator();             // recompiled only when policies/namespaces change
+ * // Each end: the pod that had the address then (cache.policyPod: labels, container ports,
+ * // node), or the bare address when it was no pod.
+ * const end = (ip: string) => cache.policyPod(ip, packetTimeMs) ?? ip;
+ * const v = evaluator.evaluate({ src: end(srcIp), dst: end(dstIp), proto: 6, dport: 6379 });
  * if (!v.allowed) {
  *   v.egress.allowed;   // false: the source's egress refused; v.egress.isolatedBy names the
  *                       //   policies that isolate the source for egress
@@ -17,6 +20,8 @@
  *   decidingPolicies(v);  // ['stars.default-deny']: the records' policies field
  * }
  * ```
+ * For the own-node exception pass the nodes: store.evaluator({ nodes: cache.policyNodes() })
+ * (compiled per call then: keep it while the cache's version stays the same).
  * `v.allowed` true for a dropped packet means the policies allow it: the
  * drop was not NetworkPolicy's (or the evaluator's view of the cluster is
  * stale); name no policy then.
@@ -35,6 +40,7 @@ export {
   type SideReason,
   type SideVerdict,
 } from './evaluate.js';
+export { type PolicySource, startPolicySource } from './kubernetes-source.js';
 export {
   allowPrefix,
   decidingPolicies,
@@ -44,4 +50,5 @@ export {
   policyName,
 } from './naming.js';
 export { PolicyParseError, parseNetworkPolicy, parsePolicyYaml } from './parse.js';
+export { PolicyStore } from './store.js';
 export type * from './types.js';
