@@ -7,6 +7,7 @@
  * node, and Status objects for errors.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { KubeConfig } from '@kubernetes/client-node';
 
 export type Obj = Record<string, unknown>;
 
@@ -162,5 +163,26 @@ export class FakeApiServer {
   async stop(): Promise<void> {
     for (const w of this.watchers) w.res.destroy();
     await new Promise<void>((r) => this.server?.close(() => r()));
+  }
+}
+
+/** A KubeConfig that points at a FakeApiServer's URL. */
+export function fakeKubeConfig(url: string): KubeConfig {
+  const kc = new KubeConfig();
+  kc.loadFromOptions({
+    clusters: [{ name: 'fake', server: url, skipTLSVerify: true }],
+    users: [{ name: 'u' }],
+    contexts: [{ name: 'c', cluster: 'fake', user: 'u' }],
+    currentContext: 'c',
+  });
+  return kc;
+}
+
+/** Waits (polling every 20 ms) until cond() holds, or fails naming what it waited for. */
+export async function until(cond: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
   }
 }

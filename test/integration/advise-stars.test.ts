@@ -17,48 +17,21 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { runDemo } from '../../src/demo/run.js';
-import {
-  INTERNET_IP,
-  STARS_ALLOW_YAML,
-  STARS_DEFAULT_DENY_YAML,
-  STARS_PODS,
-  TALKS,
-} from '../../src/demo/stars.js';
+import { STARS_ALLOW_YAML, STARS_DEFAULT_DENY_YAML } from '../../src/demo/stars.js';
 import { decodeRecord, encodeRecord } from '../../src/format/codec.js';
 import { PolicyEvaluator } from '../../src/policy/evaluate.js';
 import { decidingPolicies } from '../../src/policy/naming.js';
 import { parseNetworkPolicy, parsePolicyYaml } from '../../src/policy/parse.js';
 import type { NetworkPolicy } from '../../src/policy/types.js';
 import { skipKernel } from '../harness/env.js';
+import {
+  STARS_ALLOW_LIST,
+  STARS_KEY_OF_IP,
+  STARS_POLICY_PODS,
+  starsAllowedSet,
+} from '../helpers/stars-policy.js';
 
 const CLI = new URL('../../bin/flowtrail.js', import.meta.url).pathname;
-const pods = STARS_PODS.map((p) => ({
-  namespace: p.namespace,
-  name: p.name,
-  labels: p.labels!,
-  ips: [p.ip],
-}));
-const keyOfIp = new Map([
-  ...STARS_PODS.map((p) => [p.ip, p.key] as const),
-  [INTERNET_IP, 'internet'] as const,
-]);
-
-/** Every (from, to, port) a policy set allows among the stars pods and the internet address. */
-function allowedSet(policies: readonly NetworkPolicy[]): string[] {
-  const ev = new PolicyEvaluator({ namespaces: [], pods, policies });
-  const ends = [...keyOfIp];
-  const out: string[] = [];
-  for (const [fromIp, from] of ends)
-    for (const [toIp, to] of ends)
-      for (const port of [22, 80, 443, 6379, 9001])
-        if (from !== to && ev.evaluate({ src: fromIp, dst: toIp, proto: 6, dport: port }).allowed)
-          out.push(`${from}>${to}:${port}`);
-  return out.sort();
-}
-
-const ALLOW_LIST = TALKS.filter((t) => t.allowedBy)
-  .map((t) => `${t.from}>${t.to}:${t.port}`)
-  .sort();
 
 describe.skipIf(skipKernel)(
   'advise and the evaluator on the stars scenario (simulated node)',
@@ -81,8 +54,16 @@ describe.skipIf(skipKernel)(
       // (1) The node's verdicts (iptables NFLOG deny, conntrack allow) against the evaluator's.
       const deny = parsePolicyYaml(STARS_DEFAULT_DENY_YAML, 'deny').policies;
       const allow = parsePolicyYaml(STARS_ALLOW_YAML, 'allow').policies;
-      const before = new PolicyEvaluator({ namespaces: [], pods, policies: deny });
-      const after = new PolicyEvaluator({ namespaces: [], pods, policies: [...deny, ...allow] });
+      const before = new PolicyEvaluator({
+        namespaces: [],
+        pods: STARS_POLICY_PODS,
+        policies: deny,
+      });
+      const after = new PolicyEvaluator({
+        namespaces: [],
+        pods: STARS_POLICY_PODS,
+        policies: [...deny, ...allow],
+      });
       let checked = 0;
       const disagreements: string[] = [];
       for (const r of records) {
@@ -102,7 +83,11 @@ describe.skipIf(skipKernel)(
           dport: r.dstPort as number,
         });
         if ((v.allowed ? 'allow' : 'deny') !== r.action) disagreements.push(encodeRecord(r));
-        if (ev === after && keyOfIp.get(r.srcIP) === 'client' && keyOfIp.get(r.dstIP) === 'backend')
+        if (
+          ev === after &&
+          STARS_KEY_OF_IP.get(r.srcIP) === 'client' &&
+          STARS_KEY_OF_IP.get(r.dstIP) === 'backend'
+        )
           expect(decidingPolicies(v)).toEqual([
             'client.client-policy',
             'client.default-deny',
@@ -131,8 +116,8 @@ describe.skipIf(skipKernel)(
       const proposed: NetworkPolicy[] = proposal.policies.map((p: { policy: unknown }) =>
         parseNetworkPolicy(p.policy, 'proposal'),
       );
-      expect(allowedSet(proposed)).toEqual(ALLOW_LIST);
-      expect(allowedSet(proposed)).not.toContain('client>backend:6379');
+      expect(starsAllowedSet(proposed)).toEqual(STARS_ALLOW_LIST);
+      expect(starsAllowedSet(proposed)).not.toContain('client>backend:6379');
 
       // (3) The same records without labels, who-is-who from the demo's endpoints file.
       const bare = join(workDir, 'bare.log');

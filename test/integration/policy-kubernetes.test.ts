@@ -6,13 +6,12 @@
  * included), watch events as plain JSON, a 410 Gone that forces a relist,
  * and the evaluator's verdicts following each change.
  */
-import { KubeConfig } from '@kubernetes/client-node';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startPolicySource } from '../../src/policy/kubernetes-source.js';
 import { PolicyStore } from '../../src/policy/store.js';
 import type { PolicyPod } from '../../src/policy/types.js';
 import { silentLogger } from '../../src/util/log.js';
-import { FakeApiServer, type Obj } from '../helpers/fake-kube-api.js';
+import { FakeApiServer, fakeKubeConfig, type Obj, until } from '../helpers/fake-kube-api.js';
 
 const namespace = (name: string, labels: Record<string, string> = {}): Obj => ({
   apiVersion: 'v1',
@@ -52,25 +51,6 @@ const ui: PolicyPod = {
   ips: ['10.244.1.13'],
 };
 
-async function until(cond: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-function kubeConfig(url: string): KubeConfig {
-  const kc = new KubeConfig();
-  kc.loadFromOptions({
-    clusters: [{ name: 'fake', server: url, skipTLSVerify: true }],
-    users: [{ name: 'u' }],
-    contexts: [{ name: 'c', cluster: 'fake', user: 'u' }],
-    currentContext: 'c',
-  });
-  return kc;
-}
-
 describe('NetworkPolicy and namespace informers (local list+watch server)', () => {
   let api: FakeApiServer;
   let close: (() => Promise<void>) | undefined;
@@ -105,7 +85,7 @@ describe('NetworkPolicy and namespace informers (local list+watch server)', () =
       await startPolicySource({
         store,
         logger: silentLogger(),
-        kubeConfig: kubeConfig(url),
+        kubeConfig: fakeKubeConfig(url),
         retryMs: 50,
       })
     ).close;
@@ -181,7 +161,7 @@ describe('NetworkPolicy and namespace informers (local list+watch server)', () =
       await startPolicySource({
         store,
         logger: silentLogger(),
-        kubeConfig: kubeConfig(url),
+        kubeConfig: fakeKubeConfig(url),
         retryMs: 50,
       })
     ).close;

@@ -25,9 +25,8 @@ import {
 } from '../../src/demo/stars.js';
 import { encodeRecord, formatLabels } from '../../src/format/codec.js';
 import type { FlowRecord } from '../../src/format/record.js';
-import { PolicyEvaluator } from '../../src/policy/evaluate.js';
 import { parsePolicyYaml } from '../../src/policy/parse.js';
-import type { NetworkPolicy } from '../../src/policy/types.js';
+import { STARS_ALLOW_LIST, starsAllowedSet } from '../helpers/stars-policy.js';
 
 const CLI = new URL('../../bin/flowtrail.js', import.meta.url).pathname;
 const pods = new Map(STARS_PODS.map((p) => [p.key, p]));
@@ -97,37 +96,6 @@ const directory: Directory = {
   nodes: [],
 };
 
-/** Every (from, to, port) the proposal allows among the stars pods and the internet. */
-function allowedSet(policies: readonly NetworkPolicy[]): string[] {
-  const ev = new PolicyEvaluator({
-    namespaces: [],
-    pods: STARS_PODS.map((p) => ({
-      namespace: p.namespace,
-      name: p.name,
-      labels: p.labels!,
-      ips: [p.ip],
-    })),
-    policies,
-  });
-  const ends = [...STARS_PODS.map((p) => p.key), 'internet'];
-  const out: string[] = [];
-  for (const from of ends)
-    for (const to of ends)
-      for (const port of [22, 80, 443, 6379, 9001]) {
-        if (from === to) continue;
-        const ip = (k: string) => (k === 'internet' ? INTERNET_IP : pods.get(k)!.ip);
-        if (ev.evaluate({ src: ip(from), dst: ip(to), proto: 6, dport: port }).allowed)
-          out.push(`${from}>${to}:${port}`);
-      }
-  return out.sort();
-}
-
-/** What the stars allow-list says, plus what policies cannot restrict (the internet's side). */
-const EXPECTED_ALLOWED = [
-  ...TALKS.filter((t) => t.allowedBy).map((t) => `${t.from}>${t.to}:${t.port}`),
-  // The internet is no pod: only the ingress of the pod it reaches could stop it, and every pod is isolated.
-].sort();
-
 function run(records: FlowRecord[], ids: Identities, cidrs: string[] = []) {
   const observed = observe(records, ids);
   const proposal = propose([...observed.flows.values()], { cidrs, dns: true });
@@ -140,8 +108,8 @@ describe('the stars policies (src/demo/stars.ts) say what the demo does', () => 
   it('default deny denies every talk; with the allow policies exactly the allow-list passes', () => {
     const deny = parsePolicyYaml(STARS_DEFAULT_DENY_YAML, 'deny').policies;
     const allow = parsePolicyYaml(STARS_ALLOW_YAML, 'allow').policies;
-    expect(allowedSet(deny)).toEqual([]);
-    expect(allowedSet([...deny, ...allow])).toEqual(EXPECTED_ALLOWED);
+    expect(starsAllowedSet(deny)).toEqual([]);
+    expect(starsAllowedSet([...deny, ...allow])).toEqual(STARS_ALLOW_LIST);
   });
 });
 
@@ -160,7 +128,7 @@ describe('flowtrail advise on stars-shaped records', () => {
         'stars/flowtrail-backend',
         'stars/flowtrail-frontend',
       ]);
-      expect(allowedSet(policies)).toEqual(EXPECTED_ALLOWED);
+      expect(starsAllowedSet(policies)).toEqual(STARS_ALLOW_LIST);
       expect(replay.summary).toMatchObject({
         newlyAllowed: 0,
         newlyDenied: 0,
@@ -204,7 +172,7 @@ describe('flowtrail advise on stars-shaped records', () => {
       new Identities(undefined, true),
     );
     expect(replay.summary).toMatchObject({ newlyAllowed: 0, newlyDenied: 0 });
-    expect(allowedSet(policies)).toEqual(EXPECTED_ALLOWED);
+    expect(starsAllowedSet(policies)).toEqual(STARS_ALLOW_LIST);
     const frontend = proposal.policies.find((p) => p.workload === 'stars/frontend')!;
     expect(frontend.rules.find((r) => r.peer === 'the internet')?.review).toMatch(
       /aggregation kind 2/,
