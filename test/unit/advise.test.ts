@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { diffFlows } from '../../src/advise/diff.js';
-import { type Directory, Identities, workloadOf } from '../../src/advise/identity.js';
+import { Identities, workloadOf } from '../../src/advise/identity.js';
 import { observe } from '../../src/advise/observe.js';
 import { propose } from '../../src/advise/propose.js';
 import { renderYaml } from '../../src/advise/render.js';
@@ -20,81 +20,20 @@ import {
   INTERNET_IP,
   STARS_ALLOW_YAML,
   STARS_DEFAULT_DENY_YAML,
-  STARS_PODS,
   TALKS,
 } from '../../src/demo/stars.js';
-import { encodeRecord, formatLabels } from '../../src/format/codec.js';
+import { encodeRecord } from '../../src/format/codec.js';
 import type { FlowRecord } from '../../src/format/record.js';
 import { parsePolicyYaml } from '../../src/policy/parse.js';
-import { STARS_ALLOW_LIST, starsAllowedSet } from '../helpers/stars-policy.js';
+import {
+  STARS_ALLOW_LIST,
+  STARS_DIRECTORY,
+  starsAllowedSet,
+  starsRecord,
+  starsRecords,
+} from '../helpers/stars-policy.js';
 
 const CLI = new URL('../../bin/flowtrail.js', import.meta.url).pathname;
-const pods = new Map(STARS_PODS.map((p) => [p.key, p]));
-
-/** One record as the agent writes it at kind 1 (names and IPs kept) or 2 (aggregated). */
-function record(
-  from: string,
-  to: string,
-  port: number,
-  action: 'allow' | 'deny',
-  endTime: number,
-  reporter: 'src' | 'dst',
-  o: { labels: boolean; kind: 1 | 2 },
-): FlowRecord {
-  const s = pods.get(from)!;
-  const d = to === 'internet' ? undefined : pods.get(to)!;
-  const name = (p: typeof s) => (o.kind === 2 ? `${p.generateName}*` : p.name);
-  return {
-    startTime: endTime - 10,
-    endTime,
-    srcType: 'wep',
-    srcNamespace: s.namespace,
-    srcName: name(s),
-    srcLabels: formatLabels(s.labels, o.labels),
-    dstType: d ? 'wep' : 'net',
-    dstNamespace: d ? d.namespace : '-',
-    dstName: d ? name(d) : 'pub',
-    dstLabels: d ? formatLabels(d.labels, o.labels) : '-',
-    srcIP: o.kind === 2 ? '-' : s.ip,
-    dstIP: o.kind === 2 ? '-' : d ? d.ip : INTERNET_IP,
-    proto: 6,
-    srcPort: '-',
-    dstPort: port,
-    numFlows: 2,
-    numFlowsStarted: 2,
-    numFlowsCompleted: 2,
-    reporter,
-    packetsIn: action === 'deny' ? 2 : 5,
-    packetsOut: action === 'deny' ? 0 : 5,
-    bytesIn: 120,
-    bytesOut: 500,
-    action,
-  };
-}
-
-/** The demo's two phases: everything denied, then the allow-list in, client → backend still denied. */
-function starsRecords(o: { labels: boolean; kind: 1 | 2 }): FlowRecord[] {
-  const out: FlowRecord[] = [];
-  for (const t of TALKS) {
-    out.push(record(t.from, t.to, t.port, 'deny', 1_000, t.to === 'internet' ? 'src' : 'dst', o));
-    const action = t.allowedBy ? 'allow' : 'deny';
-    for (const reporter of t.to === 'internet' ? (['src'] as const) : (['src', 'dst'] as const))
-      out.push(record(t.from, t.to, t.port, action, 2_000, reporter, o));
-  }
-  return out;
-}
-
-const directory: Directory = {
-  pods: STARS_PODS.map((p) => ({
-    namespace: p.namespace,
-    name: p.name,
-    generateName: p.generateName,
-    ips: [p.ip],
-    labels: p.labels,
-  })),
-  namespaces: [],
-  nodes: [],
-};
 
 function run(records: FlowRecord[], ids: Identities, cidrs: string[] = []) {
   const observed = observe(records, ids);
@@ -116,7 +55,11 @@ describe('the stars policies (src/demo/stars.ts) say what the demo does', () => 
 describe('flowtrail advise on stars-shaped records', () => {
   it.each([
     ['labels in the records, kind 1', { labels: true, kind: 1 as const }, undefined],
-    ['no labels, an endpoints directory, kind 1', { labels: false, kind: 1 as const }, directory],
+    [
+      'no labels, an endpoints directory, kind 1',
+      { labels: false, kind: 1 as const },
+      STARS_DIRECTORY,
+    ],
   ])(
     '%s: allows exactly the allow-list, denies client → backend, and the replay agrees',
     (_, o, dir) => {
@@ -183,7 +126,10 @@ describe('flowtrail advise on stars-shaped records', () => {
     const records = [
       ...starsRecords({ labels: true, kind: 1 }),
       {
-        ...record('frontend', 'internet', 443, 'deny', 2_000, 'src', { labels: true, kind: 1 }),
+        ...starsRecord('frontend', 'internet', 443, 'deny', 2_000, 'src', {
+          labels: true,
+          kind: 1,
+        }),
         dstIP: '203.0.113.99',
       },
     ];
@@ -261,7 +207,7 @@ describe('the commands, through the real binary', () => {
   writeFileSync(
     endpoints,
     stringify({
-      pods: directory.pods.map((p) => ({
+      pods: STARS_DIRECTORY.pods.map((p) => ({
         namespace: p.namespace,
         name: p.name,
         ip: p.ips[0],
