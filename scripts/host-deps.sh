@@ -2,7 +2,8 @@
 # Installs the system tools flowtrail's tests and demo use, when missing:
 # iptables/nftables/conntrack/iproute2 for the simulated node, nginx and ab
 # for traffic, curl, valgrind for the addon's leak check, kubectl to render
-# deploy/kubernetes. Debian packages only.
+# deploy/kubernetes, chromium for the report page's browser test (driven by
+# puppeteer-core; no browser is ever downloaded). Debian packages only.
 set -euo pipefail
 
 need=()
@@ -19,6 +20,7 @@ command -v make      >/dev/null || need+=(make)
 command -v g++       >/dev/null || need+=(g++)
 command -v python3   >/dev/null || need+=(python3)
 command -v kubectl   >/dev/null || need+=(kubernetes-client)  # `kubectl kustomize` of deploy/kubernetes
+[ -x /usr/bin/chromium ]       || need+=(chromium)           # test/integration/report-html-browser.test.ts
 
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
