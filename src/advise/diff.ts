@@ -8,7 +8,8 @@ import { PolicyEvaluator } from '../policy/evaluate.js';
 import { decidingPolicies } from '../policy/naming.js';
 import { protocolName } from '../policy/ports.js';
 import type { NetworkPolicy, PolicyNamespace, PolicyNode } from '../policy/types.js';
-import { endLabel, evaluatorEnd } from './identity.js';
+import type { WhatIfDiff, WhatIfFlow } from '../report/diff.js';
+import { type End, endLabel, evaluatorEnd } from './identity.js';
 import type { Observed } from './observe.js';
 
 export type Verdict = 'allow' | 'deny';
@@ -21,6 +22,9 @@ export interface DiffRow {
   /** Namespaces of pod ends ('-' otherwise), for grouping by namespace. */
   readonly srcNamespace: string;
   readonly dstNamespace: string;
+  /** The workload; for an end that is no pod, the node's name or the address class (pub, pvt, aws). */
+  readonly srcWorkload: string;
+  readonly dstWorkload: string;
   readonly protocol: string;
   readonly port: number;
   readonly observed: Verdict;
@@ -47,6 +51,31 @@ export interface PolicyDiff {
     readonly superseded: number;
     readonly skipped: Record<string, number>;
   };
+}
+
+function workloadName(e: End): string {
+  return e.kind === 'pod' ? e.workload : e.name.slice(e.name.indexOf('/') + 1);
+}
+
+/**
+ * The changed flows in the shape `flowtrail report --html --diff FILE` reads
+ * (src/report/diff.ts), so `policy test --json > diff.json` feeds the map.
+ */
+export function whatIf(diff: PolicyDiff, title: string): WhatIfDiff {
+  const flows = (change: Change): WhatIfFlow[] =>
+    diff.rows
+      .filter((r) => r.change === change)
+      .map((r) => ({
+        srcNamespace: r.srcNamespace,
+        srcWorkload: r.srcWorkload,
+        dstNamespace: r.dstNamespace,
+        dstWorkload: r.dstWorkload,
+        port: r.port,
+        proto: r.protocol,
+        count: r.connections,
+        ...(r.policies.length > 0 ? { policy: r.policies.join(' ') } : {}),
+      }));
+  return { title, newlyDenied: flows('newly-denied'), newlyAllowed: flows('newly-allowed') };
 }
 
 const ORDER: Record<Change, number> = { 'newly-denied': 0, 'newly-allowed': 1, unchanged: 2 };
@@ -86,6 +115,8 @@ export function diffFlows(
         dst: endLabel(dst),
         srcNamespace: src.kind === 'pod' ? src.namespace : '-',
         dstNamespace: dst.kind === 'pod' ? dst.namespace : '-',
+        srcWorkload: workloadName(src),
+        dstWorkload: workloadName(dst),
         protocol: protocolName(flow.proto)!,
         port: flow.port,
         observed: want,

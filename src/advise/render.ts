@@ -4,7 +4,7 @@
  * (and what to review); and as JSON for tools.
  */
 import { Document, type YAMLMap, type YAMLSeq } from 'yaml';
-import type { PolicyDiff } from './diff.js';
+import { type PolicyDiff, whatIf } from './diff.js';
 import type { Proposal, ProposedPolicy, ProposedRule } from './propose.js';
 
 const SHOWN_FLOWS = 6;
@@ -62,6 +62,8 @@ export function renderYaml(proposal: Proposal, header: string): Map<string, stri
 /** The JSON `advise --json` prints. */
 export function adviseJson(proposal: Proposal, replay: PolicyDiff, extra: Record<string, unknown>) {
   return {
+    // title, newlyDenied, newlyAllowed: the replay's disagreements as `report --html --diff FILE` reads them.
+    ...whatIf(replay, 'flowtrail advise: the replay of the proposal'),
     ...extra,
     policies: proposal.policies.map((p) => ({
       workload: p.workload,

@@ -8,7 +8,7 @@
 import Table from 'cli-table3';
 import type { Command } from 'commander';
 import pc from 'picocolors';
-import { diffFlows, type PolicyDiff } from '../advise/diff.js';
+import { diffFlows, type PolicyDiff, whatIf } from '../advise/diff.js';
 import { observe } from '../advise/observe.js';
 import { readPolicies } from '../advise/policy-files.js';
 import { csvCell } from '../util/csv.js';
@@ -107,7 +107,17 @@ export function registerPolicy(program: Command): void {
       const shown = flags.all ? diff.rows : diff.rows.filter((r) => r.change !== 'unchanged');
       if (flags.json) {
         process.stdout.write(
-          `${JSON.stringify({ policies: set.policies.length, source: input.source, ...diff }, null, 2)}\n`,
+          `${JSON.stringify(
+            {
+              // title, newlyDenied, newlyAllowed: what `report --html --diff FILE` reads.
+              ...whatIf(diff, `flowtrail policy test --policies ${flags.policies}`),
+              policies: set.policies.length,
+              source: input.source,
+              ...diff,
+            },
+            null,
+            2,
+          )}\n`,
         );
       } else if (flags.csv) {
         process.stdout.write(`${CSV_COLUMNS.join(',')}\n`);

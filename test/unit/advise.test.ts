@@ -6,7 +6,7 @@
  * endpoints file, aggregated records work, and the YAML reads back.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -25,6 +25,7 @@ import {
 import { encodeRecord } from '../../src/format/codec.js';
 import type { FlowRecord } from '../../src/format/record.js';
 import { parsePolicyYaml } from '../../src/policy/parse.js';
+import { parseWhatIfDiff } from '../../src/report/diff.js';
 import {
   STARS_ALLOW_LIST,
   STARS_DIRECTORY,
@@ -302,6 +303,59 @@ describe('the commands, through the real binary', () => {
     const diff = JSON.parse(all.stdout);
     expect(diff.summary).toMatchObject({ newlyDenied: 0, newlyAllowed: 5 });
     expect(all.status).toBe(1);
+  });
+
+  it('policy test --json is a what-if diff `report --html --diff` reads and shows', () => {
+    const deny = join(dir, 'deny-only.yaml');
+    writeFileSync(deny, STARS_DEFAULT_DENY_YAML);
+    const r = cli(
+      'policy',
+      'test',
+      '--policies',
+      deny,
+      '--file',
+      file,
+      '--endpoints',
+      endpoints,
+      ...since,
+      '--json',
+    );
+    expect(r.status).toBe(1);
+    const diffFile = join(dir, 'diff.json');
+    writeFileSync(diffFile, r.stdout);
+    const d = parseWhatIfDiff(JSON.parse(r.stdout), 'diff.json');
+    expect(d.newlyAllowed).toEqual([]);
+    expect(d.newlyDenied).toContainEqual({
+      srcNamespace: 'client',
+      srcWorkload: 'client',
+      dstNamespace: 'stars',
+      dstWorkload: 'frontend',
+      port: 80,
+      proto: 'TCP',
+      count: 4,
+      policy: 'client.default-deny stars.default-deny',
+    });
+    expect(d.newlyDenied).toContainEqual(
+      expect.objectContaining({ dstNamespace: '-', dstWorkload: 'pub', port: 443, count: 2 }),
+    );
+    const html = join(dir, 'report.html');
+    const page = cli(
+      'report',
+      '--file',
+      file,
+      ...since,
+      '--html',
+      html,
+      '--diff',
+      diffFile,
+      '--json',
+    );
+    expect(page.status).toBe(0);
+    const text = readFileSync(html, 'utf8');
+    expect(text).toContain('<h2 id="what-if">What-if: flowtrail policy test --policies');
+    expect(text).toMatch(
+      /recorded flows would be <b class="deny-text">newly denied<\/b> \(5 groups\)/,
+    );
   });
 
   it('policy test refuses a bad policy file with its path and field', () => {
