@@ -17,6 +17,7 @@ import type {
   PolicyNode,
   PolicyPod,
 } from '../policy/types.js';
+import { workloadOf } from '../report/graph.js';
 
 /** Pods, namespaces and nodes known from outside the records. */
 export interface Directory {
@@ -25,36 +26,8 @@ export interface Directory {
   readonly nodes: readonly PolicyNode[];
 }
 
-/**
- * Whether a name part looks generated (a ReplicaSet hash, a pod suffix):
- * Kubernetes writes them in an alphabet without vowels (so words such as
- * `server` are not taken); a part with a digit counts too.
- */
-function generated(part: string, min: number, max: number): boolean {
-  return (
-    part.length >= min &&
-    part.length <= max &&
-    /^[a-z0-9]+$/.test(part) &&
-    (/\d/.test(part) || /^[bcdfghjklmnpqrstvwxz2456789]+$/.test(part))
-  );
-}
-
-function dropLast(name: string, min: number, max: number): string {
-  const dash = name.lastIndexOf('-');
-  return dash > 0 && generated(name.slice(dash + 1), min, max) ? name.slice(0, dash) : name;
-}
-
-/**
- * The workload a pod belongs to, from its name: `web-7d98456675-x2x7q` and
- * `web-7d98456675-*` → `web` (Deployment), `db-0` → `db` (StatefulSet),
- * `agent-x2x7q` → `agent` (DaemonSet, Job).
- */
-export function workloadOf(podName: string): string {
-  if (/-\d+$/.test(podName) && !/-[a-z0-9]{6,10}-\d+$/.test(podName))
-    return podName.replace(/-\d+$/, '');
-  const base = podName.endsWith('-*') ? podName.slice(0, -2) : dropLast(podName, 5, 5);
-  return dropLast(base, 6, 10);
-}
+/** The same workload names as the report's map (`web-7d98456675-x2x7q` → `web`, `db-0` → `db`). */
+export { workloadOf } from '../report/graph.js';
 
 /** Labels that differ between pods of one workload and must not select it. */
 export const VOLATILE_LABELS = new Set([
