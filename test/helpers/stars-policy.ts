@@ -3,6 +3,7 @@
  * among its pods and its internet address, and records shaped like the
  * demo's (a deny phase, then the allow-list).
  */
+import { stringify } from 'yaml';
 import type { Directory } from '../../src/advise/identity.js';
 import { INTERNET_IP, STARS_PODS, TALKS } from '../../src/demo/stars.js';
 import { formatLabels } from '../../src/format/codec.js';
@@ -110,3 +111,15 @@ export const STARS_DIRECTORY: Directory = {
   namespaces: [],
   nodes: [],
 };
+
+/** STARS_DIRECTORY as an endpoints file (what `--endpoints FILE` reads). */
+export function starsEndpointsYaml(): string {
+  return stringify({
+    pods: STARS_DIRECTORY.pods.map((p) => ({
+      namespace: p.namespace,
+      name: p.name,
+      ip: p.ips[0],
+      labels: p.labels,
+    })),
+  });
+}

@@ -20,7 +20,7 @@ import { encodeRecord } from '../../src/format/codec.js';
 import { awsTestConfig, type Moto, startMoto } from '../../src/sim/moto.js';
 import { runCli } from '../harness/cli.js';
 import { skipMoto } from '../harness/env.js';
-import { STARS_DIRECTORY, starsRecords } from '../helpers/stars-policy.js';
+import { starsEndpointsYaml, starsRecords } from '../helpers/stars-policy.js';
 
 describe.skipIf(skipMoto)('advise and policy test from CloudWatch', () => {
   let moto: Moto;
@@ -35,17 +35,7 @@ describe.skipIf(skipMoto)('advise and policy test from CloudWatch', () => {
   });
   beforeAll(async () => {
     writeFileSync(file, `${records.map((r) => encodeRecord(r)).join('\n')}\n`);
-    writeFileSync(
-      endpoints,
-      stringify({
-        pods: STARS_DIRECTORY.pods.map((p) => ({
-          namespace: p.namespace,
-          name: p.name,
-          ip: p.ips[0],
-          labels: p.labels,
-        })),
-      }),
-    );
+    writeFileSync(endpoints, starsEndpointsYaml());
     moto = await startMoto();
     const logs = new CloudWatchLogsClient(awsTestConfig(moto.endpoint));
     const logGroupName = 'flowtrail-flowlogs-stars';

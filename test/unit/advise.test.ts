@@ -10,7 +10,6 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { stringify } from 'yaml';
 import { diffFlows } from '../../src/advise/diff.js';
 import { Identities, workloadOf } from '../../src/advise/identity.js';
 import { observe } from '../../src/advise/observe.js';
@@ -30,6 +29,7 @@ import {
   STARS_ALLOW_LIST,
   STARS_DIRECTORY,
   starsAllowedSet,
+  starsEndpointsYaml,
   starsRecord,
   starsRecords,
 } from '../helpers/stars-policy.js';
@@ -205,17 +205,7 @@ describe('the commands, through the real binary', () => {
       .join('\n')}\n`,
   );
   const endpoints = join(dir, 'endpoints.yaml');
-  writeFileSync(
-    endpoints,
-    stringify({
-      pods: STARS_DIRECTORY.pods.map((p) => ({
-        namespace: p.namespace,
-        name: p.name,
-        ip: p.ips[0],
-        labels: p.labels,
-      })),
-    }),
-  );
+  writeFileSync(endpoints, starsEndpointsYaml());
   const cli = (...args: string[]) =>
     spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8' });
   const since = ['--since', '1970-01-01T00:00:00Z'];
