@@ -183,6 +183,41 @@ describe('flowtrail advise on stars-shaped records', () => {
   });
 });
 
+describe('advise: verdicts over time and labels', () => {
+  it('an allow and a deny of one flow in the same interval: allowed (the traffic got through)', () => {
+    const o = { labels: true, kind: 1 as const };
+    const records = [
+      starsRecord('client', 'frontend', 80, 'deny', 5_000, 'dst', o),
+      starsRecord('client', 'frontend', 80, 'allow', 5_000, 'dst', o),
+    ];
+    const { policies, replay } = run(records, new Identities(undefined, true));
+    expect(starsAllowedSet(policies)).toEqual(['client>frontend:80']);
+    expect(replay.summary).toMatchObject({ newlyAllowed: 0, newlyDenied: 0, superseded: 1 });
+    // Allowed first and denied later: the later deny wins, nothing is allowed.
+    const tightened = [
+      starsRecord('client', 'frontend', 80, 'allow', 5_000, 'dst', o),
+      starsRecord('client', 'frontend', 80, 'deny', 6_000, 'dst', o),
+    ];
+    expect(starsAllowedSet(run(tightened, new Identities(undefined, true)).policies)).toEqual([]);
+  });
+
+  it('selects by stable labels: pod-template-hash and the like are left out', () => {
+    const o = { labels: true, kind: 1 as const };
+    const r = starsRecord('client', 'frontend', 80, 'allow', 5_000, 'dst', o);
+    r.dstLabels = '[pod-template-hash=5d9b7c8f4,role=frontend]';
+    r.srcLabels = '[controller-revision-hash=abc,role=client]';
+    const { proposal } = run([r], new Identities(undefined, true));
+    const frontend = proposal.policies.find((p) => p.workload === 'stars/frontend')!;
+    expect(frontend.policy.spec.podSelector).toEqual({ matchLabels: { role: 'frontend' } });
+    expect(frontend.policy.spec.ingress![0]!.from).toEqual([
+      {
+        namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'client' } },
+        podSelector: { matchLabels: { role: 'client' } },
+      },
+    ]);
+  });
+});
+
 describe('workload names', () => {
   it.each([
     ['frontend-5d9b7c8f4-h2x8k', 'frontend'],
