@@ -94,7 +94,7 @@ function buildSinks(
 
 /**
  * The `<nodeName>_Events` stream: one JSON line per loss, beside the records
- * (never inside them: the 24-field stream stays pure). Spooled like records.
+ * (never inside them: the records stream stays pure). Spooled like records.
  */
 function buildEventsSink(config: Config, logger: Logger, now: () => number): Sink | undefined {
   const cw = config.sinks.cloudwatch;

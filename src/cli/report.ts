@@ -5,7 +5,6 @@
  * few reported with their line numbers, never fatal.
  */
 import { writeFileSync } from 'node:fs';
-import Table from 'cli-table3';
 import type { Command } from 'commander';
 import pc from 'picocolors';
 import type { FlowRecord } from '../format/record.js';
@@ -22,6 +21,7 @@ import {
 import { readWhatIfDiff, type WhatIfDiff } from '../report/diff.js';
 import { renderHtml } from '../report/html.js';
 import { type BadLine, cloudWatchLines, decodeAll, fileLines } from '../report/sources.js';
+import { pairsTable } from '../report/text.js';
 import { regionRequired, resolveRegion } from '../util/aws-region.js';
 import { collect } from './agent.js';
 
@@ -185,11 +185,14 @@ export function registerReport(program: Command): void {
           `${JSON.stringify({ totals: t, badLines: counter.bad, answers: Object.fromEntries(answers) }, null, 2)}\n`,
         );
       } else if (flags.csv) {
-        process.stdout.write('question,source,destination,port,proto,flows,packets,bytes\n');
+        process.stdout.write(
+          'question,source,destination,port,proto,flows,packets,bytes,policies\n',
+        );
         for (const [q, rows] of answers) {
           for (const r of rows) {
+            const policies = r.policies.join('|');
             process.stdout.write(
-              `${[q, r.src, r.dst, r.dstPort, r.proto, r.flows, r.packets, r.bytes].map(csvCell).join(',')}\n`,
+              `${[q, r.src, r.dst, r.dstPort, r.proto, r.flows, r.packets, r.bytes, policies].map(csvCell).join(',')}\n`,
             );
           }
         }
@@ -203,13 +206,7 @@ export function registerReport(program: Command): void {
             process.stdout.write(pc.dim('  none\n'));
             continue;
           }
-          const table = new Table({
-            head: ['source', 'destination', 'port', 'proto', 'flows', 'packets', 'bytes'],
-            style: { head: ['cyan'] },
-          });
-          for (const r of rows.slice(0, 20))
-            table.push([r.src, r.dst, r.dstPort, r.proto, r.flows, r.packets, r.bytes]);
-          process.stdout.write(`${table.toString()}\n`);
+          process.stdout.write(`${pairsTable(rows, 20)}\n`);
         }
       }
       if (counter.bad > 0) {

@@ -991,11 +991,14 @@ export class FlowTable {
     const sport = sportOf(st, s);
     const dport = st.i[ib + DPORT]! >= 0 ? st.i[ib + DPORT]! : undefined;
     let tuple = st.tuple[s];
-    if ((shared || this.o.includePolicies) && tuple === undefined) {
+    // Allow-policy names come from NFLOG allow rules, which many engines do not log: with
+    // none this interval, no connection needs its 5-tuple key (a string kept per connection).
+    const withPolicies = this.o.includePolicies && this.denies.hasAllowPolicies;
+    if ((shared || withPolicies) && tuple === undefined) {
       tuple = tupleKey(proto, st.origSrc[s]!, st.dst[s]!, sport, dport);
       st.tuple[s] = tuple;
     }
-    const policies = this.o.includePolicies ? this.denies.policiesFor(tuple!) : undefined;
+    const policies = withPolicies ? this.denies.policiesFor(tuple!) : undefined;
     // One scratch contribution for every call: the aggregator copies what it keeps.
     const c = this.scratch;
     c.src = src;

@@ -13,6 +13,8 @@ export interface PairRow {
   flows: number;
   packets: number;
   bytes: number;
+  /** The policies the records name (27-field records), sorted; none from 24-field ones. */
+  policies: string[];
 }
 
 function who(type: string, ns: string, name: string, ip: string): string {
@@ -23,6 +25,7 @@ function who(type: string, ns: string, name: string, ip: string): string {
 
 function group(records: readonly FlowRecord[], filter: (r: FlowRecord) => boolean): PairRow[] {
   const rows = new Map<string, PairRow>();
+  const policies = new Map<PairRow, Set<string>>();
   for (const r of records) {
     if (!filter(r)) continue;
     const src = who(r.srcType, r.srcNamespace, r.srcName, r.srcIP);
@@ -31,15 +34,39 @@ function group(records: readonly FlowRecord[], filter: (r: FlowRecord) => boolea
     const key = `${src}|${dst}|${dstPort}|${r.proto}`;
     let row = rows.get(key);
     if (!row) {
-      row = { src, dst, dstPort, proto: r.proto, records: 0, flows: 0, packets: 0, bytes: 0 };
+      row = {
+        src,
+        dst,
+        dstPort,
+        proto: r.proto,
+        records: 0,
+        flows: 0,
+        packets: 0,
+        bytes: 0,
+        policies: [],
+      };
       rows.set(key, row);
     }
     row.records++;
     row.flows += r.numFlows;
     row.packets += r.packetsIn + r.packetsOut;
     row.bytes += r.bytesIn + r.bytesOut;
+    if (r.policies !== undefined && r.policies !== '-') {
+      let set = policies.get(row);
+      if (!set) {
+        set = new Set();
+        policies.set(row, set);
+      }
+      for (const p of r.policies.split('|')) set.add(p);
+    }
   }
+  for (const [row, set] of policies) row.policies = [...set].sort();
   return [...rows.values()].sort((a, b) => b.packets - a.packets || b.bytes - a.bytes);
+}
+
+/** Whether any row names a policy (then the tables show them). */
+export function namesPolicies(rows: readonly PairRow[]): boolean {
+  return rows.some((r) => r.policies.length > 0);
 }
 
 /**

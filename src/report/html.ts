@@ -7,7 +7,7 @@
  * offline and from a mail attachment. Pure: data in, string out.
  */
 import type { FlowRecord } from '../format/record.js';
-import type { PairRow, Totals } from './analyze.js';
+import { namesPolicies, type PairRow, type Totals } from './analyze.js';
 import { deniedChart, deniedLegend, deniedSplitNote, portProto, talkersChart } from './charts.js';
 import { deniesByCause } from './denies.js';
 import type { WhatIfDiff, WhatIfFlow } from './diff.js';
@@ -38,11 +38,13 @@ export interface HtmlReport {
 
 function table(rows: readonly PairRow[]): string {
   if (rows.length === 0) return '<p class="muted">none</p>';
+  const withPolicies = namesPolicies(rows);
   const head = ['source', 'destination', 'port', 'proto', 'flows', 'packets', 'bytes'];
+  if (withPolicies) head.push('policies');
   const body = rows
     .map(
       (r) =>
-        `<tr><td>${esc(r.src)}</td><td>${esc(r.dst)}</td><td class="n">${esc(r.dstPort)}</td><td>${esc(protoName(r.proto))}</td><td class="n">${formatCount(r.flows)}</td><td class="n">${formatCount(r.packets)}</td><td class="n" title="${formatCount(r.bytes)} bytes">${formatBytes(r.bytes)}</td></tr>`,
+        `<tr><td>${esc(r.src)}</td><td>${esc(r.dst)}</td><td class="n">${esc(r.dstPort)}</td><td>${esc(protoName(r.proto))}</td><td class="n">${formatCount(r.flows)}</td><td class="n">${formatCount(r.packets)}</td><td class="n" title="${formatCount(r.bytes)} bytes">${formatBytes(r.bytes)}</td>${withPolicies ? `<td>${esc(r.policies.join(' '))}</td>` : ''}</tr>`,
     )
     .join('\n');
   return `<table><thead><tr>${head.map((h) => `<th>${h}</th>`).join('')}</tr></thead><tbody>\n${body}\n</tbody></table>`;

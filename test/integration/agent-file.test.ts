@@ -63,7 +63,8 @@ describe.skipIf(skipKernel)('agent → file sink on a simulated node', () => {
   let deniedSent = 0;
 
   beforeAll(async () => {
-    node = await SimNode.create({ timeWaitSeconds: 2 });
+    // TIME_WAIT outlives the lookups below however loaded the machine: dumps complete connections there.
+    node = await SimNode.create({ timeWaitSeconds: 10 });
     client = node.addPod({
       namespace: 'client',
       name: 'client-7f9c6d5b8-abcde',
@@ -139,7 +140,7 @@ describe.skipIf(skipKernel)('agent → file sink on a simulated node', () => {
     await early.done;
     await sleep(300);
     record('early', { src: client.ip, dst: backendA.ip, sport: early.sport, dport: 6379 });
-    await sleep(3_000); // past two flushes and TIME_WAIT
+    await sleep(4_500); // past two flushes
     await stopProcess(agent, 10_000);
     records = readFileSync(out, 'utf8')
       .split('\n')

@@ -7,6 +7,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { decodeRecord, encodeRecord } from '../../src/format/codec.js';
 import type { FlowRecord } from '../../src/format/record.js';
 import {
   bucketFor,
@@ -144,8 +145,61 @@ describe('report analysis (pure)', () => {
         flows: 5,
         packets: 12,
         bytes: 720,
+        policies: [],
       },
     ]);
+  });
+});
+
+/** The policy names a 27-field record may carry ('|'-joined), '-' for none. */
+const policiesArb = fc.oneof(
+  fc.constant('-'),
+  fc
+    .uniqueArray(fc.constantFrom('default.deny', 'prod.allow-api', 'dev.egress'), {
+      minLength: 1,
+      maxLength: 3,
+    })
+    .map((p) => p.join('|')),
+);
+
+describe('report answers from either record variant', () => {
+  const answers = (rs: readonly FlowRecord[]) => [
+    deniedFlows(rs),
+    egressToInternet(rs),
+    crossNamespaceIngress(rs, 'prod'),
+    namespaceTalkers(rs, 'dev'),
+    topTalkers(rs, Number.MAX_SAFE_INTEGER),
+  ];
+
+  it('the same flows give the same answers through the codec, in 24 or 27 fields; 27 adds the policies, united per row', () => {
+    fc.assert(
+      fc.property(fc.array(fc.tuple(recordArb, policiesArb), { maxLength: 120 }), (drawn) => {
+        const with27 = drawn.map(([r, policies]) => ({
+          ...r,
+          srcNameAggr: r.srcName,
+          dstNameAggr: r.dstName,
+          policies,
+        }));
+        const read = (variant: 24 | 27) =>
+          with27.map((r) => decodeRecord(encodeRecord(r, { variant })));
+        const from24 = answers(read(24));
+        const from27 = answers(read(27));
+        const strip = (rows: PairRow[][]) =>
+          rows.map((a) => a.map(({ policies: _, ...rest }) => rest));
+        expect(strip(from27)).toEqual(strip(from24));
+        for (const rows of from24) for (const row of rows) expect(row.policies).toEqual([]);
+        // Each denied row names exactly the policies of its records, sorted.
+        const pair = (row: PairRow) => `${row.src}|${row.dst}|${row.dstPort}|${row.proto}`;
+        for (const row of from27[0]!) {
+          const names = new Set(
+            with27
+              .filter((r) => deniedFlows([r]).some((one) => pair(one) === pair(row)))
+              .flatMap((r) => (r.policies === '-' ? [] : r.policies.split('|'))),
+          );
+          expect(row.policies).toEqual([...names].sort());
+        }
+      }),
+    );
   });
 });
 
@@ -203,6 +257,28 @@ describe('report HTML page', () => {
     const talkers = html.match(/<div class="bars" id="top-talkers"[\s\S]*?\n<\/div>/)?.[0] ?? '';
     const bytes = [...talkers.matchAll(/data-bytes="(\d+)"/g)].map((m) => Number(m[1]));
     expect(bytes).toEqual(topTalkers(rs).map((r) => r.bytes));
+  });
+
+  it('adds a policies column only when rows name policies (27-field records), escaped', () => {
+    expect(html).not.toContain('<th>policies</th>');
+    const deny = { ...fc.sample(recordArb, { numRuns: 1, seed: 5 })[0]!, action: 'deny' as const };
+    const named = [...rs, deny].map((r) => ({
+      ...r,
+      policies: r.action === 'deny' ? 'default.<deny>' : '-',
+    }));
+    const page = renderHtml({
+      title: 'flowtrail report',
+      source: 'test',
+      generatedAt: new Date(T0 * 1000),
+      totals: totals(named),
+      badLines: 0,
+      answers: [['Which flows did policy deny, and between whom?', deniedFlows(named)]],
+      bucketSeconds: bucket,
+      topTalkers: [],
+      records: named,
+    });
+    expect(page).toContain('<th>policies</th>');
+    expect(page).toContain('<td>default.&lt;deny&gt;</td>');
   });
 
   it('is well-formed enough to nest: every svg, table and section tag is closed', () => {
