@@ -1,10 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
+import { registerAdvise } from './cli/advise.js';
 import { registerAgent } from './cli/agent.js';
 import { registerCapture } from './cli/capture.js';
 import { registerDemo } from './cli/demo.js';
 import { registerDoctor } from './cli/doctor.js';
 import { registerEstimate } from './cli/estimate.js';
+import { registerPolicy } from './cli/policy.js';
 import { registerQuery } from './cli/query.js';
 import { registerReport } from './cli/report.js';
 import { registerSetup } from './cli/setup.js';
@@ -29,6 +31,8 @@ export function buildProgram(): Command {
   registerDemo(program);
   registerDoctor(program);
   registerEstimate(program);
+  registerAdvise(program);
+  registerPolicy(program);
   return program;
 }
 

@@ -73,3 +73,84 @@ export const TALKS: readonly Talk[] = [
     allowedBy: 'default.allow-egress-https',
   },
 ];
+
+/**
+ * The stars scenario's policy as Kubernetes NetworkPolicies, equivalent to
+ * the iptables rules the demo installs (src/sim/policy.ts): first a default
+ * deny of both directions in every namespace, then each allowed talk as an
+ * egress rule at its source and an ingress rule at its destination; client →
+ * backend stays denied. `flowtrail policy test --policies` takes them as
+ * files; the round-trip test checks the evaluator gives the simulated node's
+ * own verdicts with them.
+ */
+export const STARS_DEFAULT_DENY_YAML = ['stars', 'client', 'management-ui']
+  .map(
+    (ns) => `apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: { name: default-deny, namespace: ${ns} }
+spec:
+  podSelector: {}
+  policyTypes: [Ingress, Egress]
+`,
+  )
+  .join('---\n');
+
+export const STARS_ALLOW_YAML = `apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: { name: frontend-policy, namespace: stars }
+spec:
+  podSelector: { matchLabels: { role: frontend } }
+  policyTypes: [Ingress, Egress]
+  ingress:
+    - from:
+        - namespaceSelector: { matchLabels: { kubernetes.io/metadata.name: client } }
+          podSelector: { matchLabels: { role: client } }
+        - namespaceSelector: { matchLabels: { kubernetes.io/metadata.name: management-ui } }
+          podSelector: { matchLabels: { role: management-ui } }
+      ports: [{ protocol: TCP, port: 80 }]
+  egress:
+    - to: [{ podSelector: { matchLabels: { role: backend } } }]
+      ports: [{ protocol: TCP, port: 6379 }]
+    - to: [{ ipBlock: { cidr: ${INTERNET_IP}/32 } }]
+      ports: [{ protocol: TCP, port: ${INTERNET_PORT} }]
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: { name: backend-policy, namespace: stars }
+spec:
+  podSelector: { matchLabels: { role: backend } }
+  ingress:
+    - from:
+        - podSelector: { matchLabels: { role: frontend } }
+        - namespaceSelector: { matchLabels: { kubernetes.io/metadata.name: management-ui } }
+          podSelector: { matchLabels: { role: management-ui } }
+      ports: [{ protocol: TCP, port: 6379 }]
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: { name: client-policy, namespace: client }
+spec:
+  podSelector: { matchLabels: { role: client } }
+  policyTypes: [Egress]
+  egress:
+    - to:
+        - namespaceSelector: { matchLabels: { kubernetes.io/metadata.name: stars } }
+          podSelector: { matchLabels: { role: frontend } }
+      ports: [{ protocol: TCP, port: 80 }]
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: { name: ui-policy, namespace: management-ui }
+spec:
+  podSelector: { matchLabels: { role: management-ui } }
+  policyTypes: [Egress]
+  egress:
+    - to:
+        - namespaceSelector: { matchLabels: { kubernetes.io/metadata.name: stars } }
+          podSelector: { matchLabels: { role: frontend } }
+      ports: [{ protocol: TCP, port: 80 }]
+    - to:
+        - namespaceSelector: { matchLabels: { kubernetes.io/metadata.name: stars } }
+          podSelector: { matchLabels: { role: backend } }
+      ports: [{ protocol: TCP, port: 6379 }]
+`;

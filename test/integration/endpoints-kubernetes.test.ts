@@ -4,12 +4,11 @@
  * API server is available here), including a 410 Gone ERROR event that
  * forces a relist.
  */
-import { KubeConfig } from '@kubernetes/client-node';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EndpointCache } from '../../src/endpoints/cache.js';
 import { startKubernetesSource } from '../../src/endpoints/kubernetes-source.js';
 import { silentLogger } from '../../src/util/log.js';
-import { FakeApiServer, type Obj } from '../helpers/fake-kube-api.js';
+import { FakeApiServer, fakeKubeConfig, type Obj, until } from '../helpers/fake-kube-api.js';
 
 function pod(name: string, ip: string, node = 'node-1', labels: Record<string, string> = {}): Obj {
   return {
@@ -28,14 +27,6 @@ function pod(name: string, ip: string, node = 'node-1', labels: Record<string, s
   };
 }
 
-async function until(cond: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 describe('Kubernetes endpoint source (local list+watch server)', () => {
   let api: FakeApiServer;
   let close: (() => Promise<void>) | undefined;
@@ -49,13 +40,7 @@ describe('Kubernetes endpoint source (local list+watch server)', () => {
     api.pods.set('backend-x', pod('backend-x', '10.244.1.3'));
     api.holdLists = true;
     const url = await api.start();
-    const kc = new KubeConfig();
-    kc.loadFromOptions({
-      clusters: [{ name: 'fake', server: url, skipTLSVerify: true }],
-      users: [{ name: 'u' }],
-      contexts: [{ name: 'c', cluster: 'fake', user: 'u' }],
-      currentContext: 'c',
-    });
+    const kc = fakeKubeConfig(url);
     const cache = new EndpointCache({ nodeName: 'node-1' });
     let t = 1_000;
     const starting = startKubernetesSource({
@@ -101,13 +86,7 @@ describe('Kubernetes endpoint source (local list+watch server)', () => {
     api = new FakeApiServer();
     api.pods.set('a', pod('a-1', '10.244.2.1'));
     const url = await api.start();
-    const kc = new KubeConfig();
-    kc.loadFromOptions({
-      clusters: [{ name: 'fake', server: url, skipTLSVerify: true }],
-      users: [{ name: 'u' }],
-      contexts: [{ name: 'c', cluster: 'fake', user: 'u' }],
-      currentContext: 'c',
-    });
+    const kc = fakeKubeConfig(url);
     const cache = new EndpointCache({ nodeName: 'node-1', graceMs: 0 });
     let t = 1_000;
     close = (
