@@ -22,9 +22,9 @@
           "actions": [
             {
               "action_name": "bpf_skeleton",
-              "inputs": ["bpf/kfree_skb.bpf.c", "bpf/kdrops-types.h", "bpf/build.sh"],
-              "outputs": ["<(INTERMEDIATE_DIR)/kdrops.skel.h"],
-              "action": ["sh", "bpf/build.sh", "<(INTERMEDIATE_DIR)"]
+              "inputs": ["bpf/kfree_skb.bpf.c", "bpf/kdrops-types.h", "bpf/sim-tc-policy.bpf.c", "bpf/build.sh"],
+              "outputs": ["<(INTERMEDIATE_DIR)/kdrops.skel.h", "<(PRODUCT_DIR)/sim-tc-policy.bpf.o"],
+              "action": ["sh", "bpf/build.sh", "<(INTERMEDIATE_DIR)", "<(PRODUCT_DIR)"]
             }
           ]
         }]

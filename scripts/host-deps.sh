@@ -2,7 +2,8 @@
 # Installs the system tools flowtrail's tests and demo use, when missing:
 # iptables/nftables/conntrack/iproute2 for the simulated node, nginx and ab
 # for traffic, curl, valgrind for the addon's leak check, kubectl to render
-# deploy/kubernetes. Debian packages only.
+# deploy/kubernetes, clang + bpftool + libbpf-dev for the kernel drop addon
+# (native/bpf; npm ci builds it). Debian packages only.
 set -euo pipefail
 
 need=()
@@ -19,6 +20,9 @@ command -v make      >/dev/null || need+=(make)
 command -v g++       >/dev/null || need+=(g++)
 command -v python3   >/dev/null || need+=(python3)
 command -v kubectl   >/dev/null || need+=(kubernetes-client)  # `kubectl kustomize` of deploy/kubernetes
+command -v clang     >/dev/null || need+=(clang)              # the kfree_skb BPF program (native/bpf)
+command -v bpftool   >/dev/null || need+=(bpftool)            # its libbpf skeleton; the tests' tc/map reads
+[ -f /usr/include/bpf/libbpf.h ] || need+=(libbpf-dev)       # the addon links libbpf
 
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then

@@ -20,6 +20,9 @@ import { startFileSource } from './endpoints/file-source.js';
 import { FlowTable } from './flows/flow-table.js';
 import { VolumeControl } from './flows/volume.js';
 import { encodeRecord } from './format/codec.js';
+import { KernelDropListener, KernelDropsUnavailable } from './kdrops/listener.js';
+import { DenyRouter, type DenySource } from './kdrops/router.js';
+import type { KernelDrop } from './kdrops/types.js';
 import { encodeLossEvent, LOSS_KINDS, type LossKind, LossLedger } from './loss/ledger.js';
 import { LossWatch } from './loss/watch.js';
 import { MetricsPublisher } from './metrics/cloudwatch-metrics.js';
@@ -179,6 +182,60 @@ function netlinkCapture(
   };
 }
 
+/**
+ * The kernel drop source per denies.source: absent means both where this
+ * kernel and these privileges allow it, else nflog (with the reason logged);
+ * kernel or both asked for explicitly must start, or the agent does not.
+ */
+function startKernelDrops(
+  config: Config,
+  logger: Logger,
+  now: () => number,
+  onDrops: (drops: KernelDrop[]) => void,
+): { source: DenySource; listener: KernelDropListener | undefined } {
+  const asked = config.denies.source;
+  if (asked === 'nflog') {
+    logger.info({ source: 'nflog', why: 'denies.source: nflog' }, 'deny source');
+    return { source: 'nflog', listener: undefined };
+  }
+  const listener = new KernelDropListener({
+    tickMs: config.conntrack.tickMs,
+    ringBytes: config.denies.ringBufferBytes,
+    logger,
+    onDrops,
+    onDecodeError: (err) =>
+      logger.debug({ code: err.code, ...err.context }, 'kernel drop record skipped'),
+    onError: (err) => logger.error({ err: err.message }, 'kernel drop source error'),
+  });
+  try {
+    listener.start();
+  } catch (err) {
+    if (asked !== undefined || !(err instanceof KernelDropsUnavailable)) {
+      throw new FlowtrailError(
+        'ERR_KDROPS_START',
+        `denies.source: ${asked ?? 'both'} needs the kernel drop source, which did not start: ${(err as Error).message}${err instanceof KernelDropsUnavailable ? `; fix: ${err.fix}` : ''}`,
+        { source: asked },
+        { cause: err },
+      );
+    }
+    logger.warn(
+      { source: 'nflog', why: err.message, fix: err.fix, code: err.code },
+      'deny source: nflog only (the kernel drop source is not available here; set denies.source to silence this)',
+    );
+    return { source: 'nflog', listener: undefined };
+  }
+  const source = asked ?? 'both';
+  logger.info(
+    {
+      source,
+      why: asked ? `denies.source: ${asked}` : 'default: the kernel drop source loaded',
+      at: now(),
+    },
+    'deny source',
+  );
+  return { source, listener };
+}
+
 export async function runAgent(config: Config, deps: RunAgentDeps): Promise<void> {
   const { logger } = deps;
   const now = deps.now ?? Date.now;
@@ -216,6 +273,9 @@ export async function runAgent(config: Config, deps: RunAgentDeps): Promise<void
     egressGroup: config.nflog.egressGroup,
     maxFlows: config.flowLogs.maxTrackedFlows,
   });
+  const kernel = startKernelDrops(config, logger, now, (drops) => router.kernel(drops, now()));
+  const router = new DenyRouter(kernel.source, table, config.denies.matchWindowMs);
+  let stopping = false;
   const volume = new VolumeControl(config.flowLogs);
   const putLatency = createPutLatencyHistogram();
   const ledger = new LossLedger();
@@ -265,17 +325,21 @@ export async function runAgent(config: Config, deps: RunAgentDeps): Promise<void
     );
   }
   const core = new AgentCore({
-    table: volume.active
-      ? {
-          onConntrackEvent: (e, t) => table.onConntrackEvent(e, t),
-          onNflog: (p, t) => table.onNflog(p, t),
-          applyDump: (e, t) => table.applyDump(e, t),
-          beginDump: () => table.beginDump(),
-          onDumpEvent: (e, t) => table.onDumpEvent(e, t),
-          endDump: (t) => table.endDump(t),
-          flush: (start, end) => volume.apply(table.flush(start, end)),
-        }
-      : table,
+    table: {
+      onConntrackEvent: (e, t) => table.onConntrackEvent(e, t),
+      onNflog: (p, t) => router.nflog(p, t),
+      applyDump: (e, t) => table.applyDump(e, t),
+      beginDump: () => table.beginDump(),
+      onDumpEvent: (e, t) => table.onDumpEvent(e, t),
+      endDump: (t) => table.endDump(t),
+      flush: (start, end) => {
+        // Kernel drops queued now, and iptables drops whose NFLOG copy is overdue (all at stop).
+        kernel.listener?.drain();
+        router.release(now(), stopping);
+        const records = table.flush(start, end);
+        return volume.active ? volume.apply(records) : records;
+      },
+    },
     capture,
     sinks,
     encode: (r) => encodeRecord(r, { variant }),
@@ -298,6 +362,7 @@ export async function runAgent(config: Config, deps: RunAgentDeps): Promise<void
       cache.prune(now());
     },
   });
+  let kernelLostAtClose = 0;
   let captureOpen = false;
   const health = () =>
     evaluateHealth(
@@ -324,6 +389,13 @@ export async function runAgent(config: Config, deps: RunAgentDeps): Promise<void
       flowsTracked: () => table.stats.tracked,
       flowsShed: () => table.stats.shed,
       deniedPackets: () => table.stats.deniedPackets,
+      ...(kernel.listener
+        ? {
+            kernelDrops: () => router.counts.all(),
+            kernelDropsLost: () => kernel.listener?.nativeStats()?.lost ?? kernelLostAtClose,
+            kernelDropsMatched: () => router.join.stats.matched,
+          }
+        : {}),
       recordsWritten: () => core.stats.recordsWritten,
       flushes: () => core.stats.flushes,
       lost: (kind) => ledger.total(kind),
@@ -365,6 +437,9 @@ export async function runAgent(config: Config, deps: RunAgentDeps): Promise<void
           now,
           sources: {
             takeDeniedPackets: () => table.takeDeniedPackets(),
+            ...(config.metrics.droppedPackets && kernel.listener
+              ? { takeDropped: () => router.takeDropped() }
+              : {}),
             healthy: () => health().healthy,
             takeLost: () => {
               const out = new Map<LossKind, number>();
@@ -389,6 +464,7 @@ export async function runAgent(config: Config, deps: RunAgentDeps): Promise<void
     }
     metrics?.start();
   } catch (err) {
+    kernel.listener?.close();
     await capture.close().catch(() => {});
     await eventsSink?.close().catch(() => {});
     await source?.close();
@@ -397,7 +473,10 @@ export async function runAgent(config: Config, deps: RunAgentDeps): Promise<void
   }
   await (deps.stopSignal ?? signalStop());
   logger.info('stopping: flushing the partial interval');
+  stopping = true;
   await core.stop();
+  kernelLostAtClose = kernel.listener?.nativeStats()?.lost ?? 0;
+  kernel.listener?.close();
   await eventsSink?.close();
   // The last push reports health as it was while running: a rolling restart is not an unhealthy node.
   await metrics?.stop();

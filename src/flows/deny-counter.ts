@@ -1,5 +1,6 @@
 /**
- * Denied traffic: NFLOG packets whose prefix says deny, counted per reporter
+ * Denied traffic: NFLOG packets whose prefix says deny, and kernel drops with
+ * a policy reason (addDeny, src/flows/kernel-denies.ts), counted per reporter
  * and 5-tuple for one interval. The ingress group reports dst (packetsIn),
  * the egress group src (packetsOut). A 5-tuple with no denied packet in an
  * interval yields nothing (no stale zero-count deny flows); a 5-tuple counts
@@ -40,7 +41,22 @@ interface DenyEntry {
   bytes: number;
   /** Time of the first packet: the owner lookup time. */
   readonly firstMs: number;
-  readonly policy: string;
+  /** The deciding policy (tier.policy) when known. */
+  policy: string | undefined;
+}
+
+/** One denied packet from a source other than NFLOG (the kernel's drop events). */
+export interface DeniedPacket {
+  readonly reporter: 'src' | 'dst';
+  readonly proto: number;
+  readonly src: string;
+  readonly dst: string;
+  readonly sport: number;
+  readonly dport: number;
+  /** IP bytes (IPv4 total length), as NFLOG counts them. */
+  readonly bytes: number;
+  readonly timeMs: number;
+  readonly policy: string | undefined;
 }
 
 export interface DenyCounterOptions {
@@ -91,27 +107,68 @@ export class DenyCounter {
         this.otherGroup++;
         continue;
       }
-      this.total++;
-      this.sinceTake++;
-      const k = `${reporter}|${tupleKey(p.proto, p.src, p.dst, sport, dport)}`;
-      const e = this.entries.get(k);
-      if (e !== undefined) {
-        e.packets++;
-        e.bytes += p.bytes;
-      } else {
-        this.entries.set(k, {
-          reporter,
-          proto: p.proto,
-          src: p.src,
-          dst: p.dst,
-          sport,
-          dport,
-          packets: 1,
-          bytes: p.bytes,
-          firstMs: p.timestampMs ?? nowMs,
-          policy: v.policyName,
-        });
-      }
+      this.count(
+        reporter,
+        p.proto,
+        p.src,
+        p.dst,
+        sport,
+        dport,
+        p.bytes,
+        p.timestampMs ?? nowMs,
+        v.policyName,
+      );
+    }
+  }
+
+  /** One denied packet from the kernel's drop events (reporter and policy already decided). */
+  addDeny(d: DeniedPacket): void {
+    const ports = hasPorts(d.proto);
+    this.count(
+      d.reporter,
+      d.proto,
+      d.src,
+      d.dst,
+      ports ? d.sport : undefined,
+      ports ? d.dport : undefined,
+      d.bytes,
+      d.timeMs,
+      d.policy,
+    );
+  }
+
+  private count(
+    reporter: 'src' | 'dst',
+    proto: number,
+    src: string,
+    dst: string,
+    sport: number | undefined,
+    dport: number | undefined,
+    bytes: number,
+    timeMs: number,
+    policy: string | undefined,
+  ): void {
+    this.total++;
+    this.sinceTake++;
+    const k = `${reporter}|${tupleKey(proto, src, dst, sport, dport)}`;
+    const e = this.entries.get(k);
+    if (e !== undefined) {
+      e.packets++;
+      e.bytes += bytes;
+      e.policy ??= policy;
+    } else {
+      this.entries.set(k, {
+        reporter,
+        proto,
+        src,
+        dst,
+        sport,
+        dport,
+        packets: 1,
+        bytes,
+        firstMs: timeMs,
+        policy,
+      });
     }
   }
 
@@ -151,7 +208,7 @@ export class DenyCounter {
         packetsOut: isDst ? 0 : e.packets,
         bytesIn: isDst ? e.bytes : 0,
         bytesOut: isDst ? 0 : e.bytes,
-        policies: [e.policy],
+        policies: e.policy === undefined ? undefined : [e.policy],
       });
     }
     this.previous = seen;

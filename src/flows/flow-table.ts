@@ -45,6 +45,7 @@
 import type { ConntrackEvent, ConntrackTuple } from '../conntrack/types.js';
 import { type Endpoint, type EndpointLookup, NO_ENDPOINT } from '../endpoints/types.js';
 import type { FlowRecord } from '../format/record.js';
+import type { KernelDrop } from '../kdrops/types.js';
 import type { NflogPacket } from '../nflog/types.js';
 import { AggregationKind, Aggregator, aggregate, type Contribution } from './aggregation.js';
 import {
@@ -101,6 +102,7 @@ import {
 } from './connection-state.js';
 import { DenyCounter, hasPorts, tupleKey } from './deny-counter.js';
 import { EndpointByAddress, hasSpans, Ipv4TextCache } from './ipv4-caches.js';
+import { type DenyPolicyNamer, kernelDeny } from './kernel-denies.js';
 import { TupleCounts, tupleHash, tupleHash4 } from './tuple-counts.js';
 
 export interface FlowTableOptions {
@@ -124,6 +126,8 @@ export interface FlowTableOptions {
    * on the event socket, short enough that heavy churn does not fill memory.
    */
   goneTombstoneMs?: number;
+  /** Names the policy behind kernel denies (the data plane names none). */
+  denyPolicyNamer?: DenyPolicyNamer;
 }
 
 /**
@@ -401,7 +405,10 @@ export class FlowTable {
   private readonly byAddress: EndpointByAddress | undefined;
   private dumpGen = 0;
   private listeningSinceMs = Number.POSITIVE_INFINITY;
-  private readonly o: Required<Omit<FlowTableOptions, 'endpoints'>> & { endpoints: EndpointLookup };
+  private readonly o: Required<Omit<FlowTableOptions, 'endpoints' | 'denyPolicyNamer'>> & {
+    endpoints: EndpointLookup;
+  };
+  private readonly denyPolicyNamer: DenyPolicyNamer | undefined;
   readonly stats: FlowTableStats = {
     tracked: 0,
     shed: 0,
@@ -428,6 +435,7 @@ export class FlowTable {
       goneTombstoneMs: 60_000,
       ...options,
     };
+    this.denyPolicyNamer = options.denyPolicyNamer;
     this.byAddress = hasSpans(options.endpoints)
       ? new EndpointByAddress(options.endpoints)
       : undefined;
@@ -713,6 +721,14 @@ export class FlowTable {
     this.denies.add(packets, nowMs);
     this.stats.deniedPackets = this.denies.total;
     this.stats.deniedOtherGroup = this.denies.otherGroup;
+  }
+
+  /** Kernel drops with a policy reason (deduplicated against NFLOG by the caller): denied packets. */
+  onKernelDenies(drops: readonly KernelDrop[], nowMs: number): void {
+    for (const d of drops) {
+      this.denies.addDeny(kernelDeny(d, this.o.endpoints, this.denyPolicyNamer, nowMs));
+    }
+    this.stats.deniedPackets = this.denies.total;
   }
 
   /** Denied packets seen since the last call, both directions (the DeniedPackets metric). */
