@@ -23,6 +23,7 @@ command -v kubectl   >/dev/null || need+=(kubernetes-client)  # `kubectl kustomi
 command -v clang     >/dev/null || need+=(clang)              # the kfree_skb BPF program (native/bpf)
 command -v bpftool   >/dev/null || need+=(bpftool)            # its libbpf skeleton; the tests' tc/map reads
 [ -f /usr/include/bpf/libbpf.h ] || need+=(libbpf-dev)       # the addon links libbpf
+command -v capsh     >/dev/null || need+=(libcap2-bin)        # doctor tests drop capabilities
 
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then

@@ -422,9 +422,11 @@ static napi_value kd_stats(napi_env env, napi_callback_info info) {
 }
 
 /*
- * reasons() → { values: number[], names: string[] }: the running kernel's
- * enum skb_drop_reason from its BTF, names without the SKB_DROP_REASON_
- * prefix. Reason numbers differ between kernels; names are what we match.
+ * reasons() → { values: number[], names: string[], tracepoint: boolean }:
+ * the running kernel's enum skb_drop_reason from its BTF, names without the
+ * SKB_DROP_REASON_ prefix (numbers differ between kernels; names are what we
+ * match), and whether the BTF has the kfree_skb tracepoint's type
+ * (btf_trace_kfree_skb), which tp_btf programs attach by.
  * Throws with code ENOENT when the kernel has no BTF or no such enum.
  */
 static napi_value kd_reasons(napi_env env, napi_callback_info info) {
@@ -438,6 +440,7 @@ static napi_value kd_reasons(napi_env env, napi_callback_info info) {
     if (e) napi_throw(env, e);
     return NULL;
   }
+  bool tracepoint = btf__find_by_name_kind(btf, "btf_trace_kfree_skb", BTF_KIND_TYPEDEF) >= 0;
   const struct btf_type *t = btf__type_by_id(btf, id);
   const struct btf_enum *en = btf_enum(t);
   uint16_t n = btf_vlen(t);
@@ -461,6 +464,8 @@ static napi_value kd_reasons(napi_env env, napi_callback_info info) {
   }
   NAPI_CALL(env, napi_set_named_property(env, out, "values", values));
   NAPI_CALL(env, napi_set_named_property(env, out, "names", names));
+  NAPI_CALL(env, napi_get_boolean(env, tracepoint, &v));
+  NAPI_CALL(env, napi_set_named_property(env, out, "tracepoint", v));
   return out;
 }
 

@@ -13,6 +13,13 @@ import { decodeKdropBatch } from './decode.js';
 import { ReasonTable } from './reasons.js';
 import type { KernelDrop } from './types.js';
 
+/** What the kernel's BTF says: its drop reasons, and whether the kfree_skb tracepoint is there. */
+export interface KernelBtf {
+  values: number[];
+  names: string[];
+  tracepoint: boolean;
+}
+
 interface NativeHandle {
   readonly __kdrops?: never;
 }
@@ -33,7 +40,7 @@ interface KdropsAddon {
   drain(handle: NativeHandle): void;
   close(handle: NativeHandle): void;
   stats(handle: NativeHandle): KdropsNativeStats;
-  reasons(): { values: number[]; names: string[] };
+  reasons(): KernelBtf;
 }
 
 export const KDROPS_ADDON_PATH = new URL(
@@ -79,9 +86,14 @@ export function ownNetnsInode(): number {
 
 /** The running kernel's drop reasons from its BTF (KernelDropsUnavailable without BTF or the enum). */
 export function kernelReasons(): ReasonTable {
+  return new ReasonTable(kernelBtf());
+}
+
+/** The kernel's BTF facts (KernelDropsUnavailable without BTF or the drop reason enum). */
+export function kernelBtf(): KernelBtf {
   const a = loadKdropsAddon();
   try {
-    return new ReasonTable(a.reasons());
+    return a.reasons();
   } catch (err) {
     throw new KernelDropsUnavailable(
       'ERR_KDROPS_NO_BTF',
