@@ -70,6 +70,8 @@ export class DenyCounter {
   private entries = new Map<string, DenyEntry>();
   private previous = new Set<string>();
   private readonly allowPolicies = new Map<string, Set<string>>();
+  /** 5-tuples (tupleKey) the kernel dropped packets of in this interval. */
+  private readonly kernelTuples = new Set<string>();
   private sinceTake = 0;
   /** Denied packets ever counted. */
   total = 0;
@@ -124,6 +126,9 @@ export class DenyCounter {
   /** One denied packet from the kernel's drop events (reporter and policy already decided). */
   addDeny(d: DeniedPacket): void {
     const ports = hasPorts(d.proto);
+    this.kernelTuples.add(
+      tupleKey(d.proto, d.src, d.dst, ports ? d.sport : undefined, ports ? d.dport : undefined),
+    );
     this.count(
       d.reporter,
       d.proto,
@@ -172,6 +177,15 @@ export class DenyCounter {
     }
   }
 
+  /** 5-tuples with kernel denies in this interval. */
+  get kernelDenied(): number {
+    return this.kernelTuples.size;
+  }
+
+  kernelDeniedTuple(key: string): boolean {
+    return this.kernelTuples.has(key);
+  }
+
   /** Allow-policy names seen for a 5-tuple in this interval. */
   policiesFor(key: string): readonly string[] | undefined {
     const s = this.allowPolicies.get(key);
@@ -214,6 +228,7 @@ export class DenyCounter {
     this.previous = seen;
     this.entries = new Map();
     this.allowPolicies.clear();
+    this.kernelTuples.clear();
     return out;
   }
 }

@@ -186,6 +186,8 @@ export interface FlowTableStats {
   deniedPackets: number;
   /** Deny packets from groups other than the ingress/egress groups (not counted). */
   deniedOtherGroup: number;
+  /** Unanswered connections whose packets the kernel dropped after conntrack (not reported as allowed). */
+  kernelDeniedConnections: number;
   recordsAllowed: number;
   recordsDenied: number;
 }
@@ -421,6 +423,7 @@ export class FlowTable {
     destroysMissed: 0,
     deniedPackets: 0,
     deniedOtherGroup: 0,
+    kernelDeniedConnections: 0,
     recordsAllowed: 0,
     recordsDenied: 0,
   };
@@ -736,6 +739,17 @@ export class FlowTable {
     return this.denies.takeDeniedPackets();
   }
 
+  /** Whether the kernel dropped this interval's packets of the slot's 5-tuple (deny path). */
+  private kernelDenied(s: Slot): boolean {
+    const st = this.conns;
+    const ib = s * IW;
+    const proto = st.i[ib + PROTO]!;
+    const dport = st.i[ib + DPORT]! >= 0 ? st.i[ib + DPORT]! : undefined;
+    return this.denies.kernelDeniedTuple(
+      tupleKey(proto, st.origSrc[s]!, st.dst[s]!, sportOf(st, s), dport),
+    );
+  }
+
   // --- flush ----------------------------------------------------------------
 
   /**
@@ -778,7 +792,13 @@ export class FlowTable {
         n[b + BR]! - n[b + RBR]!,
       );
       if (step.report) {
-        this.contribute(s, step.delta, step.started, step.completed, allowed);
+        // Never answered and dropped by the kernel after conntrack counted it (a TC
+        // drop on the way to the pod): denied traffic, reported as such, not allowed.
+        if (n[b + PR] === 0 && this.denies.kernelDenied > 0 && this.kernelDenied(s)) {
+          this.stats.kernelDeniedConnections++;
+        } else {
+          this.contribute(s, step.delta, step.started, step.completed, allowed);
+        }
         n[b + RPO] = n[b + PO]!;
         n[b + RBO] = n[b + BO]!;
         n[b + RPR] = n[b + PR]!;

@@ -8,7 +8,14 @@
  */
 import { existsSync } from 'node:fs';
 import { run } from './netns.js';
-import type { SimNode, SimPod } from './simnode.js';
+import type { SimNode } from './simnode.js';
+
+/** What a classifier guards: an address behind a host-side veth (a pod, or the simulated internet). */
+export interface TcTarget {
+  readonly ip: string;
+  readonly hostVeth: string;
+  readonly name: string;
+}
 
 export const SIM_TC_OBJECT = new URL(
   '../../native/build/Release/sim-tc-policy.bpf.o',
@@ -35,18 +42,18 @@ function le(n: number, bytes: number): number[] {
 
 export class TcPolicy {
   private constructor(
-    readonly pod: SimPod,
+    readonly target: TcTarget,
     private readonly maps: { allow: number; config: number; drops: number },
   ) {}
 
-  /** Attaches the classifier to the pod's host-side veth (egress: traffic to the pod). */
-  static attach(node: SimNode, pod: SimPod): TcPolicy {
+  /** Attaches the classifier to the target's host-side veth (egress: traffic to the pod). */
+  static attach(node: SimNode, target: TcTarget): TcPolicy {
     if (!existsSync(SIM_TC_OBJECT)) {
       throw new Error(
         `the simulated TC classifier is not built (${SIM_TC_OBJECT}); install clang, bpftool and libbpf-dev, then npm run build:native`,
       );
     }
-    const dev = pod.hostVeth;
+    const dev = target.hostVeth;
     node.exec(['tc', 'qdisc', 'add', 'dev', dev, 'clsact']);
     node.exec([
       'tc',
@@ -79,7 +86,7 @@ export class TcPolicy {
     if (allow === undefined || config === undefined || drops === undefined) {
       throw new Error(`tc policy: program ${id} lacks its maps (has ${Object.keys(maps)})`);
     }
-    return new TcPolicy(pod, { allow, config, drops });
+    return new TcPolicy(target, { allow, config, drops });
   }
 
   /** Isolated: flows into the pod pass only when allowed. */
@@ -91,7 +98,7 @@ export class TcPolicy {
   allow(from: string | undefined, proto: keyof typeof PROTOS, port = 0): void {
     const key = [
       ...(from === undefined ? [0, 0, 0, 0] : ipBytes(from)),
-      ...ipBytes(this.pod.ip),
+      ...ipBytes(this.target.ip),
       Math.floor(port / 256),
       port % 256,
       PROTOS[proto],

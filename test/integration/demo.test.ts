@@ -35,80 +35,106 @@ function netnsOf(pid: string): string {
 }
 
 describe.skipIf(skipKernel || skipMoto)('flowtrail demo', () => {
-  it('shows denies before and after the allow policies, allowed pairs only after, egress as net/pub, and cleans up', () => {
-    const namespacesBefore = listSystemNamespaces();
-    const processesBefore = ours();
-    const workDir = join(mkdtempSync(join(tmpdir(), 'ft-demo-')), 'work');
-    const run = spawnSync(
-      process.execPath,
-      [CLI, 'demo', '--duration', '12', '--flush', '2', '--json', '--work-dir', workDir],
-      {
-        encoding: 'utf8',
-        timeout: 120_000,
-      },
-    );
-    expect(run.stderr).not.toMatch(/failed/);
-    expect(run.status).toBe(0);
-    const result = JSON.parse(run.stdout.trim().split('\n').at(-1)!) as DemoResult;
-    expect(result.source).toBe('cloudwatch');
-    expect(result.logGroupName).toBe('flowtrail-flowlogs-stars-demo');
-    const records: FlowRecord[] = result.records;
-    const boundary = result.phaseBoundary;
+  // iptables: NFLOG + DROP rules; ebpf: TC classifiers that log nothing, seen through kernel drop events.
+  it.each(['iptables', 'ebpf'])(
+    '--dataplane %s: shows denies before and after the allow policies, allowed pairs only after, egress as net/pub, and cleans up',
+    (dataplane) => {
+      const namespacesBefore = listSystemNamespaces();
+      const processesBefore = ours();
+      const workDir = join(mkdtempSync(join(tmpdir(), 'ft-demo-')), 'work');
+      const run = spawnSync(
+        process.execPath,
+        [
+          CLI,
+          'demo',
+          '--duration',
+          '12',
+          '--flush',
+          '2',
+          '--json',
+          '--work-dir',
+          workDir,
+          '--dataplane',
+          dataplane,
+        ],
+        {
+          encoding: 'utf8',
+          timeout: 120_000,
+        },
+      );
+      expect(run.stderr).not.toMatch(/failed/);
+      expect(run.status).toBe(0);
+      const result = JSON.parse(run.stdout.trim().split('\n').at(-1)!) as DemoResult;
+      expect(result.source).toBe('cloudwatch');
+      expect(result.dataplane).toBe(dataplane);
+      // Whose counters: the DROP rules', or each TC program's own map.
+      for (const c of result.dropCounters) {
+        expect(c.prefix).toMatch(dataplane === 'ebpf' ? /^tc:/ : /\|/);
+      }
+      expect(result.logGroupName).toBe('flowtrail-flowlogs-stars-demo');
+      const records: FlowRecord[] = result.records;
+      const boundary = result.phaseBoundary;
 
-    const pair = (r: FlowRecord, src: string, dst: string) =>
-      r.srcName.startsWith(src) && r.dstName.startsWith(dst);
-    const clientBackendDenied = records.filter(
-      (r) => r.action === 'deny' && pair(r, 'client-', 'backend-'),
-    );
-    expect(clientBackendDenied.some((r) => r.endTime <= boundary)).toBe(true);
-    expect(clientBackendDenied.some((r) => r.startTime >= boundary)).toBe(true);
-    expect(records.some((r) => r.action === 'allow' && pair(r, 'client-', 'backend-'))).toBe(false);
+      const pair = (r: FlowRecord, src: string, dst: string) =>
+        r.srcName.startsWith(src) && r.dstName.startsWith(dst);
+      const clientBackendDenied = records.filter(
+        (r) => r.action === 'deny' && pair(r, 'client-', 'backend-'),
+      );
+      expect(clientBackendDenied.some((r) => r.endTime <= boundary)).toBe(true);
+      expect(clientBackendDenied.some((r) => r.startTime >= boundary)).toBe(true);
+      expect(records.some((r) => r.action === 'allow' && pair(r, 'client-', 'backend-'))).toBe(
+        false,
+      );
 
-    for (const [src, dst] of [
-      ['management-ui-', 'frontend-'],
-      ['management-ui-', 'backend-'],
-      ['client-', 'frontend-'],
-      ['frontend-', 'backend-'],
-    ] as const) {
-      const allowed = records.filter((r) => r.action === 'allow' && pair(r, src, dst));
-      expect(allowed.length, `${src} → ${dst}`).toBeGreaterThan(0);
-      // Allowed only once the policies were in: no allow record ends before the boundary.
-      expect(
-        allowed.every((r) => r.endTime > boundary),
-        `${src} → ${dst} allowed before policy`,
-      ).toBe(true);
-    }
+      for (const [src, dst] of [
+        ['management-ui-', 'frontend-'],
+        ['management-ui-', 'backend-'],
+        ['client-', 'frontend-'],
+        ['frontend-', 'backend-'],
+      ] as const) {
+        const allowed = records.filter((r) => r.action === 'allow' && pair(r, src, dst));
+        expect(allowed.length, `${src} → ${dst}`).toBeGreaterThan(0);
+        // Allowed only once the policies were in: no allow record ends before the boundary.
+        expect(
+          allowed.every((r) => r.endTime > boundary),
+          `${src} → ${dst} allowed before policy`,
+        ).toBe(true);
+      }
 
-    const internet = records.filter(
-      (r) => r.action === 'allow' && r.srcName.startsWith('frontend-') && r.dstType === 'net',
-    );
-    expect(internet.length).toBeGreaterThan(0);
-    for (const r of internet)
-      expect([r.dstType, r.dstNamespace, r.dstName]).toEqual(['net', '-', 'pub']);
+      const internet = records.filter(
+        (r) => r.action === 'allow' && r.srcName.startsWith('frontend-') && r.dstType === 'net',
+      );
+      expect(internet.length).toBeGreaterThan(0);
+      for (const r of internet)
+        expect([r.dstType, r.dstNamespace, r.dstName]).toEqual(['net', '-', 'pub']);
 
-    const deniedInRecords = records
-      .filter((r) => r.action === 'deny')
-      .reduce((n, r) => n + r.packetsIn + r.packetsOut, 0);
-    const dropped = result.dropCounters.reduce((n, c) => n + c.packets, 0);
-    expect(dropped).toBeGreaterThan(0);
-    expect(deniedInRecords).toBe(dropped);
-    expect(result.deniedPacketsMetric).toBe(dropped);
-    expect(result.nodeHealthy).toBe(1);
+      const deniedInRecords = records
+        .filter((r) => r.action === 'deny')
+        .reduce((n, r) => n + r.packetsIn + r.packetsOut, 0);
+      const dropped = result.dropCounters.reduce((n, c) => n + c.packets, 0);
+      expect(dropped).toBeGreaterThan(0);
+      expect(deniedInRecords).toBe(dropped);
+      expect(result.deniedPacketsMetric).toBe(dropped);
+      expect(result.nodeHealthy).toBe(1);
 
-    // This demo's namespaces and processes are gone. Only its own: other work (another
-    // test file, a soak) may create and remove namespaces on the machine meanwhile.
-    expect(result.namespacePrefix).toMatch(/^ft/);
-    expect(namespacesBefore.filter((n) => n.startsWith(result.namespacePrefix))).toEqual([]);
-    expect(listSystemNamespaces().filter((n) => n.startsWith(result.namespacePrefix))).toEqual([]);
-    const before = new Set(processesBefore.map((p) => p.pid));
-    const left = ours().filter((p) => {
-      if (before.has(p.pid)) return false;
-      const ns = netnsOf(p.pid);
-      // In a deleted namespace (orphaned) or in one of the demo's.
-      return ns === '' || ns.startsWith(result.namespacePrefix) || p.args.includes(workDir);
-    });
-    expect(left).toEqual([]);
-  }, 150_000);
+      // This demo's namespaces and processes are gone. Only its own: other work (another
+      // test file, a soak) may create and remove namespaces on the machine meanwhile.
+      expect(result.namespacePrefix).toMatch(/^ft/);
+      expect(namespacesBefore.filter((n) => n.startsWith(result.namespacePrefix))).toEqual([]);
+      expect(listSystemNamespaces().filter((n) => n.startsWith(result.namespacePrefix))).toEqual(
+        [],
+      );
+      const before = new Set(processesBefore.map((p) => p.pid));
+      const left = ours().filter((p) => {
+        if (before.has(p.pid)) return false;
+        const ns = netnsOf(p.pid);
+        // In a deleted namespace (orphaned) or in one of the demo's.
+        return ns === '' || ns.startsWith(result.namespacePrefix) || p.args.includes(workDir);
+      });
+      expect(left).toEqual([]);
+    },
+    150_000,
+  );
 
   it('refuses clearly, with exit code 2, when a flag is bad', () => {
     const run = spawnSync(process.execPath, [CLI, 'demo', '--duration', 'soon'], {

@@ -205,6 +205,8 @@ describe.skipIf(skipKernel || skipMoto)('kernel drop events as denies (kfree_skb
     const truth = tc.counters();
     expect(truth.packets).toBe(sent.a);
     expect(sum(denied(backend))).toEqual(truth);
+    // conntrack counted the datagrams before TC dropped them: still not allowed traffic.
+    expect(records.filter((r) => r.action === 'allow' && r.dstName === backend.name)).toEqual([]);
     for (const r of denied(backend)) {
       expect(r).toMatchObject({
         reporter: 'dst',

@@ -11,6 +11,7 @@ import { DenyRouter } from '../../src/kdrops/router.js';
 import type { KernelDrop } from '../../src/kdrops/types.js';
 import type { NflogPacket } from '../../src/nflog/types.js';
 import type { DecodeError } from '../../src/util/errors.js';
+import { conntrackEvent } from '../harness/conntrack-events.js';
 
 // The 6.18 kernel's numbers for the reasons used here (read from its BTF).
 const reasons = new ReasonTable({
@@ -472,5 +473,24 @@ describe('kernel denies in the flow table', () => {
       policies: 'knp.stars.backend-policy',
       packetsIn: 1,
     });
+  });
+
+  it('an unanswered connection whose packets the kernel dropped after conntrack counted them is not allowed traffic', () => {
+    const t = table();
+    // A TC drop on the way to the pod: the SYN passed netfilter (conntrack counted it), then TC dropped it.
+    const tuple = { proto: 17, src: '10.244.1.2', dst: '10.244.1.3', sport: 40000, dport: 53 };
+    t.onConntrackEvent(conntrackEvent('new', tuple), 500);
+    t.onConntrackEvent(conntrackEvent('destroy', tuple, [2, 120, 0, 0]), 900);
+    t.onKernelDenies([drop({ reasonName: 'TC_EGRESS' }), drop({ reasonName: 'TC_EGRESS' })], 1_000);
+    // An answered one with the same ports elsewhere stays allowed.
+    const other = { ...tuple, dst: '203.0.113.9', id: 2 };
+    t.onConntrackEvent(conntrackEvent('new', other), 500);
+    t.onConntrackEvent(conntrackEvent('destroy', other, [1, 60, 1, 60]), 900);
+    const rs = t.flush(0, 2_000);
+    expect(rs.map((r) => [r.action, r.dstName, r.packetsIn + r.packetsOut])).toEqual([
+      ['allow', 'pub', 2],
+      ['deny', 'backend-1', 2],
+    ]);
+    expect(t.stats.kernelDeniedConnections).toBe(1);
   });
 });
