@@ -25,16 +25,6 @@
     }                                                                          \
   } while (0)
 
-/* Same as NAPI_CALL for functions returning void (libuv callbacks). */
-#define NAPI_CALL_VOID(env, call)                                              \
-  do {                                                                         \
-    napi_status status_ = (call);                                              \
-    if (status_ != napi_ok) {                                                  \
-      throw_last_napi_error((env), #call);                                     \
-      return;                                                                  \
-    }                                                                          \
-  } while (0)
-
 static inline void throw_last_napi_error(napi_env env, const char *call) {
   const napi_extended_error_info *info = NULL;
   napi_get_last_error_info(env, &info);

@@ -10,6 +10,7 @@
  * caller counts them).
  */
 import type { EndpointLookup } from '../endpoints/types.js';
+import type { KernelDrop } from '../kdrops/types.js';
 import type { NflogPacket } from '../nflog/types.js';
 import type { Contribution } from './aggregation.js';
 
@@ -45,19 +46,15 @@ interface DenyEntry {
   policy: string | undefined;
 }
 
-/** One denied packet from a source other than NFLOG (the kernel's drop events). */
-export interface DeniedPacket {
+/** One denied packet from a source other than NFLOG (the kernel's drop events); bytes are IP bytes. */
+export type DeniedPacket = Pick<
+  KernelDrop,
+  'proto' | 'src' | 'dst' | 'sport' | 'dport' | 'bytes'
+> & {
   readonly reporter: 'src' | 'dst';
-  readonly proto: number;
-  readonly src: string;
-  readonly dst: string;
-  readonly sport: number;
-  readonly dport: number;
-  /** IP bytes (IPv4 total length), as NFLOG counts them. */
-  readonly bytes: number;
   readonly timeMs: number;
   readonly policy: string | undefined;
-}
+};
 
 export interface DenyCounterOptions {
   ingressGroup: number;

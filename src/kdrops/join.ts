@@ -19,16 +19,13 @@
  */
 import type { KernelDrop } from './types.js';
 
-/** The fields of an NFLOG packet that make its identity. */
-export interface PacketIdentity {
-  readonly proto: number;
-  readonly src: string;
-  readonly dst: string;
-  readonly sport: number;
-  readonly dport: number;
-  readonly bytes: number;
+/** The fields of a packet (an NFLOG packet's or a drop event's) that make its identity. */
+export type PacketIdentity = Pick<
+  KernelDrop,
+  'proto' | 'src' | 'dst' | 'sport' | 'dport' | 'bytes'
+> & {
   readonly ipId?: number | undefined;
-}
+};
 
 function identity(p: PacketIdentity): string {
   return [p.proto, p.src, p.dst, p.sport, p.dport, p.ipId ?? 0, p.bytes].join('|');

@@ -38,3 +38,6 @@ export const skipMoto = !underCI && missingForMoto().length > 0;
 if (skipKernel) {
   console.warn(`kernel tests skipped: missing ${missingForKernel().join(', ')}`);
 }
+
+/** `kubectl kustomize` renders deploy/kubernetes offline; skipped outside CI without kubectl. */
+export const skipKubectl = !underCI && !has('kubectl');

@@ -10,19 +10,9 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
-import { underCI } from '../harness/env.js';
+import { skipKubectl as skip } from '../harness/env.js';
 
 const base = new URL('../../deploy/kubernetes', import.meta.url).pathname;
-
-function hasKubectl(): boolean {
-  try {
-    execFileSync('kubectl', ['version', '--client'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-const skip = !underCI && !hasKubectl();
 
 interface Container {
   name: string;
