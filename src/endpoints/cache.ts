@@ -8,6 +8,7 @@
  * that owned the IP when the traffic happened. Unknown addresses are
  * classified (net/pvt, net/aws, net/pub).
  */
+import type { ContainerPort, PolicyNode, PolicyPod } from '../policy/types.js';
 import { classifyAddress } from './classify.js';
 import type { Endpoint, EndpointLookup, EndpointSpan } from './types.js';
 
@@ -22,6 +23,8 @@ export interface PodInfo {
   hostNetwork?: boolean;
   /** Succeeded/Failed pods no longer hold their IP. */
   phase?: string;
+  /** Container ports (NetworkPolicy named ports resolve against them). */
+  ports?: readonly ContainerPort[];
 }
 
 export interface NodeInfo {
@@ -78,6 +81,11 @@ export class EndpointCache implements EndpointLookup {
   private readonly maxHistory: number;
   private syncedFlag = false;
   private changes = 0;
+  /** What policies need of a pod beyond the endpoint (kept off Endpoint: the flow table's hot path reads it). */
+  private readonly podExtras = new WeakMap<
+    Endpoint,
+    { ports: readonly ContainerPort[] | undefined; nodeName: string | undefined }
+  >();
 
   /** Bumped by every change of owners or metadata (EndpointLookup.version). */
   get version(): number {
@@ -116,6 +124,7 @@ export class EndpointCache implements EndpointLookup {
       labels: { ...(pod.labels ?? {}) },
       local: pod.nodeName === this.options.nodeName,
     };
+    this.podExtras.set(endpoint, { ports: pod.ports, nodeName: pod.nodeName });
     this.assign(key, endpoint, pod.ips, timeMs);
   }
 
@@ -201,6 +210,32 @@ export class EndpointCache implements EndpointLookup {
       if (kept.length === 0) this.byIp.delete(ip);
       else this.byIp.set(ip, kept);
     }
+  }
+
+  /**
+   * The pod that owned `ip` at `timeMs`, as NetworkPolicies see it (labels,
+   * container ports, node), or undefined when the owner is no pod.
+   */
+  policyPod(ip: string, timeMs: number): PolicyPod | undefined {
+    const e = this.lookup(ip, timeMs);
+    if (e.type !== 'wep') return undefined;
+    const extras = this.podExtras.get(e);
+    return {
+      namespace: e.namespace,
+      name: e.name,
+      labels: e.labels,
+      ips: [ip],
+      ...(extras?.ports ? { ports: extras.ports } : {}),
+      ...(extras?.nodeName ? { nodeName: extras.nodeName } : {}),
+    };
+  }
+
+  /** The nodes and their current addresses (NetworkPolicy's own-node exception). */
+  policyNodes(): PolicyNode[] {
+    const out: PolicyNode[] = [];
+    for (const [key, ips] of this.ipsByKey)
+      if (key.startsWith('node/')) out.push({ name: key.slice(5), ips });
+    return out;
   }
 
   lookup(ip: string, timeMs: number): Endpoint {

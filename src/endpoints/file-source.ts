@@ -15,6 +15,10 @@ const labels = z.record(
   z.union([z.string(), z.number(), z.boolean()]).transform(String),
 );
 const fileSchema = z.strictObject({
+  /** Namespace labels, for NetworkPolicy namespaceSelectors (flowtrail advise / policy test). */
+  namespaces: z
+    .array(z.strictObject({ name: z.string().min(1), labels: labels.optional() }))
+    .default([]),
   nodes: z
     .array(
       z.strictObject({
@@ -37,6 +41,15 @@ const fileSchema = z.strictObject({
         labels: labels.optional(),
         hostNetwork: z.boolean().optional(),
         phase: z.string().optional(),
+        ports: z
+          .array(
+            z.strictObject({
+              name: z.string().min(1).optional(),
+              containerPort: z.number().int().min(1).max(65535),
+              protocol: z.enum(['TCP', 'UDP', 'SCTP']).optional(),
+            }),
+          )
+          .optional(),
       }),
     )
     .default([]),
@@ -45,7 +58,11 @@ const fileSchema = z.strictObject({
 export function parseEndpointsFile(
   text: string,
   path: string,
-): { pods: PodInfo[]; nodes: NodeInfo[] } {
+): {
+  pods: PodInfo[];
+  nodes: NodeInfo[];
+  namespaces: { name: string; labels: Record<string, string> }[];
+} {
   let raw: unknown;
   try {
     raw = parse(text) ?? {};
@@ -82,6 +99,7 @@ export function parseEndpointsFile(
       labels: p.labels ?? {},
       ...(p.hostNetwork ? { hostNetwork: true } : {}),
       ...(p.phase ? { phase: p.phase } : {}),
+      ...(p.ports ? { ports: p.ports } : {}),
     };
   });
   const nodes: NodeInfo[] = result.data.nodes.map((n) => ({
@@ -89,7 +107,8 @@ export function parseEndpointsFile(
     ips: n.ips,
     labels: n.labels ?? {},
   }));
-  return { pods, nodes };
+  const namespaces = result.data.namespaces.map((n) => ({ name: n.name, labels: n.labels ?? {} }));
+  return { pods, nodes, namespaces };
 }
 
 export interface FileSource {

@@ -9,11 +9,13 @@
  */
 import {
   CoreV1Api,
-  KubeConfig,
+  type KubeConfig,
   makeInformer,
   type V1Node,
   type V1Pod,
 } from '@kubernetes/client-node';
+import type { ContainerPort, PortProtocol } from '../policy/types.js';
+import { loadKubeConfig, restartOnError } from '../util/kube-informer.js';
 import type { Logger } from '../util/log.js';
 import type { EndpointCache, NodeInfo, PodInfo } from './cache.js';
 
@@ -22,6 +24,14 @@ export function podInfo(p: V1Pod): PodInfo | undefined {
   if (!md?.name || !md.namespace) return undefined;
   const ips = (p.status?.podIPs ?? []).map((x) => x.ip).filter((x): x is string => !!x);
   if (ips.length === 0 && p.status?.podIP) ips.push(p.status.podIP);
+  // Named ports in NetworkPolicies resolve against these.
+  const ports: ContainerPort[] = (p.spec?.containers ?? []).flatMap((c) =>
+    (c.ports ?? []).map((cp) => ({
+      ...(cp.name ? { name: cp.name } : {}),
+      containerPort: cp.containerPort,
+      ...(cp.protocol ? { protocol: cp.protocol as PortProtocol } : {}),
+    })),
+  );
   return {
     ...(md.uid ? { uid: md.uid } : {}),
     namespace: md.namespace,
@@ -32,6 +42,7 @@ export function podInfo(p: V1Pod): PodInfo | undefined {
     labels: md.labels ?? {},
     ...(p.spec?.hostNetwork ? { hostNetwork: true } : {}),
     ...(p.status?.phase ? { phase: p.status.phase } : {}),
+    ...(ports.length > 0 ? { ports } : {}),
   };
 }
 
@@ -58,11 +69,7 @@ export async function startKubernetesSource(opts: {
   retryMs?: number;
 }): Promise<KubernetesSource> {
   const now = opts.now ?? Date.now;
-  const kc = opts.kubeConfig ?? new KubeConfig();
-  if (!opts.kubeConfig) {
-    if (opts.kubeconfig) kc.loadFromFile(opts.kubeconfig);
-    else kc.loadFromDefault();
-  }
+  const kc = loadKubeConfig(opts);
   const api = kc.makeApiClient(CoreV1Api);
   const pods = makeInformer<V1Pod>(kc, '/api/v1/pods', () => api.listPodForAllNamespaces());
   const nodes = makeInformer<V1Node>(kc, '/api/v1/nodes', () => api.listNode());
@@ -88,21 +95,8 @@ export async function startKubernetesSource(opts: {
   nodes.on('delete', (n) => {
     if (n.metadata?.name) cache.deleteNode(n.metadata.name, now());
   });
-  for (const [what, informer] of [
-    ['pods', pods],
-    ['nodes', nodes],
-  ] as const) {
-    informer.on('error', (err: unknown) => {
-      if (stopped) return;
-      logger.warn(
-        { resource: what, err: (err as Error)?.message ?? String(err) },
-        'Kubernetes watch failed; restarting it',
-      );
-      setTimeout(() => {
-        if (!stopped) informer.start().catch(() => {});
-      }, opts.retryMs ?? 5_000).unref();
-    });
-  }
+  restartOnError(pods, 'pods', logger, opts.retryMs ?? 5_000, () => stopped);
+  restartOnError(nodes, 'nodes', logger, opts.retryMs ?? 5_000, () => stopped);
   // Readiness only after the first full list of both resources.
   await Promise.all([pods.start(), nodes.start()]);
   cache.replaceAll(

@@ -1,6 +1,7 @@
 /**
  * A local HTTP server that speaks the Kubernetes API server's wire protocol
- * for pods and nodes (no API server is available here): list responses with
+ * for pods, nodes, namespaces and networkpolicies (no API server is
+ * available here): list responses with
  * metadata.resourceVersion, `?watch=true` chunked streams of JSON lines
  * (ADDED, MODIFIED, DELETED, BOOKMARK), a 410 Gone ERROR event, GET of one
  * node, and Status objects for errors.
@@ -8,6 +9,24 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 
 export type Obj = Record<string, unknown>;
+
+export type Kind = 'pods' | 'nodes' | 'namespaces' | 'networkpolicies';
+
+const LIST: Record<Kind, { apiVersion: string; kind: string }> = {
+  pods: { apiVersion: 'v1', kind: 'PodList' },
+  nodes: { apiVersion: 'v1', kind: 'NodeList' },
+  namespaces: { apiVersion: 'v1', kind: 'NamespaceList' },
+  networkpolicies: { apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicyList' },
+};
+
+/** Which collection a request path lists or watches. */
+function kindOf(path: string): Kind | undefined {
+  if (path === '/apis/networking.k8s.io/v1/networkpolicies') return 'networkpolicies';
+  if (path === '/api/v1/namespaces') return 'namespaces';
+  if (path.endsWith('/pods')) return 'pods';
+  if (path.endsWith('/nodes')) return 'nodes';
+  return undefined;
+}
 
 /** An error answer as the API server writes it: a v1 Status object. */
 function status(res: ServerResponse, code: number, reason: string, message: string): void {
@@ -39,10 +58,13 @@ export class FakeApiServer {
       },
     ],
   ]);
-  watchers: { kind: 'pods' | 'nodes'; res: ServerResponse }[] = [];
+  /** Keyed by name (namespaces) or namespace/name (networkpolicies). */
+  namespaces = new Map<string, Obj>();
+  networkpolicies = new Map<string, Obj>();
+  watchers: { kind: Kind; res: ServerResponse }[] = [];
   /** When set, every request is answered with this HTTP status as a Status object (e.g. 403). */
   refuse: number | undefined;
-  lists = { pods: 0, nodes: 0 };
+  lists: Record<Kind, number> = { pods: 0, nodes: 0, namespaces: 0, networkpolicies: 0 };
   holdLists = false;
 
   async start(): Promise<string> {
@@ -70,11 +92,7 @@ export class FakeApiServer {
       else status(res, 404, 'NotFound', `nodes "${one[1]}" not found`);
       return;
     }
-    const kind = url.pathname.endsWith('/pods')
-      ? 'pods'
-      : url.pathname.endsWith('/nodes')
-        ? 'nodes'
-        : undefined;
+    const kind = kindOf(url.pathname);
     if (!kind) {
       res.writeHead(404).end();
       return;
@@ -90,11 +108,13 @@ export class FakeApiServer {
     }
     const send = () => {
       this.lists[kind]++;
-      const items = [...(kind === 'pods' ? this.pods : this.nodes).values()];
+      // As the API server writes lists: items without apiVersion and kind.
+      const items = [...this.collection(kind).values()].map(
+        ({ apiVersion, kind, ...rest }) => rest,
+      );
       res.writeHead(200, { 'content-type': 'application/json' }).end(
         JSON.stringify({
-          apiVersion: 'v1',
-          kind: kind === 'pods' ? 'PodList' : 'NodeList',
+          ...LIST[kind],
           metadata: { resourceVersion: String(this.rv) },
           items,
         }),
@@ -104,23 +124,33 @@ export class FakeApiServer {
     else send();
   }
 
-  event(kind: 'pods' | 'nodes', type: string, object: Obj): void {
+  collection(kind: Kind): Map<string, Obj> {
+    return this[kind];
+  }
+
+  /** The key an object is stored under in its collection. */
+  static keyOf(kind: Kind, o: Obj): string {
+    const md = o.metadata as { name: string; namespace?: string };
+    return kind === 'networkpolicies' ? `${md.namespace}/${md.name}` : md.name;
+  }
+
+  event(kind: Kind, type: string, object: Obj): void {
     this.rv++;
     const o = {
       ...object,
       metadata: { ...(object.metadata as Obj), resourceVersion: String(this.rv) },
     };
-    if (kind === 'pods') {
-      const name = (o.metadata as unknown as { name: string }).name;
-      if (type === 'DELETED') this.pods.delete(name);
-      else if (type !== 'BOOKMARK') this.pods.set(name, o);
+    if (kind !== 'nodes') {
+      const key = FakeApiServer.keyOf(kind, o);
+      if (type === 'DELETED') this.collection(kind).delete(key);
+      else if (type !== 'BOOKMARK') this.collection(kind).set(key, o);
     }
     for (const w of this.watchers.filter((x) => x.kind === kind))
       w.res.write(`${JSON.stringify({ type, object: o })}\n`);
   }
 
   /** The watch's resourceVersion expired: 410 Gone as an ERROR event, then end the stream. */
-  expire(kind: 'pods' | 'nodes'): void {
+  expire(kind: Kind): void {
     for (const w of this.watchers.filter((x) => x.kind === kind)) {
       w.res.write(
         `${JSON.stringify({ type: 'ERROR', object: { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'Expired', code: 410, message: 'too old resource version' } })}\n`,

@@ -185,7 +185,7 @@ describe('deploy/kubernetes', () => {
     expect(parse(configText).http.listen).toBe('0.0.0.0:9099');
   });
 
-  it('the service account carries the IRSA role annotation and RBAC is read-only on pods and nodes', () => {
+  it('the service account carries the IRSA role annotation and RBAC is read-only on pods, nodes, namespaces and networkpolicies', () => {
     const sa = byKind('ServiceAccount')[0];
     expect(sa.metadata.annotations['eks.amazonaws.com/role-arn']).toMatch(
       /^arn:aws:iam::\d{12}:role\//,
@@ -193,6 +193,12 @@ describe('deploy/kubernetes', () => {
     expect(pod.serviceAccountName).toBe(sa.metadata.name);
     expect(byKind('ClusterRole')[0].rules).toEqual([
       { apiGroups: [''], resources: ['pods', 'nodes'], verbs: ['get', 'list', 'watch'] },
+      { apiGroups: [''], resources: ['namespaces'], verbs: ['list', 'watch'] },
+      {
+        apiGroups: ['networking.k8s.io'],
+        resources: ['networkpolicies'],
+        verbs: ['list', 'watch'],
+      },
     ]);
     const binding = byKind('ClusterRoleBinding')[0];
     expect(binding.subjects).toEqual([
