@@ -21,6 +21,7 @@ import { FlowTable } from './flows/flow-table.js';
 import { VolumeControl } from './flows/volume.js';
 import { encodeRecord } from './format/codec.js';
 import { KernelDropListener, KernelDropsUnavailable } from './kdrops/listener.js';
+import { NetworkPolicyNamer, policyStoreFromFiles } from './kdrops/policy-namer.js';
 import { DenyRouter, type DenySource } from './kdrops/router.js';
 import type { KernelDrop } from './kdrops/types.js';
 import { encodeLossEvent, LOSS_KINDS, type LossKind, LossLedger } from './loss/ledger.js';
@@ -183,6 +184,45 @@ function netlinkCapture(
 }
 
 /**
+ * The NetworkPolicy evaluator that names the policy behind kernel drops:
+ * fed by informers with endpoints.kubernetes, by denies.networkPoliciesFile
+ * with endpoints.file; none with denies.source nflog or namePolicies off.
+ */
+async function startPolicyNaming(
+  config: Config,
+  cache: EndpointCache,
+  logger: Logger,
+): Promise<{ namer: NetworkPolicyNamer; close(): Promise<void> } | undefined> {
+  if (config.denies.source === 'nflog' || !config.denies.namePolicies) return undefined;
+  if (config.denies.networkPoliciesFile) {
+    const store = policyStoreFromFiles(config.denies.networkPoliciesFile, config.endpoints.file);
+    logger.info(
+      { path: config.denies.networkPoliciesFile, networkPolicies: store.list().length },
+      'NetworkPolicies loaded for naming kernel denies',
+    );
+    return { namer: new NetworkPolicyNamer(store, cache), close: async () => {} };
+  }
+  if (!config.endpoints.kubernetes) return undefined;
+  const { PolicyStore, startPolicySource } = await import('./policy/index.js');
+  const store = new PolicyStore();
+  try {
+    const source = await startPolicySource({
+      store,
+      logger,
+      kubeconfig: config.endpoints.kubernetes.kubeconfig,
+    });
+    return { namer: new NetworkPolicyNamer(store, cache), close: () => source.close() };
+  } catch (err) {
+    // Names are a bonus: kernel denies are still counted, unnamed.
+    logger.warn(
+      { err: (err as Error).message },
+      'NetworkPolicies not readable (RBAC list/watch on networkpolicies and namespaces?): kernel denies carry no policy name',
+    );
+    return undefined;
+  }
+}
+
+/**
  * The kernel drop source per denies.source: absent means both where this
  * kernel and these privileges allow it, else nflog (with the reason logged);
  * kernel or both asked for explicitly must start, or the agent does not.
@@ -261,6 +301,7 @@ export async function runAgent(config: Config, deps: RunAgentDeps): Promise<void
     );
     cache.markSynced();
   }
+  const policies = await startPolicyNaming(config, cache, logger);
   const table = new FlowTable({
     endpoints: cache,
     aggregationKindForAllowed: config.flowLogs.aggregationKindForAllowed,
@@ -272,6 +313,7 @@ export async function runAgent(config: Config, deps: RunAgentDeps): Promise<void
     ingressGroup: config.nflog.ingressGroup,
     egressGroup: config.nflog.egressGroup,
     maxFlows: config.flowLogs.maxTrackedFlows,
+    ...(policies ? { denyPolicyNamer: policies.namer } : {}),
   });
   const kernel = startKernelDrops(config, logger, now, (drops) => router.kernel(drops, now()));
   const router = new DenyRouter(kernel.source, table, config.denies.matchWindowMs);
@@ -468,6 +510,7 @@ export async function runAgent(config: Config, deps: RunAgentDeps): Promise<void
     await capture.close().catch(() => {});
     await eventsSink?.close().catch(() => {});
     await source?.close();
+    await policies?.close();
     await http?.close();
     throw err;
   }
@@ -483,4 +526,5 @@ export async function runAgent(config: Config, deps: RunAgentDeps): Promise<void
   captureOpen = false;
   await http?.close();
   await source?.close();
+  await policies?.close();
 }

@@ -115,6 +115,10 @@ export const configSchema = z.strictObject({
         .optional(),
       // How long an iptables drop event waits for the NFLOG copy of its packet (source both).
       matchWindowMs: int(10, 60_000).default(1_000),
+      // Name the NetworkPolicy behind kernel drops (with endpoints.kubernetes: from informers).
+      namePolicies: z.boolean({ error: 'expected true or false' }).default(true),
+      // NetworkPolicy manifests for naming, where endpoints come from a file (read at start).
+      networkPoliciesFile: nonEmpty.optional(),
       ringBufferBytes: z
         .number({ error: 'expected a number' })
         .refine((n) => Number.isInteger(n) && n >= 4096 && n <= 1 << 30 && (n & (n - 1)) === 0, {

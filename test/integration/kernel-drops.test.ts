@@ -89,11 +89,17 @@ describe.skipIf(skipKernel || skipMoto)('kernel drop events as denies (kfree_skb
   beforeAll(async () => {
     node = await SimNode.create({ nodeName: 'ip-10-0-0-9' });
     moto = await startMoto({ netns: node.netns });
-    client = node.addPod({ namespace: 'client', name: 'client-6c8d7b5f9-p9w3v', ip: '10.244.3.2' });
+    client = node.addPod({
+      namespace: 'client',
+      name: 'client-6c8d7b5f9-p9w3v',
+      ip: '10.244.3.2',
+      labels: { role: 'client' },
+    });
     backend = node.addPod({
       namespace: 'stars',
       name: 'backend-7f6d4b9c8-q4z7m',
       ip: '10.244.3.3',
+      labels: { role: 'backend' },
     });
     api = node.addPod({ namespace: 'prod', name: 'api-0', ip: '10.244.3.4' });
     db = node.addPod({ namespace: 'prod', name: 'db-0', ip: '10.244.3.5' });
@@ -132,13 +138,29 @@ describe.skipIf(skipKernel || skipMoto)('kernel drop events as denies (kfree_skb
       ]),
     );
     writeFileSync(join(dir, 'endpoints.yaml'), node.endpointsYaml());
+    // The cluster's view of what the TC program enforces: only the frontend may reach the backend.
+    writeFileSync(
+      join(dir, 'policies.yaml'),
+      [
+        'apiVersion: networking.k8s.io/v1',
+        'kind: NetworkPolicy',
+        'metadata: { namespace: stars, name: backend-policy }',
+        'spec:',
+        '  podSelector: { matchLabels: { role: backend } }',
+        '  policyTypes: [Ingress]',
+        '  ingress:',
+        '    - from: [{ podSelector: { matchLabels: { role: frontend } } }]',
+        '      ports: [{ protocol: UDP, port: 6379 }]',
+      ].join('\n'),
+    );
     writeFileSync(
       join(dir, 'flowtrail.yaml'),
       [
         'clusterName: ci',
         `nodeName: ${node.nodeName}`,
         `endpoints: { file: ${join(dir, 'endpoints.yaml')} }`,
-        'flowLogs: { flushIntervalSeconds: 2, aggregationKindForDenied: 0 }',
+        'flowLogs: { flushIntervalSeconds: 2, aggregationKindForDenied: 0, includePolicies: true }',
+        `denies: { networkPoliciesFile: ${join(dir, 'policies.yaml')} }`,
         `sinks: { cloudwatch: { region: us-east-1, endpoint: '${moto.endpoint}' }, file: { path: ${file} } }`,
         `spool: { dir: ${join(dir, 'spool')} }`,
         'metrics: { pushIntervalSeconds: 1, droppedPackets: true }',
@@ -214,6 +236,8 @@ describe.skipIf(skipKernel || skipMoto)('kernel drop events as denies (kfree_skb
         srcName: client.name,
         dstPort: 6379,
         proto: 17,
+        // Named by the NetworkPolicy evaluator: the policy that isolates the backend for ingress.
+        policies: 'stars.backend-policy',
       });
     }
   });
@@ -223,14 +247,22 @@ describe.skipIf(skipKernel || skipMoto)('kernel drop events as denies (kfree_skb
     expect(rule.target).toBe('DROP');
     expect(rule.packets).toBe(sent.b);
     expect(sum(denied(api))).toEqual({ packets: rule.packets, bytes: rule.bytes });
+    // No NetworkPolicy selects the api pod: the policies allow it, so the drop is named by nothing.
     for (const r of denied(api))
-      expect(r).toMatchObject({ reporter: 'dst', srcName: client.name, dstPort: 9999 });
+      expect(r).toMatchObject({
+        reporter: 'dst',
+        srcName: client.name,
+        dstPort: 9999,
+        policies: '-',
+      });
   });
 
   it('(c) NFLOG + DROP with both sources: each packet counts once, as the DROP counter says', () => {
     const truth = policy.dropped('default.default-deny');
     expect(truth.packets).toBe(sent.c);
     expect(sum(denied(db))).toEqual(truth);
+    // Counted as the NFLOG deny, with the name from its rule prefix.
+    for (const r of denied(db)) expect(r.policies).toBe('default.default-deny');
     const matched = /^flowtrail_kernel_drops_matched_total (\d+)$/m.exec(metricsText)?.[1];
     expect(Number(matched)).toBe(sent.c);
   });

@@ -122,7 +122,10 @@ const policy = (i: number): fc.Arbitrary<NetworkPolicy> =>
     .record({
       namespace: fc.constantFrom(...NS),
       // Often {}: every pod of the namespace, so that isolation is common.
-      podSelector: fc.oneof({ weight: 2, arbitrary: fc.constant({}) }, { weight: 3, arbitrary: podSel }),
+      podSelector: fc.oneof(
+        { weight: 2, arbitrary: fc.constant({}) },
+        { weight: 3, arbitrary: podSel },
+      ),
       policyTypes: fc.constantFrom(
         undefined,
         [],
@@ -261,10 +264,7 @@ describe('NetworkPolicy evaluator against the naive reference', () => {
       }),
       { numRuns: 3000, seed: 42 },
     );
-    for (const k of [
-      'ingress:own-node',
-      'egress:own-node',
-    ])
+    for (const k of ['ingress:own-node', 'egress:own-node'])
       expect(seen.get(k) ?? 0, k).toBeGreaterThan(10);
     for (const k of [
       'allowed=true',
