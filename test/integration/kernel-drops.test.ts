@@ -294,4 +294,50 @@ describe.skipIf(skipKernel || skipMoto)('kernel drop events as denies (kfree_skb
     const m = /^flowtrail_kernel_drops_total\{reason="IP_NOPROTO"\} (\d+)$/m.exec(metricsText)?.[1];
     expect(Number(m)).toBe(noProto);
   });
+
+  // Last: it adds drops to the rule counters the tests above compare with.
+  it('flowtrail capture --kernel-drops prints each drop of the node with its reason', async () => {
+    const cap = node.spawn([
+      process.execPath,
+      CLI,
+      'capture',
+      '--kernel-drops',
+      '--no-conntrack',
+      '--no-nflog',
+      '--json',
+      '--port',
+      '9999',
+      '--count',
+      '2',
+      '--duration',
+      '20',
+    ]);
+    let out = '';
+    cap.stdout!.on('data', (c: Buffer) => {
+      out += c.toString();
+    });
+    // It exits after the second drop, possibly before udpSend returns.
+    const exited = new Promise((r) => cap.once('exit', r));
+    await waitForLog(cap, /listening/, 10_000);
+    const { sport } = await udpSend(node, client, api.ip, 9999, { count: 2, size: 30 });
+    await exited;
+    expect(
+      out
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l)),
+    ).toEqual(
+      [1, 2].map(() => ({
+        source: 'kdrop',
+        reason: 'NETFILTER_DROP',
+        ifindex: expect.any(Number),
+        proto: 17,
+        src: client.ip,
+        dst: api.ip,
+        sport,
+        dport: 9999,
+        bytes: 58,
+      })),
+    );
+  });
 });
