@@ -518,6 +518,12 @@ export async function runAgent(config: Config, deps: RunAgentDeps): Promise<void
   logger.info('stopping: flushing the partial interval');
   stopping = true;
   await core.stop();
+  if (kernel.listener && kernel.source === 'both') {
+    logger.info(
+      { ...router.join.stats, matchWindowMs: config.denies.matchWindowMs },
+      'NFLOG/kernel drop matching',
+    );
+  }
   kernelLostAtClose = kernel.listener?.nativeStats()?.lost ?? 0;
   kernel.listener?.close();
   await eventsSink?.close();

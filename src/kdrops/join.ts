@@ -57,14 +57,14 @@ class TimedBag<T> {
     this.order.push(t);
   }
 
-  /** Removes the oldest entry with this key; true when there was one. */
-  take(key: string): boolean {
+  /** Removes the oldest entry with this key and returns when it arrived; undefined when there was none. */
+  take(key: string): number | undefined {
     const list = this.byKey.get(key);
-    if (list === undefined) return false;
+    if (list === undefined) return undefined;
     const t = list.shift()!;
     if (list.length === 0) this.byKey.delete(key);
     t.gone = true;
-    return true;
+    return t.atMs;
   }
 
   /** Removes and returns the values that arrived at or before `untilMs`, oldest first. */
@@ -91,12 +91,14 @@ export interface DenyJoinStats {
   matched: number;
   /** Kernel drops released unmatched (counted as kernel denies). */
   unmatched: number;
+  /** The longest wait of a matched pair for its other half, ms (how much of the window is used). */
+  maxLagMs: number;
 }
 
 export class DenyJoin {
   private readonly nflog = new TimedBag<true>();
   private readonly held = new TimedBag<KernelDrop>();
-  readonly stats: DenyJoinStats = { matched: 0, unmatched: 0 };
+  readonly stats: DenyJoinStats = { matched: 0, unmatched: 0, maxLagMs: 0 };
 
   constructor(private readonly windowMs: number) {}
 
@@ -104,7 +106,8 @@ export class DenyJoin {
   noteNflogDenies(packets: readonly PacketIdentity[], nowMs: number): void {
     for (const p of packets) {
       const key = identity(p);
-      if (this.held.take(key)) this.stats.matched++;
+      const at = this.held.take(key);
+      if (at !== undefined) this.matched(nowMs - at);
       else this.nflog.add(key, nowMs, true);
     }
   }
@@ -113,9 +116,15 @@ export class DenyJoin {
   offerKernel(drops: readonly KernelDrop[], nowMs: number): void {
     for (const d of drops) {
       const key = identity(d);
-      if (this.nflog.take(key)) this.stats.matched++;
+      const at = this.nflog.take(key);
+      if (at !== undefined) this.matched(nowMs - at);
       else this.held.add(key, nowMs, d);
     }
+  }
+
+  private matched(lagMs: number): void {
+    this.stats.matched++;
+    if (lagMs > this.stats.maxLagMs) this.stats.maxLagMs = lagMs;
   }
 
   /** Kernel drops held for windowMs with no NFLOG copy (all of them with `all`): count these. */

@@ -265,6 +265,10 @@ describe.skipIf(skipKernel || skipMoto)('kernel drop events as denies (kfree_skb
     for (const r of denied(db)) expect(r.policies).toBe('default.default-deny');
     const matched = /^flowtrail_kernel_drops_matched_total (\d+)$/m.exec(metricsText)?.[1];
     expect(Number(matched)).toBe(sent.c);
+    // How long a pair's halves arrived apart (logged at stop): well inside the 1 s window.
+    const lag = /"maxLagMs":(\d+)[^\n]*NFLOG\/kernel drop matching/.exec(agentLog)?.[1];
+    expect(Number(lag)).toBeLessThan(1_000);
+    console.log(`NFLOG/kernel drop pair lag, max: ${lag} ms`);
   });
 
   it('drops in another network namespace are not this node’s', () => {

@@ -244,7 +244,7 @@ describe('DenyJoin: an NFLOG-logged iptables drop counts once', () => {
     j.offerKernel([drop({ ipId: 8 })], 20);
     j.noteNflogDenies([nflogDeny({ ipId: 8 })], 900);
     expect(j.release(10_000)).toEqual([]);
-    expect(j.stats).toEqual({ matched: 2, unmatched: 0 });
+    expect(j.stats).toEqual({ matched: 2, unmatched: 0, maxLagMs: 880 });
   });
 
   it('a drop with no NFLOG copy is counted once its window has passed, not before', () => {
@@ -269,7 +269,7 @@ describe('DenyJoin: an NFLOG-logged iptables drop counts once', () => {
     j.release(1_500);
     j.offerKernel([drop({ ipId: 9 })], 1_600);
     expect(j.release(3_000, true)).toHaveLength(1);
-    expect(j.stats).toEqual({ matched: 0, unmatched: 2 });
+    expect(j.stats).toEqual({ matched: 0, unmatched: 2, maxLagMs: 0 });
   });
 
   it('release(all) counts every held drop at once (at stop)', () => {
