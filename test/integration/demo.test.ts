@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest';
 import type { DemoResult } from '../../src/demo/run.js';
 import type { FlowRecord } from '../../src/format/record.js';
 import { listSystemNamespaces } from '../../src/sim/netns.js';
-import { skipKernel, skipMoto } from '../harness/env.js';
+import { skipKdrops, skipKernel, skipMoto } from '../harness/env.js';
 
 const CLI = new URL('../../bin/flowtrail.js', import.meta.url).pathname;
 
@@ -36,7 +36,7 @@ function netnsOf(pid: string): string {
 
 describe.skipIf(skipKernel || skipMoto)('flowtrail demo', () => {
   // iptables: NFLOG + DROP rules; ebpf: TC classifiers that log nothing, seen through kernel drop events.
-  it.each(['iptables', 'ebpf'])(
+  it.each(skipKdrops ? ['iptables'] : ['iptables', 'ebpf'])(
     '--dataplane %s: shows denies before and after the allow policies, allowed pairs only after, egress as net/pub, and cleans up',
     (dataplane) => {
       const namespacesBefore = listSystemNamespaces();

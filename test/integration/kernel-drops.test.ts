@@ -26,7 +26,7 @@ import { Policy } from '../../src/sim/policy.js';
 import { SimNode, type SimPod } from '../../src/sim/simnode.js';
 import { TcPolicy } from '../../src/sim/tc-policy.js';
 import { udpSend } from '../../src/sim/traffic.js';
-import { skipKernel, skipMoto } from '../harness/env.js';
+import { skipKdrops, skipMoto } from '../harness/env.js';
 import { waitForLog } from '../helpers/agent.js';
 
 interface Datapoint {
@@ -65,7 +65,7 @@ function sum(records: readonly FlowRecord[]) {
   };
 }
 
-describe.skipIf(skipKernel || skipMoto)('kernel drop events as denies (kfree_skb)', () => {
+describe.skipIf(skipKdrops || skipMoto)('kernel drop events as denies (kfree_skb)', () => {
   let node: SimNode;
   let moto: Moto;
   let client: SimPod;
