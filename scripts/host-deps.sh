@@ -2,8 +2,9 @@
 # Installs the system tools flowtrail's tests and demo use, when missing:
 # iptables/nftables/conntrack/iproute2 for the simulated node, nginx and ab
 # for traffic, curl, valgrind for the addon's leak check, kubectl to render
-# deploy/kubernetes, clang + bpftool + libbpf-dev for the kernel drop addon
-# (native/bpf; npm ci builds it). Debian packages only.
+# deploy/kubernetes, chromium for the report page's browser test (driven by
+# puppeteer-core; no browser is ever downloaded), clang + bpftool + libbpf-dev
+# for the kernel drop addon (native/bpf; npm ci builds it). Debian packages only.
 set -euo pipefail
 
 need=()
@@ -20,6 +21,7 @@ command -v make      >/dev/null || need+=(make)
 command -v g++       >/dev/null || need+=(g++)
 command -v python3   >/dev/null || need+=(python3)
 command -v kubectl   >/dev/null || need+=(kubernetes-client)  # `kubectl kustomize` of deploy/kubernetes
+[ -x /usr/bin/chromium ]       || need+=(chromium)           # test/integration/report-html-browser.test.ts
 command -v clang     >/dev/null || need+=(clang)              # the kfree_skb BPF program (native/bpf)
 command -v bpftool   >/dev/null || need+=(bpftool)            # its libbpf skeleton; the tests' tc/map reads
 [ -f /usr/include/bpf/libbpf.h ] || need+=(libbpf-dev)       # the addon links libbpf

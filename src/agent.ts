@@ -98,7 +98,7 @@ function buildSinks(
 
 /**
  * The `<nodeName>_Events` stream: one JSON line per loss, beside the records
- * (never inside them: the 24-field stream stays pure). Spooled like records.
+ * (never inside them: the records stream stays pure). Spooled like records.
  */
 function buildEventsSink(config: Config, logger: Logger, now: () => number): Sink | undefined {
   const cw = config.sinks.cloudwatch;
@@ -118,12 +118,13 @@ function buildEventsSink(config: Config, logger: Logger, now: () => number): Sin
   });
 }
 
-/** Netlink capture as the agent core sees it. */
+/** Netlink capture as the agent core sees it; `onOverrun` asks the core for a resync dump. */
 function netlinkCapture(
   config: Config,
   logger: Logger,
   table: FlowTable,
   now: () => number,
+  onOverrun: () => void,
 ): CapturePort & {
   conntrack: ConntrackListener;
   nflog: NflogListener;
@@ -138,12 +139,13 @@ function netlinkCapture(
     now,
     // Views, not copies: the flow table reads each event during the call.
     onEvent: (ev) => handlers?.conntrackEvent(ev),
-    onOverrun: (info) =>
+    onOverrun: (info) => {
       logger.warn(
         { count: info.count, setting: 'conntrack.receiveBufferBytes' },
         'conntrack socket overran: events lost, resyncing with a dump',
-      ),
-    onResync: (events) => table.applyDump(events, now()),
+      );
+      onOverrun();
+    },
     onDecodeError: (err) =>
       logger.debug({ code: err.code, ...err.context }, 'conntrack message skipped'),
     onError: (err) => logger.error({ err: err.message }, 'conntrack listener error'),
@@ -172,9 +174,7 @@ function netlinkCapture(
       conntrack.start();
       table.markListening(now());
       await nflog.start();
-      return conntrack.dump();
     },
-    dump: () => conntrack.dump(),
     dumpInto: (onEvent) => conntrack.dumpInto(onEvent),
     async close() {
       await conntrack.close();
@@ -323,7 +323,9 @@ export async function runAgent(config: Config, deps: RunAgentDeps): Promise<void
   const ledger = new LossLedger();
   const sinks = buildSinks(config, logger, now, (seconds) => putLatency.observe(seconds), ledger);
   const eventsSink = buildEventsSink(config, logger, now);
-  const capture = netlinkCapture(config, logger, table, now);
+  // Overruns ask the core (made below) for a resync dump; before it, the start-up dump covers them.
+  let resync = (): void => {};
+  const capture = netlinkCapture(config, logger, table, now, () => resync());
   const mainSpool = () =>
     sinks.find((k): k is CloudWatchLogsSink => k.name === 'cloudwatch')?.spool;
   const losses = new LossWatch(ledger, {
@@ -335,6 +337,7 @@ export async function runAgent(config: Config, deps: RunAgentDeps): Promise<void
     vanished: () => table.stats.vanished,
     destroysMissed: () => table.stats.destroysMissed,
     spoolCorrupt: () => mainSpool()?.stats.droppedCorrupt ?? 0,
+    inconsistent: () => table.stats.inconsistent,
   });
   const ids = { clusterName: config.clusterName, nodeName: config.nodeName };
   const reportLosses = async (): Promise<void> => {
@@ -366,11 +369,12 @@ export async function runAgent(config: Config, deps: RunAgentDeps): Promise<void
       'flow baselines not restored; connections open across the restart report their totals',
     );
   }
+  const resumeFromMs = table.resumeFromMs;
   const core = new AgentCore({
+    ...(resumeFromMs !== undefined ? { resumeFromMs } : {}),
     table: {
       onConntrackEvent: (e, t) => table.onConntrackEvent(e, t),
       onNflog: (p, t) => router.nflog(p, t),
-      applyDump: (e, t) => table.applyDump(e, t),
       beginDump: () => table.beginDump(),
       onDumpEvent: (e, t) => table.onDumpEvent(e, t),
       endDump: (t) => table.endDump(t),
@@ -405,6 +409,7 @@ export async function runAgent(config: Config, deps: RunAgentDeps): Promise<void
     },
   });
   let kernelLostAtClose = 0;
+  resync = () => core.resync();
   let captureOpen = false;
   const health = () =>
     evaluateHealth(
@@ -425,11 +430,12 @@ export async function runAgent(config: Config, deps: RunAgentDeps): Promise<void
       nflogPackets: () => capture.nflog.stats.packets,
       overruns: (src) =>
         src === 'conntrack' ? capture.conntrack.stats.overruns : capture.nflog.stats.overruns,
-      resyncs: () => capture.conntrack.stats.resyncs,
+      resyncs: () => core.stats.resyncs,
       decodeErrors: () => capture.conntrack.stats.decodeErrors + capture.nflog.stats.decodeErrors,
       unparsedPrefixes: () => capture.nflog.stats.unparsedPrefixes,
       flowsTracked: () => table.stats.tracked,
       flowsShed: () => table.stats.shed,
+      connectionsReopened: () => table.stats.reopened,
       deniedPackets: () => table.stats.deniedPackets,
       ...(kernel.listener
         ? {

@@ -5,7 +5,6 @@
  * few reported with their line numbers, never fatal.
  */
 import { writeFileSync } from 'node:fs';
-import Table from 'cli-table3';
 import type { Command } from 'commander';
 import pc from 'picocolors';
 import type { FlowRecord } from '../format/record.js';
@@ -13,15 +12,16 @@ import {
   bucketFor,
   crossNamespaceIngress,
   deniedFlows,
-  deniedOverTime,
   egressToInternet,
   namespaceTalkers,
   type PairRow,
   topTalkers,
   totals,
 } from '../report/analyze.js';
+import { readWhatIfDiff, type WhatIfDiff } from '../report/diff.js';
 import { renderHtml } from '../report/html.js';
 import { type BadLine, cloudWatchLines, decodeAll, fileLines } from '../report/sources.js';
+import { pairsTable } from '../report/text.js';
 import { regionRequired, resolveRegion } from '../util/aws-region.js';
 import { collect } from './agent.js';
 
@@ -38,6 +38,7 @@ interface ReportFlags {
   json?: boolean;
   csv?: boolean;
   html?: string;
+  diff?: string;
 }
 
 function fail(message: string): never {
@@ -87,6 +88,10 @@ export function registerReport(program: Command): void {
       '--html <file>',
       'also write a self-contained HTML page (inline CSS and SVG charts) to FILE',
     )
+    .option(
+      '--diff <file>',
+      'with --html: show a what-if diff from FILE in the page (JSON, see docs/report.md)',
+    )
     .action(async (flags: ReportFlags) => {
       const now = Date.now();
       const since = parseTime(flags.since ?? '24h', now);
@@ -100,6 +105,14 @@ export function registerReport(program: Command): void {
       }
       if (flags.file.length === 0 && !flags.logGroup)
         fail('give --file PATH (repeatable) or --log-group NAME');
+      if (flags.diff && !flags.html)
+        fail('--diff needs --html FILE (the diff is shown in the page)');
+      let diff: WhatIfDiff | undefined;
+      try {
+        diff = flags.diff ? readWhatIfDiff(flags.diff) : undefined;
+      } catch (err) {
+        fail(`--diff: ${(err as Error).message}`);
+      }
       const bad: BadLine[] = [];
       const counter = { bad: 0 };
       let records: FlowRecord[] = [];
@@ -156,9 +169,10 @@ export function registerReport(program: Command): void {
           totals: t,
           badLines: counter.bad,
           answers,
-          deniedSeries: deniedOverTime(records, bucketSeconds),
           bucketSeconds,
           topTalkers: topTalkers(records),
+          records,
+          diff,
         });
         try {
           writeFileSync(flags.html, html);
@@ -171,11 +185,14 @@ export function registerReport(program: Command): void {
           `${JSON.stringify({ totals: t, badLines: counter.bad, answers: Object.fromEntries(answers) }, null, 2)}\n`,
         );
       } else if (flags.csv) {
-        process.stdout.write('question,source,destination,port,proto,flows,packets,bytes\n');
+        process.stdout.write(
+          'question,source,destination,port,proto,flows,packets,bytes,policies\n',
+        );
         for (const [q, rows] of answers) {
           for (const r of rows) {
+            const policies = r.policies.join('|');
             process.stdout.write(
-              `${[q, r.src, r.dst, r.dstPort, r.proto, r.flows, r.packets, r.bytes].map(csvCell).join(',')}\n`,
+              `${[q, r.src, r.dst, r.dstPort, r.proto, r.flows, r.packets, r.bytes, policies].map(csvCell).join(',')}\n`,
             );
           }
         }
@@ -189,13 +206,7 @@ export function registerReport(program: Command): void {
             process.stdout.write(pc.dim('  none\n'));
             continue;
           }
-          const table = new Table({
-            head: ['source', 'destination', 'port', 'proto', 'flows', 'packets', 'bytes'],
-            style: { head: ['cyan'] },
-          });
-          for (const r of rows.slice(0, 20))
-            table.push([r.src, r.dst, r.dstPort, r.proto, r.flows, r.packets, r.bytes]);
-          process.stdout.write(`${table.toString()}\n`);
+          process.stdout.write(`${pairsTable(rows, 20)}\n`);
         }
       }
       if (counter.bad > 0) {

@@ -13,7 +13,6 @@ import type { ChildProcess } from 'node:child_process';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import Table from 'cli-table3';
 import pc from 'picocolors';
 import { decodeRecord } from '../format/codec.js';
 import type { FlowRecord } from '../format/record.js';
@@ -25,6 +24,7 @@ import {
   topTalkers,
   totals,
 } from '../report/analyze.js';
+import { pairsTable } from '../report/text.js';
 import {
   type Moto,
   motoAvailable,
@@ -85,14 +85,7 @@ function missingTools(): string[] {
 }
 
 function table(rows: PairRow[], empty: string): string {
-  if (rows.length === 0) return pc.dim(`  ${empty}`);
-  const t = new Table({
-    head: ['source', 'destination', 'port', 'proto', 'flows', 'packets', 'bytes'],
-    style: { head: ['cyan'] },
-  });
-  for (const r of rows.slice(0, 12))
-    t.push([r.src, r.dst, r.dstPort, r.proto, r.flows, r.packets, r.bytes]);
-  return t.toString();
+  return rows.length === 0 ? pc.dim(`  ${empty}`) : pairsTable(rows, 12);
 }
 
 export async function runDemo(o: DemoOptions): Promise<DemoResult> {

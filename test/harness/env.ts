@@ -58,3 +58,14 @@ export function missingForKdrops(): string[] {
 /** True when kernel drop tests should be skipped (never under CI). */
 export const skipKdrops = !underCI && missingForKdrops().length > 0;
 if (skipKdrops) console.warn(`kernel drop tests skipped: missing ${missingForKdrops().join(', ')}`);
+
+/** Debian's chromium, which the report's browser test drives (scripts/host-deps.sh installs it). */
+export const CHROMIUM = '/usr/bin/chromium';
+
+export function missingForBrowser(): string[] {
+  return existsSync(CHROMIUM) ? [] : [`${CHROMIUM} (apt-get install chromium)`];
+}
+
+/** True when the browser test should be skipped (never under CI). */
+export const skipBrowser = !underCI && missingForBrowser().length > 0;
+if (skipBrowser) console.warn(`browser tests skipped: missing ${missingForBrowser().join(', ')}`);

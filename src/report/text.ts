@@ -1,0 +1,30 @@
+/**
+ * An answer's rows as a terminal table (cli-table3), for `flowtrail report`
+ * and the demo: the policies column only when some row names policies
+ * (27-field records).
+ */
+import Table from 'cli-table3';
+import { namesPolicies, type PairRow } from './analyze.js';
+
+export function pairsTable(rows: readonly PairRow[], limit: number): string {
+  const withPolicies = namesPolicies(rows);
+  const head = ['source', 'destination', 'port', 'proto', 'flows', 'packets', 'bytes'];
+  const t = new Table({
+    head: withPolicies ? [...head, 'policies'] : head,
+    style: { head: ['cyan'] },
+  });
+  for (const r of rows.slice(0, limit)) {
+    const cells: (string | number)[] = [
+      r.src,
+      r.dst,
+      r.dstPort,
+      r.proto,
+      r.flows,
+      r.packets,
+      r.bytes,
+    ];
+    if (withPolicies) cells.push(r.policies.join('\n'));
+    t.push(cells);
+  }
+  return t.toString();
+}
