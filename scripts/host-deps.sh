@@ -3,7 +3,8 @@
 # iptables/nftables/conntrack/iproute2 for the simulated node, nginx and ab
 # for traffic, curl, valgrind for the addon's leak check, kubectl to render
 # deploy/kubernetes, chromium for the report page's browser test (driven by
-# puppeteer-core; no browser is ever downloaded). Debian packages only.
+# puppeteer-core; no browser is ever downloaded), clang + bpftool + libbpf-dev
+# for the kernel drop addon (native/bpf; npm ci builds it). Debian packages only.
 set -euo pipefail
 
 need=()
@@ -21,6 +22,10 @@ command -v g++       >/dev/null || need+=(g++)
 command -v python3   >/dev/null || need+=(python3)
 command -v kubectl   >/dev/null || need+=(kubernetes-client)  # `kubectl kustomize` of deploy/kubernetes
 [ -x /usr/bin/chromium ]       || need+=(chromium)           # test/integration/report-html-browser.test.ts
+command -v clang     >/dev/null || need+=(clang)              # the kfree_skb BPF program (native/bpf)
+command -v bpftool   >/dev/null || need+=(bpftool)            # its libbpf skeleton; the tests' tc/map reads
+[ -f /usr/include/bpf/libbpf.h ] || need+=(libbpf-dev)       # the addon links libbpf
+command -v capsh     >/dev/null || need+=(libcap2-bin)        # doctor tests drop capabilities
 
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then

@@ -18,8 +18,23 @@ for (let i = 0; i < 50; i++) {
   await new Promise((r) => setTimeout(r, 5));
   s.close();
 }
+// The kernel drop addon, where it was built: load, attach, drain, detach.
+let kdropCycles = 0;
+try {
+  const { KernelDropListener } = await import('../dist/kdrops/listener.js');
+  for (let i = 0; i < 10; i++) {
+    const l = new KernelDropListener({ onDrops: () => {}, tickMs: 0 });
+    l.start();
+    await new Promise((r) => setTimeout(r, 5));
+    l.drain();
+    l.close();
+    kdropCycles++;
+  }
+} catch (err) {
+  console.error(`kernel drop addon not exercised: ${err.message}`);
+}
 // Let libuv run the close callbacks, then let GC finalize the handles.
 await new Promise((r) => setTimeout(r, 50));
 globalThis.gc?.();
 await new Promise((r) => setTimeout(r, 50));
-console.log(JSON.stringify({ cycles: 50, batches }));
+console.log(JSON.stringify({ cycles: 50, batches, kdropCycles }));

@@ -20,6 +20,10 @@ import { startFileSource } from './endpoints/file-source.js';
 import { FlowTable } from './flows/flow-table.js';
 import { VolumeControl } from './flows/volume.js';
 import { encodeRecord } from './format/codec.js';
+import { KernelDropListener, KernelDropsUnavailable } from './kdrops/listener.js';
+import { NetworkPolicyNamer, policyStoreFromFiles } from './kdrops/policy-namer.js';
+import { DenyRouter, type DenySource } from './kdrops/router.js';
+import type { KernelDrop } from './kdrops/types.js';
 import { encodeLossEvent, LOSS_KINDS, type LossKind, LossLedger } from './loss/ledger.js';
 import { LossWatch } from './loss/watch.js';
 import { MetricsPublisher } from './metrics/cloudwatch-metrics.js';
@@ -179,6 +183,99 @@ function netlinkCapture(
   };
 }
 
+/**
+ * The NetworkPolicy evaluator that names the policy behind kernel drops:
+ * fed by informers with endpoints.kubernetes, by denies.networkPoliciesFile
+ * with endpoints.file; none with denies.source nflog or namePolicies off.
+ */
+async function startPolicyNaming(
+  config: Config,
+  cache: EndpointCache,
+  logger: Logger,
+): Promise<{ namer: NetworkPolicyNamer; close(): Promise<void> } | undefined> {
+  if (config.denies.source === 'nflog' || !config.denies.namePolicies) return undefined;
+  if (config.denies.networkPoliciesFile) {
+    const store = policyStoreFromFiles(config.denies.networkPoliciesFile, config.endpoints.file);
+    logger.info(
+      { path: config.denies.networkPoliciesFile, networkPolicies: store.list().length },
+      'NetworkPolicies loaded for naming kernel denies',
+    );
+    return { namer: new NetworkPolicyNamer(store, cache), close: async () => {} };
+  }
+  if (!config.endpoints.kubernetes) return undefined;
+  const { PolicyStore, startPolicySource } = await import('./policy/index.js');
+  const store = new PolicyStore();
+  try {
+    const source = await startPolicySource({
+      store,
+      logger,
+      kubeconfig: config.endpoints.kubernetes.kubeconfig,
+    });
+    return { namer: new NetworkPolicyNamer(store, cache), close: () => source.close() };
+  } catch (err) {
+    // Names are a bonus: kernel denies are still counted, unnamed.
+    logger.warn(
+      { err: (err as Error).message },
+      'NetworkPolicies not readable (RBAC list/watch on networkpolicies and namespaces?): kernel denies carry no policy name',
+    );
+    return undefined;
+  }
+}
+
+/**
+ * The kernel drop source per denies.source: absent means both where this
+ * kernel and these privileges allow it, else nflog (with the reason logged);
+ * kernel or both asked for explicitly must start, or the agent does not.
+ */
+function startKernelDrops(
+  config: Config,
+  logger: Logger,
+  now: () => number,
+  onDrops: (drops: KernelDrop[]) => void,
+): { source: DenySource; listener: KernelDropListener | undefined } {
+  const asked = config.denies.source;
+  if (asked === 'nflog') {
+    logger.info({ source: 'nflog', why: 'denies.source: nflog' }, 'deny source');
+    return { source: 'nflog', listener: undefined };
+  }
+  const listener = new KernelDropListener({
+    tickMs: config.conntrack.tickMs,
+    ringBytes: config.denies.ringBufferBytes,
+    logger,
+    onDrops,
+    onDecodeError: (err) =>
+      logger.debug({ code: err.code, ...err.context }, 'kernel drop record skipped'),
+    onError: (err) => logger.error({ err: err.message }, 'kernel drop source error'),
+  });
+  try {
+    listener.start();
+  } catch (err) {
+    if (asked !== undefined || !(err instanceof KernelDropsUnavailable)) {
+      throw new FlowtrailError(
+        'ERR_KDROPS_START',
+        `denies.source: ${asked ?? 'both'} needs the kernel drop source, which did not start: ${(err as Error).message}${err instanceof KernelDropsUnavailable ? `; fix: ${err.fix}` : ''}`,
+        { source: asked },
+        { cause: err },
+      );
+    }
+    logger.warn(
+      { source: 'nflog', why: err.message, fix: err.fix, code: err.code },
+      'deny source: nflog only (the kernel drop source is not available here; set denies.source to silence this)',
+    );
+    return { source: 'nflog', listener: undefined };
+  }
+  const source = asked ?? 'both';
+  logger.info(
+    {
+      source,
+      why: asked ? `denies.source: ${asked}` : 'default: the kernel drop source loaded',
+      at: now(),
+    },
+    'deny source',
+  );
+  return { source, listener };
+}
+
 export async function runAgent(config: Config, deps: RunAgentDeps): Promise<void> {
   const { logger } = deps;
   const now = deps.now ?? Date.now;
@@ -204,6 +301,7 @@ export async function runAgent(config: Config, deps: RunAgentDeps): Promise<void
     );
     cache.markSynced();
   }
+  const policies = await startPolicyNaming(config, cache, logger);
   const table = new FlowTable({
     endpoints: cache,
     aggregationKindForAllowed: config.flowLogs.aggregationKindForAllowed,
@@ -215,7 +313,11 @@ export async function runAgent(config: Config, deps: RunAgentDeps): Promise<void
     ingressGroup: config.nflog.ingressGroup,
     egressGroup: config.nflog.egressGroup,
     maxFlows: config.flowLogs.maxTrackedFlows,
+    ...(policies ? { denyPolicyNamer: policies.namer } : {}),
   });
+  const kernel = startKernelDrops(config, logger, now, (drops) => router.kernel(drops, now()));
+  const router = new DenyRouter(kernel.source, table, config.denies.matchWindowMs);
+  let stopping = false;
   const volume = new VolumeControl(config.flowLogs);
   const putLatency = createPutLatencyHistogram();
   const ledger = new LossLedger();
@@ -270,16 +372,20 @@ export async function runAgent(config: Config, deps: RunAgentDeps): Promise<void
   const resumeFromMs = table.resumeFromMs;
   const core = new AgentCore({
     ...(resumeFromMs !== undefined ? { resumeFromMs } : {}),
-    table: volume.active
-      ? {
-          onConntrackEvent: (e, t) => table.onConntrackEvent(e, t),
-          onNflog: (p, t) => table.onNflog(p, t),
-          beginDump: () => table.beginDump(),
-          onDumpEvent: (e, t) => table.onDumpEvent(e, t),
-          endDump: (t) => table.endDump(t),
-          flush: (start, end) => volume.apply(table.flush(start, end)),
-        }
-      : table,
+    table: {
+      onConntrackEvent: (e, t) => table.onConntrackEvent(e, t),
+      onNflog: (p, t) => router.nflog(p, t),
+      beginDump: () => table.beginDump(),
+      onDumpEvent: (e, t) => table.onDumpEvent(e, t),
+      endDump: (t) => table.endDump(t),
+      flush: (start, end) => {
+        // Kernel drops queued now, and iptables drops whose NFLOG copy is overdue (all at stop).
+        kernel.listener?.drain();
+        router.release(now(), stopping);
+        const records = table.flush(start, end);
+        return volume.active ? volume.apply(records) : records;
+      },
+    },
     capture,
     sinks,
     encode: (r) => encodeRecord(r, { variant }),
@@ -302,6 +408,7 @@ export async function runAgent(config: Config, deps: RunAgentDeps): Promise<void
       cache.prune(now());
     },
   });
+  let kernelLostAtClose = 0;
   resync = () => core.resync();
   let captureOpen = false;
   const health = () =>
@@ -330,6 +437,13 @@ export async function runAgent(config: Config, deps: RunAgentDeps): Promise<void
       flowsShed: () => table.stats.shed,
       connectionsReopened: () => table.stats.reopened,
       deniedPackets: () => table.stats.deniedPackets,
+      ...(kernel.listener
+        ? {
+            kernelDrops: () => router.counts.all(),
+            kernelDropsLost: () => kernel.listener?.nativeStats()?.lost ?? kernelLostAtClose,
+            kernelDropsMatched: () => router.join.stats.matched,
+          }
+        : {}),
       recordsWritten: () => core.stats.recordsWritten,
       flushes: () => core.stats.flushes,
       lost: (kind) => ledger.total(kind),
@@ -371,6 +485,9 @@ export async function runAgent(config: Config, deps: RunAgentDeps): Promise<void
           now,
           sources: {
             takeDeniedPackets: () => table.takeDeniedPackets(),
+            ...(config.metrics.droppedPackets && kernel.listener
+              ? { takeDropped: () => router.takeDropped() }
+              : {}),
             healthy: () => health().healthy,
             takeLost: () => {
               const out = new Map<LossKind, number>();
@@ -395,19 +512,31 @@ export async function runAgent(config: Config, deps: RunAgentDeps): Promise<void
     }
     metrics?.start();
   } catch (err) {
+    kernel.listener?.close();
     await capture.close().catch(() => {});
     await eventsSink?.close().catch(() => {});
     await source?.close();
+    await policies?.close();
     await http?.close();
     throw err;
   }
   await (deps.stopSignal ?? signalStop());
   logger.info('stopping: flushing the partial interval');
+  stopping = true;
   await core.stop();
+  if (kernel.listener && kernel.source === 'both') {
+    logger.info(
+      { ...router.join.stats, matchWindowMs: config.denies.matchWindowMs },
+      'NFLOG/kernel drop matching',
+    );
+  }
+  kernelLostAtClose = kernel.listener?.nativeStats()?.lost ?? 0;
+  kernel.listener?.close();
   await eventsSink?.close();
   // The last push reports health as it was while running: a rolling restart is not an unhealthy node.
   await metrics?.stop();
   captureOpen = false;
   await http?.close();
   await source?.close();
+  await policies?.close();
 }

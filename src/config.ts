@@ -107,6 +107,26 @@ export const configSchema = z.strictObject({
       egressGroup: int(0, 65_535).default(2),
     })
     .prefault({}),
+  denies: z
+    .strictObject({
+      // Absent: both where the kernel supports drop events, else nflog (doctor says which and why).
+      source: z
+        .enum(['nflog', 'kernel', 'both'], { error: 'expected nflog, kernel or both' })
+        .optional(),
+      // How long an iptables drop event waits for the NFLOG copy of its packet (source both).
+      matchWindowMs: int(10, 60_000).default(1_000),
+      // Name the NetworkPolicy behind kernel drops (with endpoints.kubernetes: from informers).
+      namePolicies: z.boolean({ error: 'expected true or false' }).default(true),
+      // NetworkPolicy manifests for naming, where endpoints come from a file (read at start).
+      networkPoliciesFile: nonEmpty.optional(),
+      ringBufferBytes: z
+        .number({ error: 'expected a number' })
+        .refine((n) => Number.isInteger(n) && n >= 4096 && n <= 1 << 30 && (n & (n - 1)) === 0, {
+          error: 'expected a power of two from 4096 to 1073741824',
+        })
+        .default(4 * 1024 * 1024),
+    })
+    .prefault({}),
   conntrack: z
     .strictObject({
       receiveBufferBytes: int(65_536, 1 << 30).default(32 * 1024 * 1024),
@@ -142,6 +162,8 @@ export const configSchema = z.strictObject({
   metrics: z
     .strictObject({
       enabled: z.boolean({ error: 'expected true or false' }).default(true),
+      // DroppedPackets per Reason: kernel drops that are not policy denies (off: one series per reason).
+      droppedPackets: z.boolean({ error: 'expected true or false' }).default(false),
       pushIntervalSeconds: int(1, 3_600).default(60),
       namespace: nonEmpty
         .regex(/^[^:]{1,255}$/, { error: 'expected 1-255 characters without ":"' })

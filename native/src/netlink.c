@@ -28,13 +28,13 @@
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
-#include <node_api.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
-#include <uv.h>
+
+#include "napi-util.h"
 
 #ifndef NETLINK_NETFILTER
 #define NETLINK_NETFILTER 12
@@ -45,25 +45,6 @@
 #define SLOTS 64
 #define SLOT_BYTES (64 * 1024)
 #define DEFAULT_BATCH_BYTES (4 * 1024 * 1024)
-
-#define NAPI_CALL(env, call)                                                   \
-  do {                                                                         \
-    napi_status status_ = (call);                                              \
-    if (status_ != napi_ok) {                                                  \
-      throw_last_napi_error((env), #call);                                     \
-      return NULL;                                                             \
-    }                                                                          \
-  } while (0)
-
-/* Same as NAPI_CALL for functions returning void (libuv callbacks). */
-#define NAPI_CALL_VOID(env, call)                                              \
-  do {                                                                         \
-    napi_status status_ = (call);                                              \
-    if (status_ != napi_ok) {                                                  \
-      throw_last_napi_error((env), #call);                                     \
-      return;                                                                  \
-    }                                                                          \
-  } while (0)
 
 typedef struct {
   napi_env env;
@@ -98,37 +79,11 @@ typedef struct {
 
 static void read_kernel_drops(nl_state *st);
 
-static void throw_last_napi_error(napi_env env, const char *call) {
-  const napi_extended_error_info *info = NULL;
-  napi_get_last_error_info(env, &info);
-  bool pending = false;
-  napi_is_exception_pending(env, &pending);
-  if (!pending) {
-    const char *msg = (info && info->error_message) ? info->error_message : "unknown N-API error";
-    char buf[512];
-    snprintf(buf, sizeof buf, "%s failed: %s", call, msg);
-    napi_throw_error(env, "ERR_NAPI", buf);
-  }
-}
-
-static const char *errno_name(int err) {
-  const char *name = strerrorname_np(err);
-  return name ? name : "EUNKNOWN";
-}
-
 /* Builds Error(message) with .code = errno name, .errno, .syscall. */
 static napi_value make_errno_error(napi_env env, int err, const char *syscall) {
   char msg[256];
   snprintf(msg, sizeof msg, "netlink %s failed: %s (%s)", syscall, strerror(err), errno_name(err));
-  napi_value code, message, error, v;
-  if (napi_create_string_utf8(env, errno_name(err), NAPI_AUTO_LENGTH, &code) != napi_ok) return NULL;
-  if (napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &message) != napi_ok) return NULL;
-  if (napi_create_error(env, code, message, &error) != napi_ok) return NULL;
-  napi_create_int32(env, err, &v);
-  napi_set_named_property(env, error, "errno", v);
-  napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &v);
-  napi_set_named_property(env, error, "syscall", v);
-  return error;
+  return make_error(env, err, syscall, msg);
 }
 
 static napi_value throw_errno(napi_env env, int err, const char *syscall) {
@@ -148,34 +103,12 @@ static nl_state *unwrap(napi_env env, napi_value obj) {
 
 /* ---- calling into JavaScript (main thread, from libuv callbacks) ---------- */
 
-static void call_js(nl_state *st, napi_ref fn_ref, size_t argc, napi_value *argv) {
-  napi_env env = st->env;
-  napi_value fn, recv, result;
-  if (fn_ref == NULL) return;
-  if (napi_get_reference_value(env, fn_ref, &fn) != napi_ok || fn == NULL) return;
-  napi_get_global(env, &recv); /* make_callback needs an object receiver */
-  /* make_callback (not call_function) so promise jobs queued by the callback
-   * run right after it, as for any other I/O callback. */
-  napi_status s = napi_make_callback(env, st->async_ctx, recv, fn, argc, argv, &result);
-  if (s == napi_pending_exception) {
-    napi_value exc;
-    napi_get_and_clear_last_exception(env, &exc);
-    napi_fatal_exception(env, exc);
-  }
-}
-
 static void report_error(nl_state *st, int err, const char *syscall) {
   napi_handle_scope scope;
   if (napi_open_handle_scope(st->env, &scope) != napi_ok) return;
   napi_value error = make_errno_error(st->env, err, syscall);
-  if (error) call_js(st, st->on_error, 1, &error);
+  if (error) call_js(st->env, st->async_ctx, st->on_error, 1, &error);
   napi_close_handle_scope(st->env, scope);
-}
-
-static void free_batch(napi_env env, void *data, void *hint) {
-  (void)env;
-  (void)hint;
-  free(data);
 }
 
 static void deliver(nl_state *st, unsigned char *data, size_t len) {
@@ -186,13 +119,13 @@ static void deliver(nl_state *st, unsigned char *data, size_t len) {
   }
   napi_value buf;
   /* Zero-copy: JavaScript owns the batch memory from here; freed by GC. */
-  if (napi_create_external_buffer(st->env, len, data, free_batch, NULL, &buf) != napi_ok) {
+  if (napi_create_external_buffer(st->env, len, data, free_external, NULL, &buf) != napi_ok) {
     free(data);
     napi_close_handle_scope(st->env, scope);
     return;
   }
   st->batches++;
-  call_js(st, st->on_batch, 1, &buf);
+  call_js(st->env, st->async_ctx, st->on_batch, 1, &buf);
   napi_close_handle_scope(st->env, scope);
 }
 
@@ -200,7 +133,7 @@ static void report_overruns(nl_state *st, uint32_t count) {
   napi_handle_scope scope;
   if (napi_open_handle_scope(st->env, &scope) != napi_ok) return;
   napi_value n;
-  if (napi_create_uint32(st->env, count, &n) == napi_ok) call_js(st, st->on_overrun, 1, &n);
+  if (napi_create_uint32(st->env, count, &n) == napi_ok) call_js(st->env, st->async_ctx, st->on_overrun, 1, &n);
   napi_close_handle_scope(st->env, scope);
 }
 
@@ -378,26 +311,6 @@ static void finalize(napi_env env, void *data, void *hint) {
 }
 
 /* ---- exported functions ------------------------------------------------- */
-
-static int get_uint32_prop(napi_env env, napi_value obj, const char *name, uint32_t def, uint32_t *out) {
-  bool has = false;
-  napi_value v;
-  *out = def;
-  if (napi_has_named_property(env, obj, name, &has) != napi_ok) return -1;
-  if (!has) return 0;
-  if (napi_get_named_property(env, obj, name, &v) != napi_ok) return -1;
-  napi_valuetype t;
-  napi_typeof(env, v, &t);
-  if (t == napi_undefined) return 0;
-  if (t != napi_number) {
-    char msg[128];
-    snprintf(msg, sizeof msg, "open(): option %s must be a number", name);
-    napi_throw_type_error(env, "ERR_INVALID_ARG", msg);
-    return -1;
-  }
-  if (napi_get_value_uint32(env, v, out) != napi_ok) return -1;
-  return 0;
-}
 
 /*
  * open({ groups?: number[], rcvbufBytes?: number, tickMs?: number,

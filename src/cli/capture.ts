@@ -1,5 +1,6 @@
 /**
- * `flowtrail capture`: decoded conntrack and NFLOG events, as they arrive,
+ * `flowtrail capture`: decoded conntrack and NFLOG events (and, with
+ * --kernel-drops, the kernel's drop events with their reason), as they arrive,
  * for debugging (like `conntrack -E` and `hubble observe`). JSON lines with
  * --json exactly as docs/architecture.md "Contracts" says.
  */
@@ -7,6 +8,8 @@ import type { Command } from 'commander';
 import { TCP_STATES } from '../conntrack/constants.js';
 import { ConntrackListener } from '../conntrack/listener.js';
 import type { ConntrackEvent } from '../conntrack/types.js';
+import { KernelDropListener } from '../kdrops/listener.js';
+import type { KernelDrop } from '../kdrops/types.js';
 import { NflogListener } from '../nflog/listener.js';
 import type { NflogPacket } from '../nflog/types.js';
 import { FlowtrailError } from '../util/errors.js';
@@ -26,6 +29,7 @@ interface CaptureFlags {
   duration?: string;
   rcvbuf?: string;
   tick?: string;
+  kernelDrops?: boolean;
 }
 
 const PROTO_NAMES: Record<string, number> = { icmp: 1, tcp: 6, udp: 17, icmpv6: 58, sctp: 132 };
@@ -97,6 +101,20 @@ export function nflogJson(p: NflogPacket): string {
   });
 }
 
+export function kdropJson(d: KernelDrop): string {
+  return JSON.stringify({
+    source: 'kdrop',
+    reason: d.reasonName,
+    ifindex: d.ifindex,
+    proto: d.proto,
+    src: d.src,
+    dst: d.dst,
+    sport: d.sport,
+    dport: d.dport,
+    bytes: d.bytes,
+  });
+}
+
 function endpoint(ip: string, port: number, proto: number): string {
   if (proto === 1 || proto === 58) return ip;
   return ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`;
@@ -125,6 +143,15 @@ export function nflogText(p: NflogPacket): string {
   const proto = (PROTO_LABEL[p.proto] ?? String(p.proto)).padEnd(5);
   const action = (p.verdict?.action ?? '?').toUpperCase().padEnd(6);
   return `nflog     [group ${p.group}] ${action}${proto}${endpoint(p.src, p.sport, p.proto)} → ${endpoint(p.dst, p.dport, p.proto)} ${p.bytes}B  ${p.prefix}`;
+}
+
+export function kdropText(d: KernelDrop): string {
+  const proto = (PROTO_LABEL[d.proto] ?? String(d.proto)).padEnd(5);
+  const where =
+    d.ipVersion === 4
+      ? `${endpoint(d.src, d.sport, d.proto)} → ${endpoint(d.dst, d.dport, d.proto)} ${d.bytes}B`
+      : `IPv${d.ipVersion || '?'} ${d.skbLen}B`;
+  return `kdrop     [${d.reasonName}] ${proto}${where}${d.ifindex ? ` if=${d.ifindex}` : ''}`;
 }
 
 function parseIntFlag(
@@ -162,6 +189,10 @@ export function registerCapture(program: Command): void {
     .option('--duration <seconds>', 'exit after this many seconds')
     .option('--rcvbuf <bytes>', 'socket receive buffer (SO_RCVBUFFORCE)', String(32 * 1024 * 1024))
     .option('--tick <ms>', 'coalescing tick before draining a readable socket', '10')
+    .option(
+      '--kernel-drops',
+      "also the kernel's drop events of this network namespace, with their reason (CAP_BPF and CAP_PERFMON)",
+    )
     .addHelpText(
       'after',
       '\nRun it in the network namespace whose conntrack you want (as root or with CAP_NET_ADMIN).',
@@ -206,7 +237,14 @@ export function registerCapture(program: Command): void {
       let printed = 0;
       let pending: string[] = [];
       let stopping = false;
-      const summary = { conntrack: 0, nflog: 0, overruns: 0, resyncs: 0, decodeErrors: 0 };
+      const summary = {
+        conntrack: 0,
+        nflog: 0,
+        kdrops: 0,
+        overruns: 0,
+        resyncs: 0,
+        decodeErrors: 0,
+      };
       const flush = () => {
         if (pending.length === 0) return;
         out.write(`${pending.join('\n')}\n`);
@@ -234,16 +272,24 @@ export function registerCapture(program: Command): void {
         emit(flags.json ? nflogJson(p) : nflogText(p));
       };
 
+      const kd = (d: KernelDrop) => {
+        if (!matches(filter, d.proto, d.src, d.dst, d.sport, d.dport)) return;
+        summary.kdrops++;
+        emit(flags.json ? kdropJson(d) : kdropText(d));
+      };
+
       let conntrack: ConntrackListener | undefined;
       let nflog: NflogListener | undefined;
+      let kdrops: KernelDropListener | undefined;
       async function stop(code: number): Promise<void> {
         if (stopping) return;
         flush();
         stopping = true;
         await conntrack?.close();
         await nflog?.close();
+        kdrops?.close();
         process.stderr.write(
-          `flowtrail capture: ${summary.conntrack} conntrack events, ${summary.nflog} NFLOG packets, ${summary.overruns} overruns, ${summary.resyncs} resyncs, ${summary.decodeErrors} decode errors\n`,
+          `flowtrail capture: ${summary.conntrack} conntrack events, ${summary.nflog} NFLOG packets, ${flags.kernelDrops ? `${summary.kdrops} kernel drops, ` : ''}${summary.overruns} overruns, ${summary.resyncs} resyncs, ${summary.decodeErrors} decode errors\n`,
         );
         out.write('', () => process.exit(code));
       }
@@ -301,14 +347,28 @@ export function registerCapture(program: Command): void {
           });
           await nflog.start();
         }
+        if (flags.kernelDrops) {
+          kdrops = new KernelDropListener({
+            tickMs,
+            onDrops: (ds) => {
+              for (const d of ds) kd(d);
+              flush();
+            },
+            onDecodeError: () => {
+              summary.decodeErrors++;
+            },
+          });
+          kdrops.start();
+        }
       } catch (err) {
         const message = err instanceof FlowtrailError ? err.message : String(err);
         process.stderr.write(`flowtrail capture: ${message}\n`);
         await conntrack?.close();
+        await nflog?.close();
         process.exit(1);
       }
       process.stderr.write(
-        `flowtrail capture: listening (conntrack ${flags.conntrack ? [...events].join(',') : 'off'}; NFLOG groups ${groups.join(',') || 'none'}); Ctrl-C to stop\n`,
+        `flowtrail capture: listening (conntrack ${flags.conntrack ? [...events].join(',') : 'off'}; NFLOG groups ${groups.join(',') || 'none'}${flags.kernelDrops ? '; kernel drops' : ''}); Ctrl-C to stop\n`,
       );
       process.once('SIGINT', () => void stop(0));
       process.once('SIGTERM', () => void stop(0));

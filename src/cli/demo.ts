@@ -11,6 +11,7 @@ interface DemoFlags {
   region?: string;
   workDir: string;
   json?: boolean;
+  dataplane: string;
 }
 
 function positive(name: string, value: string, min: number, max: number): number {
@@ -44,6 +45,11 @@ export function registerDemo(program: Command): void {
     )
     .option('--work-dir <dir>', 'where config, spool and the record file go', '.flowtrail-demo')
     .option('--json', 'print the result as one JSON object instead of tables')
+    .option(
+      '--dataplane <name>',
+      'where policy drops: iptables (NFLOG rules, the Calico way) or ebpf (TC programs that log nothing, the VPC CNI way: seen through kernel drop events)',
+      'iptables',
+    )
     .addHelpText(
       'after',
       '\nBy default the demo starts a local CloudWatch emulator (moto_server) and removes\neverything it made (namespaces, iptables rules, processes) at the end, on Ctrl-C and on error.',
@@ -51,6 +57,12 @@ export function registerDemo(program: Command): void {
     .action(async (flags: DemoFlags) => {
       const durationSeconds = positive('duration', flags.duration, 5, 86_400);
       const flushSeconds = positive('flush', flags.flush, 1, 300);
+      if (flags.dataplane !== 'iptables' && flags.dataplane !== 'ebpf') {
+        process.stderr.write(
+          `flowtrail demo: --dataplane: expected iptables or ebpf, got ${JSON.stringify(flags.dataplane)}\n`,
+        );
+        process.exit(2);
+      }
       try {
         const result = await runDemo({
           durationSeconds,
@@ -61,6 +73,7 @@ export function registerDemo(program: Command): void {
           workDir: resolve(flags.workDir),
           json: flags.json === true,
           out: process.stdout,
+          dataplane: flags.dataplane,
         });
         if (!flags.json) {
           process.stdout.write(

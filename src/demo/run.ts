@@ -33,9 +33,9 @@ import {
   startMoto,
 } from '../sim/moto.js';
 import { stopProcess } from '../sim/netns.js';
-import { Policy } from '../sim/policy.js';
 import { SimNode, type SimPod } from '../sim/simnode.js';
 import { startPeriodicTcp, startTcpServer } from '../sim/traffic.js';
+import { createDataplane, type DataplaneName, type DemoDataplane } from './dataplane.js';
 import { INTERNET_IP, INTERNET_PORT, STARS_PODS, TALKS } from './stars.js';
 
 export interface DemoOptions {
@@ -47,6 +47,8 @@ export interface DemoOptions {
   workDir: string;
   json: boolean;
   out: NodeJS.WritableStream;
+  /** Where policy is enforced: iptables with NFLOG (default) or TC eBPF programs (kernel drop events). */
+  dataplane?: DataplaneName;
 }
 
 export interface DemoResult {
@@ -62,6 +64,7 @@ export interface DemoResult {
   phaseBoundary: number;
   /** The simulated node's namespace names start with this (all removed at the end). */
   namespacePrefix: string;
+  dataplane: DataplaneName;
 }
 
 const CLI = new URL('../../bin/flowtrail.js', import.meta.url).pathname;
@@ -146,7 +149,16 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
       `  node ${nodeName}: ${STARS_PODS.map((p) => `${p.namespace}/${p.name.split('-')[0]} ${p.ip}`).join(', ')}; internet at ${INTERNET_IP}`,
     );
 
-    const policy = new Policy(node);
+    const dataplane = o.dataplane ?? 'iptables';
+    const policy = createDataplane(dataplane, node, [
+      ...pods.values(),
+      { ip: INTERNET_IP, hostVeth: `${node.base}vs`, name: 'internet' },
+    ]);
+    if (dataplane === 'ebpf') {
+      say(
+        '  data plane: TC eBPF classifiers on every veth (drops seen through kernel drop events)',
+      );
+    }
     say(pc.bold('▶ 2/5 starting the CloudWatch emulator and the flowtrail agent'));
     let endpoint: string | undefined;
     if (cloudwatch === 'emulator') {
@@ -203,12 +215,11 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
     for (const t of TALKS) {
       if (!t.allowedBy) continue;
       policy.allow({
-        from: pods.get(t.from)!,
+        from: pods.get(t.from)!.ip,
         to: target(t.to),
-        proto: 'tcp',
         port: t.port,
         name: t.allowedBy,
-        direction: t.to === 'internet' ? 'egress' : 'ingress',
+        egress: t.to === 'internet',
       });
     }
     say(`  still denied: client → backend:6379`);
@@ -232,7 +243,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
     // Quiet first, so the kernel's counters and the agent's last flush see the same packets.
     await Promise.all(clients.map((c) => stopProcess(c, 2_000)));
     await sleep(500);
-    const dropCounters = policy.counters().filter((c) => c.target === 'DROP');
+    const dropCounters = policy.counters();
     await stopProcess(agent, 20_000);
     agent = undefined;
     let records: FlowRecord[];
@@ -274,6 +285,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
       deniedPacketsMetric,
       nodeHealthy,
       namespacePrefix: node.base,
+      dataplane,
     };
     if (o.json) {
       o.out.write(`${JSON.stringify({ ...result, totals: totals(records) })}\n`);
@@ -306,7 +318,7 @@ async function liveStatus(
   ms: number,
   file: string,
   say: (s: string) => void,
-  policy: Policy,
+  policy: DemoDataplane,
 ): Promise<void> {
   const end = Date.now() + ms;
   let shown = 0;
@@ -317,7 +329,7 @@ async function liveStatus(
     const dropped = policy.dropped();
     say(
       pc.dim(
-        `  records written ${t.records} (allow ${t.allowRecords}, deny ${t.denyRecords}); denied packets in records ${t.deniedPackets}, iptables DROP ${dropped.packets}`,
+        `  records written ${t.records} (allow ${t.allowRecords}, deny ${t.denyRecords}); denied packets in records ${t.deniedPackets}, ${policy.counterLabel} ${dropped.packets}`,
       ),
     );
     const recent = records.slice(shown).slice(-4);
@@ -352,7 +364,7 @@ function printAnswers(r: DemoResult, say: (s: string) => void, file: string): vo
   say(table(topTalkers(r.records, 8), 'none'));
   const drop = r.dropCounters.reduce((n, c) => n + c.packets, 0);
   say(
-    `\nDenied packets: ${t.deniedPackets} in the records; the kernel's DROP counters say ${drop} ${t.deniedPackets === drop ? pc.green('(equal)') : pc.red('(differ)')}`,
+    `\nDenied packets: ${t.deniedPackets} in the records; the ${r.dataplane === 'ebpf' ? "TC programs' drop counters" : "kernel's DROP counters"} say ${drop} ${t.deniedPackets === drop ? pc.green('(equal)') : pc.red('(differ)')}`,
   );
   if (r.deniedPacketsMetric !== undefined) {
     say(

@@ -10,6 +10,7 @@ import {
   defaultLogStreamName,
 } from '../config.js';
 import { checkAws } from './aws.js';
+import { checkKernelDrops } from './kdrops.js';
 import { checkConntrack, checkNflog, checkSysctls } from './kernel.js';
 import { checkNflogRules, collectNflogRules } from './policy.js';
 import { checkSpool } from './spool.js';
@@ -32,7 +33,26 @@ export async function runDoctor(config: Config, o: DoctorOptions): Promise<Docto
   checks.push(await checkConntrack());
   checks.push(await checkNflog(groups));
   checks.push(...checkSysctls());
-  checks.push(...checkNflogRules(groups, collectNflogRules()));
+  const kdrops = checkKernelDrops(config);
+  const kernelSource = kdrops.some(
+    (c) => c.id === 'denies.source' && c.status === 'ok' && !c.found.startsWith('nflog'),
+  );
+  for (const c of checkNflogRules(groups, collectNflogRules())) {
+    // Without NFLOG rules, kernel drop events still report denies: not a failure then.
+    checks.push(
+      kernelSource && c.id === 'policy.nflog-rules' && c.status === 'fail'
+        ? {
+            ...c,
+            status: 'warn',
+            found: c.found.replace(
+              'denied traffic will not be seen',
+              'denies come from kernel drop events only, with the policy named where the data plane or the NetworkPolicy evaluator can',
+            ),
+          }
+        : c,
+    );
+  }
+  checks.push(...kdrops);
   const cw = config.sinks.cloudwatch;
   if (cw) {
     const region = cw.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1';

@@ -1,5 +1,6 @@
 /**
- * Denied traffic: NFLOG packets whose prefix says deny, counted per reporter
+ * Denied traffic: NFLOG packets whose prefix says deny, and kernel drops with
+ * a policy reason (addDeny, src/flows/kernel-denies.ts), counted per reporter
  * and 5-tuple for one interval. The ingress group reports dst (packetsIn),
  * the egress group src (packetsOut). A 5-tuple with no denied packet in an
  * interval yields nothing (no stale zero-count deny flows); a 5-tuple counts
@@ -9,6 +10,7 @@
  * caller counts them).
  */
 import type { EndpointLookup } from '../endpoints/types.js';
+import type { KernelDrop } from '../kdrops/types.js';
 import type { NflogPacket } from '../nflog/types.js';
 import type { Contribution } from './aggregation.js';
 
@@ -40,8 +42,19 @@ interface DenyEntry {
   bytes: number;
   /** Time of the first packet: the owner lookup time. */
   readonly firstMs: number;
-  readonly policy: string;
+  /** The deciding policy (tier.policy) when known. */
+  policy: string | undefined;
 }
+
+/** One denied packet from a source other than NFLOG (the kernel's drop events); bytes are IP bytes. */
+export type DeniedPacket = Pick<
+  KernelDrop,
+  'proto' | 'src' | 'dst' | 'sport' | 'dport' | 'bytes'
+> & {
+  readonly reporter: 'src' | 'dst';
+  readonly timeMs: number;
+  readonly policy: string | undefined;
+};
 
 export interface DenyCounterOptions {
   ingressGroup: number;
@@ -54,6 +67,8 @@ export class DenyCounter {
   private entries = new Map<string, DenyEntry>();
   private previous = new Set<string>();
   private readonly allowPolicies = new Map<string, Set<string>>();
+  /** 5-tuples (tupleKey) the kernel dropped packets of in this interval. */
+  private readonly kernelTuples = new Set<string>();
   private sinceTake = 0;
   /** Denied packets ever counted. */
   total = 0;
@@ -91,28 +106,81 @@ export class DenyCounter {
         this.otherGroup++;
         continue;
       }
-      this.total++;
-      this.sinceTake++;
-      const k = `${reporter}|${tupleKey(p.proto, p.src, p.dst, sport, dport)}`;
-      const e = this.entries.get(k);
-      if (e !== undefined) {
-        e.packets++;
-        e.bytes += p.bytes;
-      } else {
-        this.entries.set(k, {
-          reporter,
-          proto: p.proto,
-          src: p.src,
-          dst: p.dst,
-          sport,
-          dport,
-          packets: 1,
-          bytes: p.bytes,
-          firstMs: p.timestampMs ?? nowMs,
-          policy: v.policyName,
-        });
-      }
+      this.count(
+        reporter,
+        p.proto,
+        p.src,
+        p.dst,
+        sport,
+        dport,
+        p.bytes,
+        p.timestampMs ?? nowMs,
+        v.policyName,
+      );
     }
+  }
+
+  /** One denied packet from the kernel's drop events (reporter and policy already decided). */
+  addDeny(d: DeniedPacket): void {
+    const ports = hasPorts(d.proto);
+    this.kernelTuples.add(
+      tupleKey(d.proto, d.src, d.dst, ports ? d.sport : undefined, ports ? d.dport : undefined),
+    );
+    this.count(
+      d.reporter,
+      d.proto,
+      d.src,
+      d.dst,
+      ports ? d.sport : undefined,
+      ports ? d.dport : undefined,
+      d.bytes,
+      d.timeMs,
+      d.policy,
+    );
+  }
+
+  private count(
+    reporter: 'src' | 'dst',
+    proto: number,
+    src: string,
+    dst: string,
+    sport: number | undefined,
+    dport: number | undefined,
+    bytes: number,
+    timeMs: number,
+    policy: string | undefined,
+  ): void {
+    this.total++;
+    this.sinceTake++;
+    const k = `${reporter}|${tupleKey(proto, src, dst, sport, dport)}`;
+    const e = this.entries.get(k);
+    if (e !== undefined) {
+      e.packets++;
+      e.bytes += bytes;
+      e.policy ??= policy;
+    } else {
+      this.entries.set(k, {
+        reporter,
+        proto,
+        src,
+        dst,
+        sport,
+        dport,
+        packets: 1,
+        bytes,
+        firstMs: timeMs,
+        policy,
+      });
+    }
+  }
+
+  /** 5-tuples with kernel denies in this interval. */
+  get kernelDenied(): number {
+    return this.kernelTuples.size;
+  }
+
+  kernelDeniedTuple(key: string): boolean {
+    return this.kernelTuples.has(key);
   }
 
   /** Whether any allowed packet named its policy in this interval. */
@@ -156,12 +224,13 @@ export class DenyCounter {
         packetsOut: isDst ? 0 : e.packets,
         bytesIn: isDst ? e.bytes : 0,
         bytesOut: isDst ? 0 : e.bytes,
-        policies: [e.policy],
+        policies: e.policy === undefined ? undefined : [e.policy],
       });
     }
     this.previous = seen;
     this.entries = new Map();
     this.allowPolicies.clear();
+    this.kernelTuples.clear();
     return out;
   }
 }

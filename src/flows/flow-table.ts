@@ -45,6 +45,7 @@
 import type { ConntrackEvent, ConntrackTuple } from '../conntrack/types.js';
 import { type Endpoint, type EndpointLookup, NO_ENDPOINT } from '../endpoints/types.js';
 import type { FlowRecord } from '../format/record.js';
+import type { KernelDrop } from '../kdrops/types.js';
 import type { NflogPacket } from '../nflog/types.js';
 import { AggregationKind, Aggregator, aggregate, type Contribution } from './aggregation.js';
 import {
@@ -129,6 +130,7 @@ import {
 } from './connection-state.js';
 import { DenyCounter, hasPorts, tupleKey } from './deny-counter.js';
 import { EndpointByAddress, hasSpans, Ipv4TextCache } from './ipv4-caches.js';
+import { type DenyPolicyNamer, kernelDeny } from './kernel-denies.js';
 import { TupleCounts, tupleHash, tupleHash4 } from './tuple-counts.js';
 
 export interface FlowTableOptions {
@@ -152,6 +154,8 @@ export interface FlowTableOptions {
    * on the event socket, short enough that heavy churn does not fill memory.
    */
   goneTombstoneMs?: number;
+  /** Names the policy behind kernel denies (the data plane names none). */
+  denyPolicyNamer?: DenyPolicyNamer;
 }
 
 /**
@@ -196,6 +200,8 @@ export interface FlowTableStats {
   deniedPackets: number;
   /** Deny packets from groups other than the ingress/egress groups (not counted). */
   deniedOtherGroup: number;
+  /** Unanswered connections whose packets the kernel dropped after conntrack (not reported as allowed). */
+  kernelDeniedConnections: number;
   recordsAllowed: number;
   recordsDenied: number;
 }
@@ -358,7 +364,10 @@ export class FlowTable {
   private reportedUntilMs = Number.POSITIVE_INFINITY;
   /** The end of the last interval this run flushed (NaN: none yet). */
   private flushedUntilMs = Number.NaN;
-  private readonly o: Required<Omit<FlowTableOptions, 'endpoints'>> & { endpoints: EndpointLookup };
+  private readonly o: Required<Omit<FlowTableOptions, 'endpoints' | 'denyPolicyNamer'>> & {
+    endpoints: EndpointLookup;
+  };
+  private readonly denyPolicyNamer: DenyPolicyNamer | undefined;
   readonly stats: FlowTableStats = {
     tracked: 0,
     shed: 0,
@@ -373,6 +382,7 @@ export class FlowTable {
     destroysMissed: 0,
     deniedPackets: 0,
     deniedOtherGroup: 0,
+    kernelDeniedConnections: 0,
     recordsAllowed: 0,
     recordsDenied: 0,
   };
@@ -387,6 +397,7 @@ export class FlowTable {
       goneTombstoneMs: 60_000,
       ...options,
     };
+    this.denyPolicyNamer = options.denyPolicyNamer;
     this.byAddress = hasSpans(options.endpoints)
       ? new EndpointByAddress(options.endpoints)
       : undefined;
@@ -779,9 +790,28 @@ export class FlowTable {
     this.stats.deniedOtherGroup = this.denies.otherGroup;
   }
 
+  /** Kernel drops with a policy reason (deduplicated against NFLOG by the caller): denied packets. */
+  onKernelDenies(drops: readonly KernelDrop[], nowMs: number): void {
+    for (const d of drops) {
+      this.denies.addDeny(kernelDeny(d, this.o.endpoints, this.denyPolicyNamer, nowMs));
+    }
+    this.stats.deniedPackets = this.denies.total;
+  }
+
   /** Denied packets seen since the last call, both directions (the DeniedPackets metric). */
   takeDeniedPackets(): number {
     return this.denies.takeDeniedPackets();
+  }
+
+  /** Whether the kernel dropped this interval's packets of the slot's 5-tuple (deny path). */
+  private kernelDenied(s: Slot): boolean {
+    const st = this.conns;
+    const ib = s * IW;
+    const proto = st.i[ib + PROTO]!;
+    const dport = st.i[ib + DPORT]! >= 0 ? st.i[ib + DPORT]! : undefined;
+    return this.denies.kernelDeniedTuple(
+      tupleKey(proto, st.origSrc[s]!, st.dst[s]!, sportOf(st, s), dport),
+    );
   }
 
   // --- flush ----------------------------------------------------------------
@@ -838,7 +868,13 @@ export class FlowTable {
         dbr,
       );
       if (step.report) {
-        this.contribute(s, step.delta, step.started, step.completed, allowed);
+        // Never answered and dropped by the kernel after conntrack counted it (a TC
+        // drop on the way to the pod): denied traffic, reported as such, not allowed.
+        if (n[b + PR] === 0 && this.denies.kernelDenied > 0 && this.kernelDenied(s)) {
+          this.stats.kernelDeniedConnections++;
+        } else {
+          this.contribute(s, step.delta, step.started, step.completed, allowed);
+        }
         n[b + RPO] = n[b + RPO]! + dpo;
         n[b + RBO] = n[b + RBO]! + dbo;
         n[b + RPR] = n[b + RPR]! + dpr;

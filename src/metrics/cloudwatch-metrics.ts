@@ -1,5 +1,6 @@
 /**
- * DeniedPackets, NodeHealthy and LostEvents to CloudWatch, every push interval.
+ * DeniedPackets, NodeHealthy, LostEvents and (when enabled) DroppedPackets to
+ * CloudWatch, every push interval.
  *
  * Each push takes the denied packets counted since the last push and the
  * node's health, as points with their own timestamps, in two series: by
@@ -39,6 +40,8 @@ export interface MetricsPublisherOptions {
     healthy(): boolean;
     /** Losses since the last push, by kind (LostEvents, Kind dimension); zero kinds are not sent. */
     takeLost?(): ReadonlyMap<string, number>;
+    /** Kernel drops that are not policy denies since the last push, by reason (DroppedPackets, Reason dimension). */
+    takeDropped?(): ReadonlyMap<string, number>;
   };
   /** First retry delay after a failed put; doubles up to the push interval (default 1,000). */
   retryBaseMs?: number;
@@ -156,15 +159,31 @@ export class MetricsPublisher {
         },
       );
     }
-    for (const [kind, count] of this.o.sources.takeLost?.() ?? []) {
+    this.pushCounts('LostEvents', 'Kind', this.o.sources.takeLost?.(), ts);
+    this.pushCounts('DroppedPackets', 'Reason', this.o.sources.takeDropped?.(), ts);
+    this.trim();
+    this.stats.pushes++;
+    await this.queue.add(() => this.send());
+  }
+
+  /** Count points per value of one dimension, in both series; zero counts are not sent. */
+  private pushCounts(
+    metricName: string,
+    dimension: string,
+    counts: ReadonlyMap<string, number> | undefined,
+    ts: Date,
+  ): void {
+    const cluster = { Name: 'ClusterName', Value: this.o.clusterName };
+    const node = { Name: 'NodeName', Value: this.o.nodeName };
+    for (const [value, count] of counts ?? []) {
       if (count <= 0) continue;
-      const k = { Name: 'Kind', Value: kind };
+      const d = { Name: dimension, Value: value };
       for (const dims of [
-        [cluster, k],
-        [cluster, node, k],
+        [cluster, d],
+        [cluster, node, d],
       ]) {
         this.buffer.push({
-          MetricName: 'LostEvents',
+          MetricName: metricName,
           Unit: 'Count',
           Value: count,
           Timestamp: ts,
@@ -172,9 +191,6 @@ export class MetricsPublisher {
         });
       }
     }
-    this.trim();
-    this.stats.pushes++;
-    await this.queue.add(() => this.send());
   }
 
   /** Keeps the newest maxBufferedPoints points; the dropped ones are counted. */

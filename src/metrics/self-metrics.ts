@@ -24,6 +24,12 @@ export interface SelfMetricSources {
   flushes(): number;
   /** Everything lost so far, by kind (src/loss/ledger.ts). */
   lost?(kind: LossKind): number;
+  /** Kernel drop events of this node's network namespace so far, by reason name (denies.source kernel/both). */
+  kernelDrops?(): ReadonlyMap<string, number>;
+  /** Kernel drop events lost in the ring buffer (counted by the BPF program). */
+  kernelDropsLost?(): number;
+  /** Kernel iptables drops matched to their NFLOG copy (counted once, as NFLOG denies). */
+  kernelDropsMatched?(): number;
   /** Records dropped by the namespace filters, and folded into overflow records by the cap. */
   recordsFiltered?(): number;
   recordsFolded?(): number;
@@ -142,6 +148,35 @@ export function createSelfMetrics(
       s.recordsFolded,
     );
   }
+  const kernelDrops = s.kernelDrops;
+  if (kernelDrops) {
+    new Counter({
+      name: 'flowtrail_kernel_drops_total',
+      help: "packets the kernel dropped in this node's network namespace (kfree_skb), by drop reason; policy reasons (NETFILTER_DROP, TC_INGRESS, TC_EGRESS, BPF_CGROUP_EGRESS) are also deny records",
+      labelNames: ['reason'],
+      registers: [r],
+      collect() {
+        this.reset();
+        for (const [reason, n] of kernelDrops()) this.inc({ reason }, n);
+      },
+    });
+  }
+  if (s.kernelDropsLost) {
+    counter(
+      r,
+      'flowtrail_kernel_drops_lost_total',
+      'kernel drop events the ring buffer had no room for (raise denies.ringBufferBytes)',
+      s.kernelDropsLost,
+    );
+  }
+  if (s.kernelDropsMatched) {
+    counter(
+      r,
+      'flowtrail_kernel_drops_matched_total',
+      'iptables drop events matched to the NFLOG deny of the same packet (counted once)',
+      s.kernelDropsMatched,
+    );
+  }
   const lost = s.lost;
   if (lost) {
     labelledCounter(
@@ -197,7 +232,7 @@ export function createSelfMetrics(
   counter(
     r,
     'flowtrail_denied_packets_total',
-    'denied packets seen (NFLOG deny verdicts)',
+    'denied packets seen (NFLOG deny verdicts and kernel policy drops)',
     s.deniedPackets,
   );
   counter(r, 'flowtrail_records_written_total', 'flow records produced', s.recordsWritten);

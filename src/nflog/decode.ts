@@ -51,6 +51,7 @@ interface L3 {
   icmpType: number | undefined;
   icmpCode: number | undefined;
   bytes: number;
+  ipId: number;
 }
 
 function l4(
@@ -85,6 +86,7 @@ export function decodeIpPayload(b: Uint8Array, o: number, end: number): L3 | Dec
     icmpType: undefined,
     icmpCode: undefined,
     bytes: 0,
+    ipId: 0,
   };
   if (version === 4) {
     if (end - o < 20)
@@ -93,6 +95,7 @@ export function decodeIpPayload(b: Uint8Array, o: number, end: number): L3 | Dec
     if (ihl < 20)
       return new DecodeError('ERR_NFLOG_BAD_PAYLOAD', `IPv4 header length ${ihl}`, { offset: o });
     out.bytes = u16be(b, o + 2);
+    out.ipId = u16be(b, o + 4);
     out.proto = b[o + 9]!;
     out.src = formatIPv4(u32be(b, o + 12));
     out.dst = formatIPv4(u32be(b, o + 16));
@@ -311,6 +314,7 @@ export function decodeNflogMessage(
     dport: l3.dport,
     ...(l3.icmpType !== undefined ? { icmpType: l3.icmpType, icmpCode: l3.icmpCode } : {}),
     bytes: l3.bytes,
+    ipId: l3.ipId,
     timestampMs,
     indev,
     outdev,

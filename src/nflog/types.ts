@@ -32,6 +32,9 @@ export interface NflogPacket {
   readonly icmpCode?: number;
   /** IP total length (IPv4 tot_len, IPv6 payload length + 40): the packet's bytes. */
   readonly bytes: number;
+  /** IPv4 identification (0 for IPv6): with the 5-tuple and length, the packet's identity
+   * when a kernel drop event is matched to it (src/flows/deny-join.ts). */
+  readonly ipId?: number;
   /** Kernel timestamp in ms since the epoch when NFULA_TIMESTAMP was present. */
   readonly timestampMs: number | undefined;
   readonly indev: number | undefined;

@@ -40,6 +40,25 @@ if (skipKernel) {
   console.warn(`kernel tests skipped: missing ${missingForKernel().join(', ')}`);
 }
 
+/** `kubectl kustomize` renders deploy/kubernetes offline; skipped outside CI without kubectl. */
+export const skipKubectl = !underCI && !has('kubectl');
+
+/** The kernel drop addon and the tools its tests use (bpftool, tc), on a BTF kernel. */
+export function missingForKdrops(): string[] {
+  const missing = missingForKernel();
+  const built = new URL('../../native/build/Release/flowtrail_kdrops.node', import.meta.url)
+    .pathname;
+  if (!existsSync(built))
+    missing.push('the kernel drop addon (clang, bpftool, libbpf-dev at npm ci)');
+  for (const tool of ['bpftool', 'tc']) if (!has(tool)) missing.push(tool);
+  if (!existsSync('/sys/kernel/btf/vmlinux')) missing.push('kernel BTF');
+  return missing;
+}
+
+/** True when kernel drop tests should be skipped (never under CI). */
+export const skipKdrops = !underCI && missingForKdrops().length > 0;
+if (skipKdrops) console.warn(`kernel drop tests skipped: missing ${missingForKdrops().join(', ')}`);
+
 /** Debian's chromium, which the report's browser test drives (scripts/host-deps.sh installs it). */
 export const CHROMIUM = '/usr/bin/chromium';
 

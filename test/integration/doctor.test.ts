@@ -16,7 +16,7 @@ import { type Moto, readLogEvents, startMoto } from '../../src/sim/moto.js';
 import { inNs, stopProcess } from '../../src/sim/netns.js';
 import { Policy } from '../../src/sim/policy.js';
 import { SimNode } from '../../src/sim/simnode.js';
-import { skipKernel, skipMoto } from '../harness/env.js';
+import { skipKdrops, skipKernel, skipMoto } from '../harness/env.js';
 
 const CLI = new URL('../../bin/flowtrail.js', import.meta.url).pathname;
 const PROXY = new URL('../../scripts/fault-proxy.mjs', import.meta.url).pathname;
@@ -30,7 +30,10 @@ describe.skipIf(skipKernel || skipMoto)('flowtrail doctor', () => {
   const dir = mkdtempSync(join(tmpdir(), 'ft-doctor-'));
   const env = { ...process.env, AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing' };
 
-  function config(name: string, extra: { endpoint?: string; spool?: string } = {}): string {
+  function config(
+    name: string,
+    extra: { endpoint?: string; spool?: string; denies?: string } = {},
+  ): string {
     const path = join(dir, `${name}.yaml`);
     writeFileSync(
       path,
@@ -39,6 +42,7 @@ describe.skipIf(skipKernel || skipMoto)('flowtrail doctor', () => {
         'nodeName: ip-10-0-9-1',
         `sinks: { cloudwatch: { region: us-east-1, endpoint: '${extra.endpoint ?? moto.endpoint}' } }`,
         `spool: { dir: ${extra.spool ?? join(dir, 'spool')}, maxBytes: 1048576 }`,
+        ...(extra.denies ? [`denies: { source: ${extra.denies} }`] : []),
       ].join('\n'),
     );
     return path;
@@ -161,14 +165,59 @@ describe.skipIf(skipKernel || skipMoto)('flowtrail doctor', () => {
     expect(human.stdout).toMatch(/ready: every required check passed/);
   });
 
-  it('no NFLOG rules for the groups: denied traffic will not be seen, and why', () => {
-    const r = doctor(bare, config('bare'));
+  it('no NFLOG rules for the groups, NFLOG the only deny source: denied traffic will not be seen, and why', () => {
+    const r = doctor(bare, config('bare-nflog', { denies: 'nflog' }));
     expect(r.code).toBe(1);
     const c = check(r.report, 'policy.nflog-rules');
     expect(c.status).toBe('fail');
     expect(c.found).toMatch(/denied traffic will not be seen/);
     expect(c.fix).toMatch(/does not log through NFLOG/);
+    expect(check(r.report, 'denies.source').found).toMatch(/^nflog \(denies.source: nflog\)/);
   });
+
+  it.skipIf(skipKdrops)(
+    'no NFLOG rules, kernel drop events on (the default here): a warning, and the deny source says both',
+    () => {
+      const r = doctor(bare, config('bare'));
+      const c = check(r.report, 'policy.nflog-rules');
+      expect(c.status).toBe('warn');
+      expect(c.found).toMatch(/denies come from kernel drop events only/);
+      for (const id of [
+        'kdrops.addon',
+        'kdrops.btf',
+        'kdrops.tracepoint',
+        'kdrops.capabilities',
+        'kdrops.load',
+      ]) {
+        expect({ id, status: check(r.report, id).status }).toEqual({ id, status: 'ok' });
+      }
+      expect(check(r.report, 'denies.source')).toMatchObject({
+        status: 'ok',
+        found: expect.stringMatching(/^both: /),
+      });
+    },
+  );
+
+  it.skipIf(skipKdrops)(
+    'denies.source kernel without CAP_BPF and CAP_PERFMON: the capability check fails and names the fix',
+    () => {
+      const argv = inNs(bare.netns, [
+        'capsh',
+        '--drop=cap_bpf,cap_perfmon,cap_sys_admin',
+        '--',
+        '-c',
+        `'${process.execPath}' '${CLI}' doctor --json --config '${config('bare-kernel', { denies: 'kernel' })}'`,
+      ]);
+      const p = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8', env });
+      const report = JSON.parse(p.stdout) as DoctorReport;
+      expect(p.status).toBe(1);
+      const caps = check(report, 'kdrops.capabilities');
+      expect(caps).toMatchObject({ status: 'fail', found: 'missing CAP_BPF and CAP_PERFMON' });
+      expect(caps.fix).toMatch(/components\/kernel-drops/);
+      expect(check(report, 'denies.source')).toMatchObject({ status: 'fail' });
+      expect(check(report, 'denies.source').found).toMatch(/the agent will not start/);
+    },
+  );
 
   it('NFLOG group already bound by another process', async () => {
     const holder = node.spawn([
