@@ -17,7 +17,6 @@ export interface LossReaders {
   unknownDestroys(): number;
   vanished(): number;
   destroysMissed(): number;
-  spoolCorrupt(): number;
 }
 
 export class LossWatch {
@@ -40,7 +39,6 @@ export class LossWatch {
     private readonly ledger: LossLedger,
     readers: LossReaders,
   ) {
-    // The spool's corrupt count at start-up is a loss found by this run: count it.
     this.d = {
       conntrackDrops: new CounterDelta(readers.conntrackDrops),
       nflogDrops: new CounterDelta(readers.nflogDrops),
@@ -49,7 +47,6 @@ export class LossWatch {
       unknownDestroys: new CounterDelta(readers.unknownDestroys),
       vanished: new CounterDelta(readers.vanished),
       destroysMissed: new CounterDelta(readers.destroysMissed),
-      spoolCorrupt: new CounterDelta(readers.spoolCorrupt),
     };
   }
 
@@ -99,12 +96,6 @@ export class LossWatch {
       count: this.d.flowsShed.take(),
       ...window,
       detail: 'connections not tracked: flowLogs.maxTrackedFlows reached',
-    });
-    this.ledger.note({
-      kind: 'SpoolCorrupt',
-      count: this.d.spoolCorrupt.take(),
-      ...window,
-      detail: 'records lost to a corrupt spool segment (their times are unknown)',
     });
   }
 }
