@@ -187,6 +187,7 @@ class CloudWatchLogsSink implements Sink {
    */
   async write(_records: readonly FlowRecord[], lines: readonly EncodedRecord[]): Promise<void> {
     if (!this.spool) throw new Error('cloudwatch sink not started');
+    if (lines.length === 0) return;
     try {
       this.spool.append(lines);
     } catch (err) {

@@ -149,7 +149,6 @@ export class Spool {
   private ackedId = 0;
   private ackDirty = false;
   private nextId = 1;
-  private fd: number | undefined;
   readonly stats: SpoolStats = {
     depth: 0,
     bytes: 0,
@@ -307,16 +306,30 @@ export class Spool {
     const frames = records.map((r, i) => encodeFrame(r, this.nextId + i));
     const size = frames.reduce((n, f) => n + f.length, 0);
     this.makeRoom(size);
-    const seg = this.currentSegment(records.length);
+    // Opened per append (once per flush interval): no descriptor stays open
+    // between appends, so the spool never holds a filesystem busy.
+    const seg = this.currentSegment();
+    let fd: number;
+    try {
+      fd = openSync(seg.path, 'a');
+    } catch (err) {
+      this.stats.writeFailures++;
+      throw new SpoolWriteError(this.o.dir, errnoOf(err), records.length, err);
+    }
+    if (seg !== this.segments.at(-1)) this.segments.push(seg);
     const data = Buffer.concat(frames, size);
     try {
-      this.cutStrayTail(seg);
+      this.cutStrayTail(fd, seg);
       let written = 0;
-      while (written < data.length) written += writeSync(this.fd!, data, written);
-      fsyncSync(this.fd!);
+      while (written < data.length) written += writeSync(fd, data, written);
+      fsyncSync(fd);
     } catch (err) {
-      this.undoAppend(seg, records.length, err);
+      this.undoAppend(fd, seg, records.length, err);
       throw new SpoolWriteError(this.o.dir, errnoOf(err), records.length, err);
+    } finally {
+      try {
+        closeSync(fd);
+      } catch {}
     }
     const ids = records.map((_, i) => this.nextId + i);
     seg.count += records.length;
@@ -335,46 +348,29 @@ export class Spool {
    * torn by someone else, or one this process could not cut back): frames
    * appended after them would be read as damage, so they go first.
    */
-  private cutStrayTail(seg: Segment): void {
-    const size = fstatSync(this.fd!).size;
+  private cutStrayTail(fd: number, seg: Segment): void {
+    const size = fstatSync(fd).size;
     if (size === seg.bytes) return;
     this.o.logger?.warn(
       { path: seg.path, strayBytes: size - seg.bytes },
       'spool: bytes after the last good frame cut before appending',
     );
     this.stats.tornBytesCut += Math.max(0, size - seg.bytes);
-    ftruncateSync(this.fd!, seg.bytes);
+    ftruncateSync(fd, seg.bytes);
   }
 
-  /** The segment the next frames go to, open for appending (a new one when full, sealed or legacy). */
-  private currentSegment(records: number): Segment {
-    let seg = this.segments.at(-1);
-    const fresh = !seg || seg.sealed || seg.bytes >= this.o.segmentBytes || seg.version !== 2;
-    if (fresh || this.fd === undefined) {
-      if (this.fd !== undefined) {
-        closeSync(this.fd);
-        this.fd = undefined;
-      }
-      const path = fresh ? join(this.o.dir, segmentName(this.nextId)) : seg!.path;
-      try {
-        this.fd = openSync(path, 'a');
-      } catch (err) {
-        this.stats.writeFailures++;
-        throw new SpoolWriteError(this.o.dir, errnoOf(err), records, err);
-      }
-      if (fresh) {
-        seg = {
-          firstId: this.nextId,
-          version: 2,
-          path,
-          count: 0,
-          lastId: this.nextId - 1,
-          bytes: 0,
-        };
-        this.segments.push(seg);
-      }
-    }
-    return seg!;
+  /** The segment the next frames go to: the newest, or a new one (not yet listed) when it is full, sealed or legacy. */
+  private currentSegment(): Segment {
+    const last = this.segments.at(-1);
+    if (last && !last.sealed && last.bytes < this.o.segmentBytes && last.version === 2) return last;
+    return {
+      firstId: this.nextId,
+      version: 2,
+      path: join(this.o.dir, segmentName(this.nextId)),
+      count: 0,
+      lastId: this.nextId - 1,
+      bytes: 0,
+    };
   }
 
   /**
@@ -384,10 +380,10 @@ export class Spool {
    * ids of the failed append are never reused (should the disk have kept
    * some of its frames, a restart delivers them: at-least-once).
    */
-  private undoAppend(seg: Segment, records: number, err: unknown): void {
+  private undoAppend(fd: number, seg: Segment, records: number, err: unknown): void {
     this.stats.writeFailures++;
     try {
-      ftruncateSync(this.fd!, seg.bytes);
+      ftruncateSync(fd, seg.bytes);
       return;
     } catch (truncErr) {
       this.o.logger?.error(
@@ -395,10 +391,6 @@ export class Spool {
         'spool: cannot cut a failed write back; sealing the segment (the next append starts a new one)',
       );
     }
-    try {
-      closeSync(this.fd!);
-    } catch {}
-    this.fd = undefined;
     seg.sealed = true;
     this.nextId += records;
   }
@@ -578,8 +570,6 @@ export class Spool {
 
   close(): void {
     if (this.ackDirty) this.writeAck(this.ackedId);
-    if (this.fd !== undefined) closeSync(this.fd);
-    this.fd = undefined;
   }
 
   /** Size on disk (for tests and doctor). */
