@@ -2,7 +2,8 @@
 # Installs the system tools flowtrail's tests and demo use, when missing:
 # iptables/nftables/conntrack/iproute2 for the simulated node, nginx and ab
 # for traffic, curl, valgrind for the addon's leak check, kubectl to render
-# deploy/kubernetes. Debian packages only.
+# deploy/kubernetes, setpriv and mount for the unprivileged and full-disk
+# tests. Debian packages only.
 set -euo pipefail
 
 need=()
@@ -19,6 +20,8 @@ command -v make      >/dev/null || need+=(make)
 command -v g++       >/dev/null || need+=(g++)
 command -v python3   >/dev/null || need+=(python3)
 command -v kubectl   >/dev/null || need+=(kubernetes-client)  # `kubectl kustomize` of deploy/kubernetes
+command -v setpriv   >/dev/null || need+=(util-linux)         # unprivileged runs (tests of EPERM messages)
+command -v mount     >/dev/null || need+=(mount)              # tmpfs spools (full and read-only disk tests)
 
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then

@@ -300,6 +300,61 @@ describe('endpoint cache', () => {
     }
   }, 20_000);
 
+  it('an address that is not one is an error naming the entry and the value', () => {
+    const text = [
+      'pods:',
+      '  - { namespace: stars, name: frontend-0, ip: 10.244.1.2 }',
+      '  - { namespace: stars, name: backend-0, ip: banana }',
+      'nodes:',
+      '  - { name: node-1, ips: [10.0.0.1, 10.0.0.300] }',
+    ].join('\n');
+    let message = '';
+    try {
+      parseEndpointsFile(text, 'e.yaml');
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    expect(message).toContain(
+      'pods[1] (stars/backend-0).ip: expected an IPv4 or IPv6 address, got "banana"',
+    );
+    expect(message).toContain(
+      'nodes[0] (node-1).ips[1]: expected an IPv4 or IPv6 address, got "10.0.0.300"',
+    );
+  });
+
+  it('an address claimed twice stays with the first entry, and a warning names both', async () => {
+    const text = [
+      'nodes:',
+      '  - { name: node-1, ips: [10.0.0.1] }',
+      'pods:',
+      '  - { namespace: stars, name: backend-0, ip: 10.244.1.3 }',
+      '  - { namespace: stars, name: backend-1, ips: [10.244.1.4, 10.244.1.3] }',
+      '  - { namespace: kube-system, name: proxy, ip: 10.0.0.1, hostNetwork: true }',
+    ].join('\n');
+    const parsed = parseEndpointsFile(text, 'e.yaml');
+    expect(parsed.warnings).toEqual([
+      '10.244.1.3 is claimed by pods[0] (stars/backend-0) and pods[1] (stars/backend-1): pods[0] (stars/backend-0) keeps it',
+    ]);
+    expect(parsed.pods.map((p) => p.ips)).toEqual([['10.244.1.3'], ['10.244.1.4'], ['10.0.0.1']]);
+    // Through the file source: the cache answers one name for the address, at any time.
+    const path = join(mkdtempSync(join(tmpdir(), 'ft-ep-')), 'e.yaml');
+    writeFileSync(path, text);
+    const cache = new EndpointCache({ nodeName: 'node-1' });
+    const warned: string[] = [];
+    const logger = silentLogger();
+    logger.warn = ((o: { warning?: string }) => {
+      if (o.warning) warned.push(o.warning);
+    }) as typeof logger.warn;
+    const src = await startFileSource({ path, cache, logger, now: () => 1_000 });
+    try {
+      expect(warned).toEqual(parsed.warnings);
+      expect(cache.lookup('10.244.1.3', 1_000)).toMatchObject({ name: 'backend-0' });
+      expect(cache.lookup('10.244.1.3', 500_000)).toMatchObject({ name: 'backend-0' });
+    } finally {
+      await src.close();
+    }
+  });
+
   it('a bad endpoints file names the path of the bad key', () => {
     expect(() => parseEndpointsFile('pods:\n  - { namespace: a, ipp: 1 }\n', 'f.yaml')).toThrow(
       /f\.yaml: .*pods\[0\]/,

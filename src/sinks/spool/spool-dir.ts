@@ -35,7 +35,17 @@ export function prepareSpoolDir(dir: string): void {
   try {
     mkdirSync(dir, { recursive: true });
   } catch (err) {
-    throw problem(dir, err, 'create it');
+    // A recursive mkdir reports ENOENT for some failures (EROFS, EACCES)
+    // when the parent exists: one plain mkdir names the real cause.
+    let cause = err;
+    if (errnoOf(err) === 'ENOENT') {
+      try {
+        mkdirSync(dir);
+      } catch (again) {
+        cause = again;
+      }
+    }
+    throw problem(dir, cause, 'create it');
   }
   try {
     if (!statSync(dir).isDirectory())
