@@ -9,18 +9,12 @@ import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import {
-  type CollectionTag,
-  parse,
-  parseAllDocuments,
-  type ScalarTag,
-  type YAMLMap,
-  type YAMLSeq,
-} from 'yaml';
+import { parse, parseAllDocuments } from 'yaml';
 import { configSchema } from '../../src/config.js';
 import { QUERY_PACK, queryText } from '../../src/queries/pack.js';
 import { denyPattern } from '../../src/setup/plan.js';
 import { underCI } from '../harness/env.js';
+import { cfnTags } from '../helpers/cfn-yaml.js';
 
 const root = new URL('../../deploy/', import.meta.url).pathname;
 const read = (p: string) => readFileSync(`${root}${p}`, 'utf8');
@@ -33,48 +27,6 @@ function docs(path: string): Doc[] {
     if (d.errors.length > 0) throw new Error(`${path}: ${d.errors[0]!.message}`);
     return d.toJS();
   });
-}
-
-/** CloudFormation short forms (!Ref, !Sub, !If …) as their long-form objects. */
-function cfnTags(): (ScalarTag | CollectionTag)[] {
-  const fns = [
-    'Ref',
-    'Sub',
-    'GetAtt',
-    'If',
-    'Equals',
-    'Not',
-    'And',
-    'Or',
-    'Condition',
-    'Join',
-    'Select',
-    'Split',
-    'FindInMap',
-    'ImportValue',
-    'Base64',
-    'GetAZs',
-    'Cidr',
-  ];
-  const tags: (ScalarTag | CollectionTag)[] = [];
-  for (const fn of fns) {
-    const key = fn === 'Ref' || fn === 'Condition' ? fn : `Fn::${fn}`;
-    tags.push({
-      tag: `!${fn}`,
-      resolve: (value: string) => ({ [key]: fn === 'GetAtt' ? value.split('.') : value }),
-    });
-    tags.push({
-      tag: `!${fn}`,
-      collection: 'seq',
-      resolve: (seq) => ({ [key]: (seq as YAMLSeq).toJSON() }),
-    } as CollectionTag);
-    tags.push({
-      tag: `!${fn}`,
-      collection: 'map',
-      resolve: (map) => ({ [key]: (map as YAMLMap).toJSON() }),
-    } as CollectionTag);
-  }
-  return tags;
 }
 
 const k8sFiles = [
@@ -239,38 +191,6 @@ describe.skipIf(skipKubectl)('kubectl kustomize deploy/kubernetes', () => {
       .find((d) => d.kind === 'DaemonSet')
       .spec.template.spec.containers.map((c: Doc) => c.image);
     expect(images).toEqual(['ghcr.io/flowtrail/flowtrail:0.1.0']);
-  });
-});
-
-describe('deploy/aws/iam-policy.json', () => {
-  const policy = JSON.parse(read('aws/iam-policy.json'));
-  const statements: Doc[] = policy.Statement;
-
-  it('has no action wildcard and only PutMetricData (namespace-conditioned) on Resource *', () => {
-    for (const s of statements) {
-      expect(s.Effect).toBe('Allow');
-      for (const a of [s.Action].flat()) expect(a).not.toContain('*');
-      if ([s.Resource].flat().includes('*')) {
-        expect(s.Action).toEqual(['cloudwatch:PutMetricData']);
-        expect(s.Condition).toEqual({ StringEquals: { 'cloudwatch:namespace': 'flowtrail' } });
-      }
-    }
-  });
-
-  it('scopes every write to the flowtrail log groups and their streams', () => {
-    const logsWrites = statements.filter((s) =>
-      [s.Action]
-        .flat()
-        .some((a: string) => a.startsWith('logs:') && a !== 'logs:DescribeLogGroups'),
-    );
-    expect(logsWrites.length).toBeGreaterThan(0);
-    for (const s of logsWrites) {
-      for (const r of [s.Resource].flat())
-        expect(r).toMatch(/^arn:aws:logs:\*:\*:log-group:flowtrail-flowlogs-\*(:log-stream:\*)?$/);
-    }
-    const actions = logsWrites.flatMap((s) => s.Action);
-    for (const a of ['logs:CreateLogStream', 'logs:PutLogEvents', 'logs:DescribeLogStreams'])
-      expect(actions).toContain(a);
   });
 });
 
