@@ -7,7 +7,9 @@
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
 import { configSchema } from '../../src/config.js';
@@ -100,19 +102,27 @@ describe('deploy/kubernetes', () => {
     });
   });
 
-  it('the node name comes from the downward API and probes hit /healthz and /readyz on 9099', () => {
+  it('the node name comes from the downward API and the kubelet probes /healthz and /readyz on the loopback the agent listens on', () => {
     for (const name of ['NODE_NAME', 'FLOWTRAIL_NODE_NAME']) {
       expect(agent.env.find((e: Doc) => e.name === name).valueFrom).toEqual({
         fieldRef: { fieldPath: 'spec.nodeName' },
       });
     }
-    expect(agent.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 9099 });
-    expect(agent.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 9099 });
+    const [host, port] = parse(configText).http.listen.split(':');
+    expect(agent.livenessProbe.httpGet).toEqual({ host, path: '/healthz', port: Number(port) });
+    expect(agent.readinessProbe.httpGet).toEqual({ host, path: '/readyz', port: Number(port) });
+    // Nothing to scrape on the node's address by default: no scrape annotations.
     const ann = ds.spec.template.metadata.annotations;
-    expect(ann['prometheus.io/scrape']).toBe('true');
-    expect(ann['prometheus.io/port']).toBe('9099');
+    expect(Object.keys(ann).filter((k) => k.startsWith('prometheus.io/'))).toEqual([]);
     expect(agent.resources.requests.cpu && agent.resources.requests.memory).toBeTruthy();
     expect(agent.resources.limits.memory).toBeTruthy();
+  });
+
+  it('with hostNetwork, the agent listens on the node loopback only, not on an address every pod can reach', () => {
+    const listen: string = parse(configText).http.listen;
+    const host = listen.slice(0, listen.lastIndexOf(':')).replace(/^\[|\]$/g, '');
+    expect(pod.hostNetwork).toBe(true);
+    expect(['127.0.0.1', '::1']).toContain(host);
   });
 
   it('the spool is a hostPath at /var/lib/flowtrail and the config says so', () => {
@@ -134,7 +144,7 @@ describe('deploy/kubernetes', () => {
       nodeName: 'ip-10-0-0-1.ec2.internal',
     });
     expect(result.success ? [] : result.error.issues).toEqual([]);
-    expect(parse(configText).http.listen).toBe('0.0.0.0:9099');
+    expect(parse(configText).http.listen).toBe('127.0.0.1:9099');
   });
 
   it('the service account carries the IRSA role annotation and RBAC is read-only on pods and nodes', () => {
@@ -191,6 +201,40 @@ describe.skipIf(skipKubectl)('kubectl kustomize deploy/kubernetes', () => {
       .find((d) => d.kind === 'DaemonSet')
       .spec.template.spec.containers.map((c: Doc) => c.image);
     expect(images).toEqual(['ghcr.io/flowtrail/flowtrail:0.1.0']);
+  });
+
+  it('components/metrics-on-pod-ip: listens on the pod IP, probes it, and asks Prometheus to scrape it', () => {
+    const overlay = mkdtempSync(join(tmpdir(), 'ft-overlay-'));
+    writeFileSync(
+      join(overlay, 'kustomization.yaml'),
+      // kustomize takes relative paths only.
+      `resources: [${relative(overlay, `${root}kubernetes`)}]\ncomponents: [${relative(overlay, `${root}kubernetes/components/metrics-on-pod-ip`)}]\n`,
+    );
+    const out = execFileSync('kubectl', ['kustomize', overlay], { encoding: 'utf8' });
+    const rendered = parseAllDocuments(out).map((d) => d.toJS() as Doc);
+    const tmpl = rendered.find((d) => d.kind === 'DaemonSet').spec.template;
+    const c = tmpl.spec.containers.find((x: Doc) => x.name === 'agent');
+    const names = c.env.map((e: Doc) => e.name);
+    // POD_IP before the variable that expands it.
+    expect(names.indexOf('POD_IP')).toBeLessThan(names.indexOf('FLOWTRAIL_HTTP_LISTEN'));
+    expect(c.env.find((e: Doc) => e.name === 'POD_IP').valueFrom).toEqual({
+      fieldRef: { fieldPath: 'status.podIP' },
+    });
+    expect(c.env.find((e: Doc) => e.name === 'FLOWTRAIL_HTTP_LISTEN').value).toBe('$(POD_IP):9099');
+    expect(c.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 9099 });
+    expect(c.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 9099 });
+    expect(tmpl.metadata.annotations).toMatchObject({
+      'prometheus.io/scrape': 'true',
+      'prometheus.io/port': '9099',
+    });
+    // The expanded value is valid config.
+    expect(
+      configSchema.safeParse({
+        ...parse(configText),
+        nodeName: 'n',
+        http: { listen: '10.0.3.7:9099' },
+      }).success,
+    ).toBe(true);
   });
 });
 
