@@ -8,7 +8,7 @@
  * packets, which the iptables DROP counter says were denied.
  */
 import type { ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -20,9 +20,8 @@ import { Policy } from '../../src/sim/policy.js';
 import { SimNode, type SimPod } from '../../src/sim/simnode.js';
 import { startTcpServer, udpSend } from '../../src/sim/traffic.js';
 import { skipKernel, skipMoto } from '../harness/env.js';
-import { waitForLog } from '../helpers/agent.js';
+import { startAgent, writeAgentConfig } from '../helpers/agent.js';
 
-const CLI = new URL('../../bin/flowtrail.js', import.meta.url).pathname;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface Datapoint {
@@ -44,14 +43,8 @@ describe.skipIf(skipKernel || skipMoto)('DeniedPackets across kill -9 during an 
   let recordPackets = 0;
   let metricPackets = 0;
 
-  const start = async (): Promise<ChildProcess> => {
-    const child = node.spawn(
-      [process.execPath, CLI, 'agent', '--config', join(dir, 'flowtrail.yaml')],
-      { env: { ...process.env, AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing' } },
-    );
-    await waitForLog(child, /agent started/, 20_000);
-    return child;
-  };
+  let config = '';
+  const start = () => startAgent(node, config);
   const savedDenied = (): number => {
     const path = join(spoolDir, POINTS_FILE);
     if (!existsSync(path)) return 0;
@@ -87,21 +80,14 @@ describe.skipIf(skipKernel || skipMoto)('DeniedPackets across kill -9 during an 
     policy.allow({ to: server, proto: 'tcp', port: 8080, name: 'default.allow-api' });
     policy.defaultDeny();
     await startTcpServer(node, server, server.ip, 8080);
-    writeFileSync(join(dir, 'endpoints.yaml'), node.endpointsYaml());
     // CloudWatch at 127.0.0.1:5000 in the node namespace: nothing listens there until moto starts.
-    writeFileSync(
-      join(dir, 'flowtrail.yaml'),
-      [
-        'clusterName: ci',
-        `nodeName: ${node.nodeName}`,
-        `endpoints: { file: ${join(dir, 'endpoints.yaml')} }`,
-        'flowLogs: { flushIntervalSeconds: 2 }',
-        `sinks: { cloudwatch: { region: us-east-1, endpoint: 'http://127.0.0.1:5000' } }`,
-        `spool: { dir: ${spoolDir} }`,
-        'metrics: { pushIntervalSeconds: 1 }',
-        `http: { listen: '' }`,
-      ].join('\n'),
-    );
+    config = writeAgentConfig(dir, node, [
+      'flowLogs: { flushIntervalSeconds: 2 }',
+      `sinks: { cloudwatch: { region: us-east-1, endpoint: 'http://127.0.0.1:5000' } }`,
+      `spool: { dir: ${spoolDir} }`,
+      'metrics: { pushIntervalSeconds: 1 }',
+      `http: { listen: '' }`,
+    ]);
     agent = await start();
     sent = (await udpSend(node, client, server.ip, 53, { count: 25, size: 30 })).sent;
     dropped = policy.dropped('default.default-deny').packets;

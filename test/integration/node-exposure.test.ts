@@ -9,7 +9,7 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -17,9 +17,8 @@ import { parse, parseAllDocuments } from 'yaml';
 import { inNs, stopProcess } from '../../src/sim/netns.js';
 import { SimNode, type SimPod } from '../../src/sim/simnode.js';
 import { skipKernel, underCI } from '../harness/env.js';
-import { waitForLog } from '../helpers/agent.js';
+import { startAgent, writeAgentConfig } from '../helpers/agent.js';
 
-const CLI = new URL('../../bin/flowtrail.js', import.meta.url).pathname;
 const KUSTOMIZATION = new URL('../../deploy/kubernetes', import.meta.url).pathname;
 
 function hasKubectl(): boolean {
@@ -60,20 +59,12 @@ describe.skipIf(skip)('what the node exposes with the shipped manifests', () => 
     http = shipped.http;
     node = await SimNode.create({ nodeName: 'ip-10-0-0-1' });
     pod = node.addPod({ namespace: 'default', name: 'curious-0', ip: '10.244.5.2' });
-    writeFileSync(join(dir, 'endpoints.yaml'), node.endpointsYaml());
-    writeFileSync(
-      join(dir, 'flowtrail.yaml'),
-      [
-        'clusterName: ci',
-        `nodeName: ${node.nodeName}`,
-        `endpoints: { file: ${join(dir, 'endpoints.yaml')} }`,
-        `sinks: { file: { path: ${join(dir, 'flows.log')} } }`,
-        `spool: { dir: ${join(dir, 'spool')} }`,
-        `http: { listen: '${http.listen}' }`,
-      ].join('\n'),
-    );
-    agent = node.spawn([process.execPath, CLI, 'agent', '--config', join(dir, 'flowtrail.yaml')]);
-    await waitForLog(agent, /serving \/healthz \/readyz \/metrics/, 20_000);
+    const config = writeAgentConfig(dir, node, [
+      `sinks: { file: { path: ${join(dir, 'flows.log')} } }`,
+      `spool: { dir: ${join(dir, 'spool')} }`,
+      `http: { listen: '${http.listen}' }`,
+    ]);
+    agent = await startAgent(node, config, undefined, /serving \/healthz \/readyz \/metrics/);
   }, 60_000);
 
   afterAll(async () => {

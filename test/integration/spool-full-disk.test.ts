@@ -25,7 +25,6 @@ import {
   openSync,
   readFileSync,
   rmSync,
-  writeFileSync,
   writeSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -37,9 +36,8 @@ import { stopProcess } from '../../src/sim/netns.js';
 import { SimNode, type SimPod } from '../../src/sim/simnode.js';
 import { startTcpServer, tcpMany } from '../../src/sim/traffic.js';
 import { skipKernel, skipMoto } from '../harness/env.js';
-import { waitForLog } from '../helpers/agent.js';
+import { startAgent, writeAgentConfig } from '../helpers/agent.js';
 
-const CLI = new URL('../../bin/flowtrail.js', import.meta.url).pathname;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Writes a file until its filesystem is full (ENOSPC), to the last page. */
@@ -161,23 +159,14 @@ describe.skipIf(skipKernel || skipMoto)('spool on a full (then read-only) filesy
     mkdirSync(fs);
     execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', fs]);
     mounted = true;
-    writeFileSync(join(dir, 'endpoints.yaml'), node.endpointsYaml());
-    writeFileSync(
-      join(dir, 'flowtrail.yaml'),
-      [
-        'clusterName: ci',
-        `nodeName: ${node.nodeName}`,
-        `endpoints: { file: ${join(dir, 'endpoints.yaml')} }`,
-        'flowLogs: { flushIntervalSeconds: 2, aggregationKindForAllowed: 0 }',
-        `sinks: { cloudwatch: { region: us-east-1, endpoint: '${moto.endpoint}', retentionDays: 14 }, file: { path: ${file} } }`,
-        `spool: { dir: ${spoolDir}, maxBytes: 1048576 }`,
-        'metrics: { enabled: false }',
-        `http: { listen: '127.0.0.1:9099' }`,
-      ].join('\n'),
-    );
-    agent = node.spawn([process.execPath, CLI, 'agent', '--config', join(dir, 'flowtrail.yaml')], {
-      env: { ...process.env, AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing' },
-    });
+    const config = writeAgentConfig(dir, node, [
+      'flowLogs: { flushIntervalSeconds: 2, aggregationKindForAllowed: 0 }',
+      `sinks: { cloudwatch: { region: us-east-1, endpoint: '${moto.endpoint}', retentionDays: 14 }, file: { path: ${file} } }`,
+      `spool: { dir: ${spoolDir}, maxBytes: 1048576 }`,
+      'metrics: { enabled: false }',
+      `http: { listen: '127.0.0.1:9099' }`,
+    ]);
+    agent = await startAgent(node, config);
     let partial = '';
     agent.stderr!.on('data', (c: Buffer) => {
       const text = partial + c.toString();
@@ -197,7 +186,6 @@ describe.skipIf(skipKernel || skipMoto)('spool on a full (then read-only) filesy
         failures.push({ errno: j.errno, records: j.records });
       }
     });
-    await waitForLog(agent, /agent started/, 20_000);
 
     await delivers('the first delivery');
     fill(join(fs, 'filler'));
