@@ -411,7 +411,7 @@ export class Spool {
       this.stats.depth -= lost.length;
       if (lost.length > 0) this.reportDrop(lost);
       this.segments.shift();
-      this.cache = undefined;
+      this.cache = this.cache.filter((c) => c.path !== oldest.path);
       rmSync(oldest.path, { force: true });
       if (oldest.lastId > this.ackedId) this.writeAck(oldest.lastId);
       this.o.logger?.error(
@@ -465,11 +465,15 @@ export class Spool {
     return out;
   }
 
-  // The sender reads a segment batch by batch: parse it once, not once per batch.
-  private cache: { path: string; bytes: number; parsed: ParsedSegment } | undefined;
+  // The sender reads a segment batch by batch: parse it once, not once per
+  // batch. Two entries: a batch that spans two segments (and its ack, which
+  // counts in both) must not parse each of them again (measured: one entry
+  // cost ~25 % more CPU per delivered record in bench:delivery).
+  private cache: { path: string; bytes: number; parsed: ParsedSegment }[] = [];
 
   private parsedSegment(seg: Segment): ParsedSegment {
-    if (this.cache?.path === seg.path && this.cache.bytes === seg.bytes) return this.cache.parsed;
+    const hit = this.cache.find((c) => c.path === seg.path && c.bytes === seg.bytes);
+    if (hit) return hit.parsed;
     const buf = readFileSync(seg.path);
     const parsed = parseSegment(
       buf.subarray(0, Math.min(buf.length, seg.bytes)),
@@ -477,7 +481,7 @@ export class Spool {
       seg.version,
     );
     if (parsed.records.length < seg.count) this.lostAtRuntime(seg, parsed);
-    this.cache = { path: seg.path, bytes: seg.bytes, parsed };
+    this.cache = [{ path: seg.path, bytes: seg.bytes, parsed }, ...this.cache.slice(0, 1)];
     return parsed;
   }
 
