@@ -2,8 +2,9 @@
 # Installs the system tools flowtrail's tests and demo use, when missing:
 # iptables/nftables/conntrack/iproute2 for the simulated node, nginx and ab
 # for traffic, curl, valgrind for the addon's leak check, kubectl to render
-# deploy/kubernetes, setpriv and mount for the unprivileged and full-disk
-# tests. Debian packages only.
+# deploy/kubernetes, chromium for the report page's browser test (driven by
+# puppeteer-core; no browser is ever downloaded), setpriv and mount for the
+# unprivileged and full-disk tests. Debian packages only.
 set -euo pipefail
 
 need=()
@@ -22,6 +23,7 @@ command -v python3   >/dev/null || need+=(python3)
 command -v kubectl   >/dev/null || need+=(kubernetes-client)  # `kubectl kustomize` of deploy/kubernetes
 command -v setpriv   >/dev/null || need+=(util-linux)         # unprivileged runs (tests of EPERM messages)
 command -v mount     >/dev/null || need+=(mount)              # tmpfs spools (full and read-only disk tests)
+[ -x /usr/bin/chromium ]       || need+=(chromium)           # test/integration/report-html-browser.test.ts
 
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then

@@ -114,12 +114,13 @@ function buildEventsSink(config: Config, logger: Logger, now: () => number): Sin
   });
 }
 
-/** Netlink capture as the agent core sees it. */
+/** Netlink capture as the agent core sees it; `onOverrun` asks the core for a resync dump. */
 function netlinkCapture(
   config: Config,
   logger: Logger,
   table: FlowTable,
   now: () => number,
+  onOverrun: () => void,
 ): CapturePort & {
   conntrack: ConntrackListener;
   nflog: NflogListener;
@@ -134,12 +135,13 @@ function netlinkCapture(
     now,
     // Views, not copies: the flow table reads each event during the call.
     onEvent: (ev) => handlers?.conntrackEvent(ev),
-    onOverrun: (info) =>
+    onOverrun: (info) => {
       logger.warn(
         { count: info.count, setting: 'conntrack.receiveBufferBytes' },
         'conntrack socket overran: events lost, resyncing with a dump',
-      ),
-    onResync: (events) => table.applyDump(events, now()),
+      );
+      onOverrun();
+    },
     onDecodeError: (err) =>
       logger.debug({ code: err.code, ...err.context }, 'conntrack message skipped'),
     onError: (err) => logger.error({ err: err.message }, 'conntrack listener error'),
@@ -168,9 +170,7 @@ function netlinkCapture(
       conntrack.start();
       table.markListening(now());
       await nflog.start();
-      return conntrack.dump();
     },
-    dump: () => conntrack.dump(),
     dumpInto: (onEvent) => conntrack.dumpInto(onEvent),
     async close() {
       await conntrack.close();
@@ -224,7 +224,9 @@ export async function runAgent(config: Config, deps: RunAgentDeps): Promise<void
   const ledger = new LossLedger();
   const sinks = buildSinks(config, logger, now, (seconds) => putLatency.observe(seconds), ledger);
   const eventsSink = buildEventsSink(config, logger, now);
-  const capture = netlinkCapture(config, logger, table, now);
+  // Overruns ask the core (made below) for a resync dump; before it, the start-up dump covers them.
+  let resync = (): void => {};
+  const capture = netlinkCapture(config, logger, table, now, () => resync());
   const losses = new LossWatch(ledger, {
     conntrackDrops: () => capture.conntrack.nativeStats()?.kernelDrops ?? 0,
     nflogDrops: () => capture.nflog.nativeStats()?.kernelDrops ?? 0,
@@ -233,6 +235,7 @@ export async function runAgent(config: Config, deps: RunAgentDeps): Promise<void
     unknownDestroys: () => table.stats.unknownDestroys,
     vanished: () => table.stats.vanished,
     destroysMissed: () => table.stats.destroysMissed,
+    inconsistent: () => table.stats.inconsistent,
   });
   const ids = { clusterName: config.clusterName, nodeName: config.nodeName };
   // Loss entries the events stream could not spool yet (a full disk): retried at the next flush.
@@ -272,12 +275,13 @@ export async function runAgent(config: Config, deps: RunAgentDeps): Promise<void
       'flow baselines not restored; connections open across the restart report their totals',
     );
   }
+  const resumeFromMs = table.resumeFromMs;
   const core = new AgentCore({
+    ...(resumeFromMs !== undefined ? { resumeFromMs } : {}),
     table: volume.active
       ? {
           onConntrackEvent: (e, t) => table.onConntrackEvent(e, t),
           onNflog: (p, t) => table.onNflog(p, t),
-          applyDump: (e, t) => table.applyDump(e, t),
           beginDump: () => table.beginDump(),
           onDumpEvent: (e, t) => table.onDumpEvent(e, t),
           endDump: (t) => table.endDump(t),
@@ -310,6 +314,7 @@ export async function runAgent(config: Config, deps: RunAgentDeps): Promise<void
       cache.prune(now());
     },
   });
+  resync = () => core.resync();
   let captureOpen = false;
   const health = () =>
     evaluateHealth(
@@ -330,11 +335,12 @@ export async function runAgent(config: Config, deps: RunAgentDeps): Promise<void
       nflogPackets: () => capture.nflog.stats.packets,
       overruns: (src) =>
         src === 'conntrack' ? capture.conntrack.stats.overruns : capture.nflog.stats.overruns,
-      resyncs: () => capture.conntrack.stats.resyncs,
+      resyncs: () => core.stats.resyncs,
       decodeErrors: () => capture.conntrack.stats.decodeErrors + capture.nflog.stats.decodeErrors,
       unparsedPrefixes: () => capture.nflog.stats.unparsedPrefixes,
       flowsTracked: () => table.stats.tracked,
       flowsShed: () => table.stats.shed,
+      connectionsReopened: () => table.stats.reopened,
       deniedPackets: () => table.stats.deniedPackets,
       recordsWritten: () => core.stats.recordsWritten,
       flushes: () => core.stats.flushes,

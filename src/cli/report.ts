@@ -13,13 +13,13 @@ import {
   bucketFor,
   crossNamespaceIngress,
   deniedFlows,
-  deniedOverTime,
   egressToInternet,
   namespaceTalkers,
   type PairRow,
   topTalkers,
   totals,
 } from '../report/analyze.js';
+import { readWhatIfDiff, type WhatIfDiff } from '../report/diff.js';
 import { renderHtml } from '../report/html.js';
 import { type BadLine, cloudWatchLines, decodeAll, fileLines } from '../report/sources.js';
 import { regionRequired, resolveRegion } from '../util/aws-region.js';
@@ -38,6 +38,7 @@ interface ReportFlags {
   json?: boolean;
   csv?: boolean;
   html?: string;
+  diff?: string;
 }
 
 function fail(message: string): never {
@@ -90,6 +91,10 @@ export function registerReport(program: Command): void {
       '--html <file>',
       'also write a self-contained HTML page (inline CSS and SVG charts) to FILE',
     )
+    .option(
+      '--diff <file>',
+      'with --html: show a what-if diff from FILE in the page (JSON, see docs/report.md)',
+    )
     .action(async (flags: ReportFlags) => {
       const now = Date.now();
       // Files are read whole unless a window is asked for; CloudWatch reads the last 24 h.
@@ -112,6 +117,14 @@ export function registerReport(program: Command): void {
       }
       if (flags.file.length === 0 && !flags.logGroup)
         fail('give --file PATH (repeatable) or --log-group NAME');
+      if (flags.diff && !flags.html)
+        fail('--diff needs --html FILE (the diff is shown in the page)');
+      let diff: WhatIfDiff | undefined;
+      try {
+        diff = flags.diff ? readWhatIfDiff(flags.diff) : undefined;
+      } catch (err) {
+        fail(`--diff: ${(err as Error).message}`);
+      }
       const bad: BadLine[] = [];
       const counter = { bad: 0 };
       let records: FlowRecord[] = [];
@@ -170,9 +183,10 @@ export function registerReport(program: Command): void {
           totals: t,
           badLines: counter.bad,
           answers,
-          deniedSeries: deniedOverTime(records, bucketSeconds),
           bucketSeconds,
           topTalkers: topTalkers(records),
+          records,
+          diff,
         });
         try {
           writeFileSync(flags.html, html);

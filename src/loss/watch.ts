@@ -17,6 +17,8 @@ export interface LossReaders {
   unknownDestroys(): number;
   vanished(): number;
   destroysMissed(): number;
+  /** Kernel counters the flow table could not reconcile (FlowTableStats.inconsistent). */
+  inconsistent(): number;
 }
 
 export class LossWatch {
@@ -47,6 +49,7 @@ export class LossWatch {
       unknownDestroys: new CounterDelta(readers.unknownDestroys),
       vanished: new CounterDelta(readers.vanished),
       destroysMissed: new CounterDelta(readers.destroysMissed),
+      inconsistent: new CounterDelta(readers.inconsistent),
     };
   }
 
@@ -96,6 +99,13 @@ export class LossWatch {
       count: this.d.flowsShed.take(),
       ...window,
       detail: 'connections not tracked: flowLogs.maxTrackedFlows reached',
+    });
+    this.ledger.note({
+      kind: 'Inconsistent',
+      count: this.d.inconsistent.take(),
+      ...window,
+      detail:
+        'connections whose kernel counters fell below what was already held or reported (two taken for one): their records may be off',
     });
   }
 }

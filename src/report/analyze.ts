@@ -118,41 +118,6 @@ export function totals(records: readonly FlowRecord[]): Totals {
   return t;
 }
 
-export interface TimePoint {
-  /** Bucket start, Unix seconds. */
-  t: number;
-  packets: number;
-  records: number;
-}
-
-/**
- * Denied packets per time bucket (by each record's endTime), every bucket
- * from the first to the last present (empty ones as 0), for a chart.
- */
-export function deniedOverTime(records: readonly FlowRecord[], bucketSeconds: number): TimePoint[] {
-  if (!(bucketSeconds > 0)) throw new RangeError(`bucketSeconds must be > 0, got ${bucketSeconds}`);
-  const buckets = new Map<number, TimePoint>();
-  let first = Number.POSITIVE_INFINITY;
-  let last = Number.NEGATIVE_INFINITY;
-  for (const r of records) {
-    if (r.action !== 'deny') continue;
-    const t = Math.floor(r.endTime / bucketSeconds) * bucketSeconds;
-    first = Math.min(first, t);
-    last = Math.max(last, t);
-    let p = buckets.get(t);
-    if (!p) {
-      p = { t, packets: 0, records: 0 };
-      buckets.set(t, p);
-    }
-    p.packets += r.packetsIn + r.packetsOut;
-    p.records++;
-  }
-  const out: TimePoint[] = [];
-  for (let t = first; t <= last; t += bucketSeconds)
-    out.push(buckets.get(t) ?? { t, packets: 0, records: 0 });
-  return out;
-}
-
 /** A bucket size giving at most ~`maxBuckets` buckets over [first, last], in round units. */
 export function bucketFor(spanSeconds: number, maxBuckets = 60): number {
   const steps = [60, 300, 900, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86_400, 7 * 86_400];

@@ -110,6 +110,7 @@ describe.skipIf(skipKernel)('agent → file sink on a simulated node', () => {
         `endpoints: { file: ${endpoints} }`,
         'flowLogs: { flushIntervalSeconds: 2, aggregationKindForAllowed: 0, aggregationKindForDenied: 0 }',
         `sinks: { file: { path: ${out} } }`,
+        `spool: { dir: ${join(dir, 'spool')} }`,
         `http: { listen: '' }`,
         'log: { level: debug }',
       ].join('\n'),

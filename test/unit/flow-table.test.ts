@@ -185,7 +185,7 @@ describe('flow table: allowed traffic from conntrack', () => {
     before.flush(0, 1_000);
     const saved = JSON.parse(JSON.stringify(before.exportBaselines()));
     const after = table(eps());
-    after.importBaselines(saved);
+    after.importBaselines(saved, 5_000);
     after.applyDump([dump(ev('update', A, [12, 1100, 11, 1050]))], 5_000);
     const r = after.flush(5_000, 6_000).find((x) => x.reporter === 'src')!;
     expect([r.packetsOut, r.bytesOut, r.packetsIn, r.bytesIn]).toEqual([2, 100, 1, 50]);

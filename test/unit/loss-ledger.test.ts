@@ -116,6 +116,7 @@ describe('LossWatch', () => {
       unknownDestroys: 0,
       vanished: 0,
       destroysMissed: 0,
+      inconsistent: 0,
     };
     const ledger = new LossLedger();
     const watch = new LossWatch(ledger, {
@@ -126,6 +127,7 @@ describe('LossWatch', () => {
       unknownDestroys: () => c.unknownDestroys,
       vanished: () => c.vanished,
       destroysMissed: () => c.destroysMissed,
+      inconsistent: () => c.inconsistent,
     });
     c.conntrackDrops = 10; // 4 recovered by dump, 2 from DESTROYs: 4 messages = 2 hidden
     c.foundInDump = 3; // … one of the 4 only by the dump of the next interval
@@ -140,14 +142,16 @@ describe('LossWatch', () => {
     for (const e of first) expect([e.windowStartMs, e.windowEndMs]).toEqual([0, 1_000]);
     c.flowsShed = 5;
     c.foundInDump = 4;
+    c.inconsistent = 2;
     watch.onInterval(1_000, 2_000, 2_001);
     // Hidden connections are settled one interval late, with the window they happened in.
     expect(ledger.take().map((e) => [e.kind, e.count, e.windowStartMs])).toEqual([
       ['HiddenConnections', 2, 0],
       ['FlowsShed', 5, 1_000],
+      ['Inconsistent', 2, 1_000],
     ]);
     watch.onInterval(2_000, 3_000, 3_001);
     expect(ledger.take()).toEqual([]);
-    expect(LOSS_KINDS.map((k) => ledger.total(k))).toEqual([10, 2, 3, 5, 0, 0, 0]);
+    expect(LOSS_KINDS.map((k) => ledger.total(k))).toEqual([10, 2, 3, 5, 0, 0, 0, 2]);
   });
 });
