@@ -4,7 +4,8 @@
 # for traffic, curl, valgrind for the addon's leak check, kubectl to render
 # deploy/kubernetes, chromium for the report page's browser test (driven by
 # puppeteer-core; no browser is ever downloaded), clang + bpftool + libbpf-dev
-# for the kernel drop addon (native/bpf; npm ci builds it). Debian packages only.
+# for the kernel drop addon (native/bpf; npm ci builds it), setpriv and mount
+# for the unprivileged and full-disk tests. Debian packages only.
 set -euo pipefail
 
 need=()
@@ -21,6 +22,8 @@ command -v make      >/dev/null || need+=(make)
 command -v g++       >/dev/null || need+=(g++)
 command -v python3   >/dev/null || need+=(python3)
 command -v kubectl   >/dev/null || need+=(kubernetes-client)  # `kubectl kustomize` of deploy/kubernetes
+command -v setpriv   >/dev/null || need+=(util-linux)         # unprivileged runs (tests of EPERM messages)
+command -v mount     >/dev/null || need+=(mount)              # tmpfs spools (full and read-only disk tests)
 [ -x /usr/bin/chromium ]       || need+=(chromium)           # test/integration/report-html-browser.test.ts
 command -v clang     >/dev/null || need+=(clang)              # the kfree_skb BPF program (native/bpf)
 command -v bpftool   >/dev/null || need+=(bpftool)            # its libbpf skeleton; the tests' tc/map reads

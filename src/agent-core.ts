@@ -57,8 +57,20 @@ export interface AgentCoreOptions {
   flushIntervalMs: number;
   now(): number;
   logger: Logger;
-  /** Called after each flush with what was written (metrics, baselines). */
-  onFlushed?(interval: FlushInterval, records: readonly FlowRecord[]): void | Promise<void>;
+  /**
+   * Called after a flush whose records every sink took, before onFlushed:
+   * the one point where the flow table's baselines may be saved. After a
+   * flush some sink did not take (a full spool disk), it is not called, so
+   * saved baselines never move past records that were not kept, and a
+   * restart reports those deltas again.
+   */
+  onCommitted?(interval: FlushInterval): void;
+  /** Called after each flush with what was written and which sinks failed to take it. */
+  onFlushed?(
+    interval: FlushInterval,
+    records: readonly FlowRecord[],
+    outcome: FlushOutcome,
+  ): void | Promise<void>;
   /** Denied NFLOG packets are counted for the DeniedPackets metric as they arrive. */
   onPackets?(packets: readonly NflogPacket[]): void;
   /**
@@ -68,6 +80,11 @@ export interface AgentCoreOptions {
    * in the first one. Default: the start.
    */
   resumeFromMs?: number;
+}
+
+export interface FlushOutcome {
+  /** Names of the sinks whose write rejected (their records were not kept). */
+  readonly failedSinks: readonly string[];
 }
 
 export interface AgentStats {
@@ -187,9 +204,11 @@ export class AgentCore {
     this.stats.flushes++;
     this.stats.lastFlushMs = dumpAt;
     this.stats.recordsWritten += records.length;
+    const failedSinks: string[] = [];
     results.forEach((r, i) => {
       if (r.status === 'rejected') {
         this.stats.flushErrors++;
+        failedSinks.push(this.o.sinks[i]?.name ?? String(i));
         logger.error({ err: r.reason, sink: this.o.sinks[i]?.name }, 'sink write failed');
       }
     });
@@ -197,7 +216,13 @@ export class AgentCore {
       { startMs: interval.startMs, endMs: interval.endMs, records: records.length },
       'flushed interval',
     );
-    await this.o.onFlushed?.(interval, records);
+    if (failedSinks.length === 0) this.o.onCommitted?.(interval);
+    else
+      logger.warn(
+        { sinks: failedSinks },
+        'interval not committed: a sink did not take its records',
+      );
+    await this.o.onFlushed?.(interval, records, { failedSinks });
   }
 
   /**

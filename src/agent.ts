@@ -3,7 +3,6 @@
  * source, flow table, netlink listeners, sinks — and runs the flush loop
  * (src/agent-core.ts) until SIGTERM/SIGINT, then flushes the partial interval.
  */
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { AgentCore, type CapturePort } from './agent-core.js';
 import { baselinesPath, loadBaselines, saveBaselines } from './baselines.js';
@@ -29,11 +28,13 @@ import { LossWatch } from './loss/watch.js';
 import { MetricsPublisher } from './metrics/cloudwatch-metrics.js';
 import { evaluateHealth } from './metrics/health.js';
 import { startHttpServer } from './metrics/http-server.js';
+import { fileJournal } from './metrics/points-journal.js';
 import { createPutLatencyHistogram, createSelfMetrics } from './metrics/self-metrics.js';
 import { NflogListener } from './nflog/listener.js';
 import type { NflogPacket } from './nflog/types.js';
 import { type CloudWatchLogsSink, createCloudWatchLogsSink } from './sinks/cloudwatch-logs/sink.js';
 import { createFileSink, createStdoutSink } from './sinks/file-sink.js';
+import { prepareSpoolDir } from './sinks/spool/spool-dir.js';
 import type { Sink } from './sinks/types.js';
 import { FlowtrailError } from './util/errors.js';
 import type { Logger } from './util/log.js';
@@ -66,7 +67,6 @@ function buildSinks(
   const sinks: Sink[] = [];
   const cw = config.sinks.cloudwatch;
   if (cw) {
-    mkdirSync(config.spool.dir, { recursive: true });
     sinks.push(
       createCloudWatchLogsSink({
         observePutLatency,
@@ -104,7 +104,7 @@ function buildEventsSink(config: Config, logger: Logger, now: () => number): Sin
   const cw = config.sinks.cloudwatch;
   if (!cw) return undefined;
   const dir = join(config.spool.dir, 'events');
-  mkdirSync(dir, { recursive: true });
+  prepareSpoolDir(dir);
   return createCloudWatchLogsSink({
     region: cloudWatchRegion(cw),
     ...(cw.endpoint ? { endpoint: cw.endpoint } : {}),
@@ -279,6 +279,9 @@ function startKernelDrops(
 export async function runAgent(config: Config, deps: RunAgentDeps): Promise<void> {
   const { logger } = deps;
   const now = deps.now ?? Date.now;
+  // The spool directory holds the spool, the baselines and the unsent metric
+  // points: a problem with it is a clear error now, before capture starts.
+  prepareSpoolDir(config.spool.dir);
   const cache = new EndpointCache({
     nodeName: config.nodeName,
     graceMs: config.endpoints.graceSeconds * 1000,
@@ -326,8 +329,6 @@ export async function runAgent(config: Config, deps: RunAgentDeps): Promise<void
   // Overruns ask the core (made below) for a resync dump; before it, the start-up dump covers them.
   let resync = (): void => {};
   const capture = netlinkCapture(config, logger, table, now, () => resync());
-  const mainSpool = () =>
-    sinks.find((k): k is CloudWatchLogsSink => k.name === 'cloudwatch')?.spool;
   const losses = new LossWatch(ledger, {
     conntrackDrops: () => capture.conntrack.nativeStats()?.kernelDrops ?? 0,
     nflogDrops: () => capture.nflog.nativeStats()?.kernelDrops ?? 0,
@@ -336,22 +337,29 @@ export async function runAgent(config: Config, deps: RunAgentDeps): Promise<void
     unknownDestroys: () => table.stats.unknownDestroys,
     vanished: () => table.stats.vanished,
     destroysMissed: () => table.stats.destroysMissed,
-    spoolCorrupt: () => mainSpool()?.stats.droppedCorrupt ?? 0,
     inconsistent: () => table.stats.inconsistent,
   });
   const ids = { clusterName: config.clusterName, nodeName: config.nodeName };
+  // Loss entries the events stream could not spool yet (a full disk): retried at the next flush.
+  let unspooledLosses: ReturnType<LossLedger['take']> = [];
   const reportLosses = async (): Promise<void> => {
-    const entries = ledger.take();
+    const fresh = ledger.take();
+    for (const e of fresh) logger.warn({ loss: e }, 'data lost: this window is incomplete');
+    const entries = [...unspooledLosses, ...fresh];
     if (entries.length === 0) return;
-    for (const e of entries) logger.warn({ loss: e }, 'data lost: this window is incomplete');
+    unspooledLosses = [];
     await eventsSink
       ?.write(
         [],
         entries.map((e) => ({ line: encodeLossEvent(e, ids), timestampMs: e.notedAtMs })),
       )
-      .catch((err: Error) =>
-        logger.error({ err: err.message }, 'cannot spool loss events for the events stream'),
-      );
+      .catch((err: Error) => {
+        unspooledLosses = entries;
+        logger.error(
+          { err: err.message, pending: entries.length },
+          'cannot spool loss events for the events stream; retrying at the next flush',
+        );
+      });
   };
   const variant = config.flowLogs.includePolicies ? 27 : 24;
   // Counts stay exact across restarts: what was already reported per connection.
@@ -392,9 +400,11 @@ export async function runAgent(config: Config, deps: RunAgentDeps): Promise<void
     flushIntervalMs: config.flowLogs.flushIntervalSeconds * 1000,
     now,
     logger,
-    onFlushed: async (interval) => {
-      // First, right after the records reached every sink: a crash in between
-      // repeats this interval's deltas, so the gap is kept as short as it can be.
+    // Right after the records reached every sink: a crash in between repeats
+    // this interval's deltas, so the gap is kept as short as it can be. Not
+    // after a flush a sink did not take (a full spool disk): the saved
+    // baselines stay before those records, so a restart reports them again.
+    onCommitted: () => {
       try {
         saveBaselines(baselinesFile, table.exportBaselines(), now());
       } catch (err) {
@@ -403,6 +413,8 @@ export async function runAgent(config: Config, deps: RunAgentDeps): Promise<void
           'cannot save flow baselines; a restart may count this interval twice',
         );
       }
+    },
+    onFlushed: async (interval) => {
       losses.onInterval(interval.startMs, interval.endMs, now());
       await reportLosses();
       cache.prune(now());
@@ -483,6 +495,7 @@ export async function runAgent(config: Config, deps: RunAgentDeps): Promise<void
           pushIntervalMs: config.metrics.pushIntervalSeconds * 1000,
           logger,
           now,
+          journal: fileJournal(config.spool.dir, logger),
           sources: {
             takeDeniedPackets: () => table.takeDeniedPackets(),
             ...(config.metrics.droppedPackets && kernel.listener

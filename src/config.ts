@@ -50,6 +50,9 @@ const hostPort = z
   .string({ error: 'expected host:port' })
   .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, {
     error: 'expected host:port, e.g. 127.0.0.1:9099 or [::1]:9099',
+  })
+  .refine((v) => Number(v.slice(v.lastIndexOf(':') + 1)) <= 65_535, {
+    error: 'expected host:port with a port from 0 to 65535',
   });
 
 const urlString = z

@@ -73,8 +73,11 @@ export function registerReport(program: Command): void {
       'AWS region for --log-group (default AWS_REGION; required if unset)',
     )
     .option('--endpoint <url>', 'CloudWatch endpoint override (emulators)')
-    .option('--since <time>', 'records ending after this: 30m, 2h, 7d ago or an ISO date', '24h')
-    .option('--until <time>', 'records ending before this (default now)')
+    .option(
+      '--since <time>',
+      'records ending after this: 30m, 2h, 7d ago or an ISO date (default: 24h for --log-group, the whole file for --file)',
+    )
+    .option('--until <time>', 'records ending before this (default: now; for --file, no limit)')
     .option('--namespace <ns>', 'only records with this source or destination namespace')
     .option(
       '--ingress-namespace <ns>',
@@ -94,10 +97,19 @@ export function registerReport(program: Command): void {
     )
     .action(async (flags: ReportFlags) => {
       const now = Date.now();
-      const since = parseTime(flags.since ?? '24h', now);
+      // Files are read whole unless a window is asked for; CloudWatch reads the last 24 h.
+      const since = flags.since
+        ? parseTime(flags.since, now)
+        : flags.logGroup
+          ? parseTime('24h', now)
+          : Number.NEGATIVE_INFINITY;
       if (since === undefined)
         fail(`--since: expected 30m, 2h, 7d or an ISO date, got ${JSON.stringify(flags.since)}`);
-      const until = flags.until ? parseTime(flags.until, now) : now;
+      const until = flags.until
+        ? parseTime(flags.until, now)
+        : flags.logGroup
+          ? now
+          : Number.POSITIVE_INFINITY;
       if (until === undefined)
         fail(`--until: expected 30m, 2h, 7d or an ISO date, got ${JSON.stringify(flags.until)}`);
       if (flags.action && flags.action !== 'allow' && flags.action !== 'deny') {
@@ -131,10 +143,12 @@ export function registerReport(program: Command): void {
           fail((err as Error).message);
         }
       }
-      records = records.filter(
+      const inWindow = records.filter(
+        (r) => r.endTime * 1000 >= since && r.endTime * 1000 <= until,
+      );
+      const outside = records.length - inWindow.length;
+      records = inWindow.filter(
         (r) =>
-          r.endTime * 1000 >= since &&
-          r.endTime * 1000 <= until &&
           (!flags.namespace ||
             r.srcNamespace === flags.namespace ||
             r.dstNamespace === flags.namespace) &&
@@ -208,6 +222,11 @@ export function registerReport(program: Command): void {
           }
           process.stdout.write(`${pairsTable(rows, 20)}\n`);
         }
+      }
+      if (outside > 0) {
+        process.stderr.write(
+          `flowtrail report: ${outside} records outside the time window (${[flags.since ? `--since ${flags.since}` : flags.logGroup && 'the default --since 24h', flags.until && `--until ${flags.until}`].filter(Boolean).join(', ')}) not counted\n`,
+        );
       }
       if (counter.bad > 0) {
         process.stderr.write(

@@ -10,6 +10,7 @@
  * runs a resync dump, so no open connection stays unknown.
  */
 
+import { errnoName, NEEDS_NET_ADMIN } from '../netlink/privilege.js';
 import { NetlinkError, NetlinkSocket } from '../netlink/socket.js';
 import type { DecodeError } from '../util/errors.js';
 import {
@@ -166,11 +167,12 @@ function dumpOnce(
               },
               nlError: (errSeq, errno) => {
                 if (errSeq === seq && errno !== 0) {
+                  const name = errnoName(errno);
                   finish(
                     new NetlinkError(
-                      `E${errno}`,
+                      name,
                       'dump',
-                      `conntrack dump refused by the kernel (errno ${errno})`,
+                      `conntrack dump refused by the kernel (${name})${name === 'EPERM' ? `: this process ${NEEDS_NET_ADMIN}` : ''}`,
                     ),
                   );
                 }

@@ -4,6 +4,7 @@
  * bad file keeps the last good state and logs what is wrong.
  */
 import { readFileSync, unwatchFile, watchFile } from 'node:fs';
+import { isIP } from 'node:net';
 import { parse } from 'yaml';
 import { z } from 'zod';
 import { FlowtrailError } from '../util/errors.js';
@@ -14,6 +15,9 @@ const labels = z.record(
   z.string(),
   z.union([z.string(), z.number(), z.boolean()]).transform(String),
 );
+const address = z.string().refine((v) => isIP(v) !== 0, {
+  error: 'expected an IPv4 or IPv6 address',
+});
 const fileSchema = z.strictObject({
   /** Namespace labels, for NetworkPolicy namespaceSelectors (flowtrail advise / policy test). */
   namespaces: z
@@ -23,7 +27,7 @@ const fileSchema = z.strictObject({
     .array(
       z.strictObject({
         name: z.string().min(1),
-        ips: z.array(z.string().min(1)).default([]),
+        ips: z.array(address).default([]),
         labels: labels.optional(),
       }),
     )
@@ -35,8 +39,8 @@ const fileSchema = z.strictObject({
         name: z.string().min(1),
         uid: z.string().optional(),
         generateName: z.string().optional(),
-        ip: z.string().min(1).optional(),
-        ips: z.array(z.string().min(1)).optional(),
+        ip: address.optional(),
+        ips: z.array(address).optional(),
         node: z.string().optional(),
         labels: labels.optional(),
         hostNetwork: z.boolean().optional(),
@@ -55,6 +59,34 @@ const fileSchema = z.strictObject({
     .default([]),
 });
 
+/** `pods[3] (stars/backend-x)` or `nodes[0] (node-1)`: where an entry is, and who it is. */
+function entryName(raw: unknown, path: readonly PropertyKey[]): string | undefined {
+  const [list, index] = path;
+  if ((list !== 'pods' && list !== 'nodes') || typeof index !== 'number') return undefined;
+  const e = (raw as Record<string, unknown[] | undefined>)[list]?.[index] as
+    | { namespace?: unknown; name?: unknown }
+    | undefined;
+  const who =
+    list === 'pods' && typeof e?.namespace === 'string'
+      ? `${e.namespace}/${String(e?.name ?? '?')}`
+      : typeof e?.name === 'string'
+        ? e.name
+        : undefined;
+  return `${list}[${index}]${who ? ` (${who})` : ''}`;
+}
+
+function valueAt(raw: unknown, path: readonly PropertyKey[]): unknown {
+  let v: unknown = raw;
+  for (const k of path) v = typeof v === 'object' && v !== null ? (v as never)[k] : undefined;
+  return v;
+}
+
+/**
+ * The entries of an endpoints file, with warnings: an address claimed by
+ * two entries is kept by the first (the cache could otherwise attribute one
+ * pod's connections to two names) and named in a warning. Throws
+ * ERR_ENDPOINTS_FILE naming the entry of every bad value.
+ */
 export function parseEndpointsFile(
   text: string,
   path: string,
@@ -62,6 +94,7 @@ export function parseEndpointsFile(
   pods: PodInfo[];
   nodes: NodeInfo[];
   namespaces: { name: string; labels: Record<string, string> }[];
+  warnings: string[];
 } {
   let raw: unknown;
   try {
@@ -80,7 +113,11 @@ export function parseEndpointsFile(
         .map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`))
         .join('')
         .replace(/^\./, '');
-      return `${where || '(top)'}: ${i.code === 'unrecognized_keys' ? `unknown key(s) ${i.keys.join(', ')}` : i.message}`;
+      const entry = entryName(raw, i.path);
+      const at = entry ? `${entry}${where.slice(where.indexOf(']') + 1)}` : where || '(top)';
+      if (i.code === 'unrecognized_keys') return `${at}: unknown key(s) ${i.keys.join(', ')}`;
+      const value = valueAt(raw, i.path);
+      return `${at}: ${i.message}${typeof value === 'string' ? `, got ${JSON.stringify(value)}` : ''}`;
     });
     throw new FlowtrailError('ERR_ENDPOINTS_FILE', `${path}: ${issues.join('; ')}`, {
       path,
@@ -108,7 +145,38 @@ export function parseEndpointsFile(
     labels: n.labels ?? {},
   }));
   const namespaces = result.data.namespaces.map((n) => ({ name: n.name, labels: n.labels ?? {} }));
-  return { pods, nodes, namespaces };
+  return { pods, nodes, namespaces, warnings: dropDuplicateAddresses(pods, nodes) };
+}
+
+/**
+ * Keeps each address with the first entry claiming it (nodes first, then
+ * pods, in file order) and says which entries also claimed it. Host-network
+ * and finished pods hold no address of their own and are left out.
+ */
+function dropDuplicateAddresses(pods: PodInfo[], nodes: NodeInfo[]): string[] {
+  const owner = new Map<string, string>();
+  const also = new Map<string, string[]>();
+  const claim = (ips: readonly string[], who: string): string[] =>
+    ips.filter((ip) => {
+      const first = owner.get(ip);
+      if (first === undefined) {
+        owner.set(ip, who);
+        return true;
+      }
+      also.set(ip, [...(also.get(ip) ?? []), who]);
+      return false;
+    });
+  nodes.forEach((n, i) => {
+    n.ips = claim(n.ips, `nodes[${i}] (${n.name})`);
+  });
+  pods.forEach((p, i) => {
+    if (p.hostNetwork || p.phase === 'Succeeded' || p.phase === 'Failed') return;
+    p.ips = claim(p.ips, `pods[${i}] (${p.namespace}/${p.name})`);
+  });
+  return [...also].map(
+    ([ip, others]) =>
+      `${ip} is claimed by ${owner.get(ip)} and ${others.join(', ')}: ${owner.get(ip)} keeps it`,
+  );
 }
 
 export interface FileSource {
@@ -152,6 +220,8 @@ export async function startFileSource(opts: {
       lastBadText = text;
       throw err;
     }
+    for (const warning of snapshot.warnings)
+      opts.logger.warn({ path: opts.path, warning }, 'endpoints file: duplicate address');
     opts.cache.replaceAll(snapshot, now());
     lastText = text;
     state.reloads++;

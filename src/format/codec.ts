@@ -19,15 +19,28 @@ export class RecordFormatError extends FlowtrailError {
   }
 }
 
-const WHITESPACE = /\s/;
+/**
+ * Characters some whitespace-splitting reader splits on, or that make a
+ * line unprintable: every control character (C0 and C1: this includes
+ * \x1c-\x1f, which Python's str.split() and Java's isWhitespace split on,
+ * and U+0085 NEXT LINE), every Unicode space and line or paragraph
+ * separator (Zs, Zl, Zp), and U+180E, U+200B and U+FEFF, which some regular
+ * expression engines and older Unicode versions count as whitespace.
+ */
+const UNSAFE = /[\p{Cc}\p{Zs}\p{Zl}\p{Zp}\u180e\u200b\ufeff]/gu;
+const UNSAFE_ONE = /[\p{Cc}\p{Zs}\p{Zl}\p{Zp}\u180e\u200b\ufeff]/u;
 
-/** Whitespace would split a field; an empty field would shift all that follow. */
+/**
+ * A value as one field: anything a whitespace-splitting reader (awk, Python
+ * `str.split()`, Logs Insights `parse`, metric filters) could split on
+ * becomes `_`; an empty value, which would shift every field after it, `-`.
+ */
 export function safeField(value: string): string {
   if (value === '') return '-';
   // Printable ASCII needs no regular expression: most fields are only that.
   for (let i = 0; i < value.length; i++) {
     const c = value.charCodeAt(i);
-    if (c <= 32 || (c >= 127 && WHITESPACE.test(value[i]!))) return value.replace(/\s/g, '_');
+    if (c <= 32 || (c >= 127 && UNSAFE_ONE.test(value[i]!))) return value.replace(UNSAFE, '_');
   }
   return value;
 }
@@ -163,8 +176,9 @@ export function formatLabels(
   if (!include || !labels) return '-';
   const keys = Object.keys(labels).sort();
   if (keys.length === 0) return '-';
-  // ',' '=' ']' inside keys or values would be ambiguous: replaced by '_'.
-  const clean = (s: string) => s.replace(/[\s,=\]]/g, '_');
+  // ',' '=' ']' inside keys or values would be ambiguous: replaced by '_'
+  // (what could split the field is replaced by safeField when encoded).
+  const clean = (s: string) => s.replace(/[,=\]]/g, '_').replace(UNSAFE, '_');
   return `[${keys.map((k) => `${clean(k)}=${clean(labels[k]!)}`).join(',')}]`;
 }
 

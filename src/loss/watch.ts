@@ -17,7 +17,6 @@ export interface LossReaders {
   unknownDestroys(): number;
   vanished(): number;
   destroysMissed(): number;
-  spoolCorrupt(): number;
   /** Kernel counters the flow table could not reconcile (FlowTableStats.inconsistent). */
   inconsistent(): number;
 }
@@ -42,7 +41,6 @@ export class LossWatch {
     private readonly ledger: LossLedger,
     readers: LossReaders,
   ) {
-    // The spool's corrupt count at start-up is a loss found by this run: count it.
     this.d = {
       conntrackDrops: new CounterDelta(readers.conntrackDrops),
       nflogDrops: new CounterDelta(readers.nflogDrops),
@@ -51,7 +49,6 @@ export class LossWatch {
       unknownDestroys: new CounterDelta(readers.unknownDestroys),
       vanished: new CounterDelta(readers.vanished),
       destroysMissed: new CounterDelta(readers.destroysMissed),
-      spoolCorrupt: new CounterDelta(readers.spoolCorrupt),
       inconsistent: new CounterDelta(readers.inconsistent),
     };
   }
@@ -109,12 +106,6 @@ export class LossWatch {
       ...window,
       detail:
         'connections whose kernel counters fell below what was already held or reported (two taken for one): their records may be off',
-    });
-    this.ledger.note({
-      kind: 'SpoolCorrupt',
-      count: this.d.spoolCorrupt.take(),
-      ...window,
-      detail: 'records lost to a corrupt spool segment (their times are unknown)',
     });
   }
 }

@@ -10,7 +10,9 @@
  * original timestamps when it is back; overflow drops the oldest, counted.
  * Pushes have their own queue: they never wait behind log delivery. A failed
  * put is retried after a backoff (doubling from retryBaseMs up to the push
- * interval, with jitter) as well as at every push.
+ * interval, with jitter) as well as at every push. With a journal, the
+ * unsent points are saved beside the spool and sent after a restart (a
+ * crash during an outage loses none of them).
  */
 import {
   CloudWatchClient,
@@ -20,6 +22,7 @@ import {
 } from '@aws-sdk/client-cloudwatch';
 import PQueue from 'p-queue';
 import type { Logger } from '../util/log.js';
+import type { PointsJournal } from './points-journal.js';
 
 export interface MetricsPublisherOptions {
   region: string;
@@ -49,7 +52,12 @@ export interface MetricsPublisherOptions {
   put?: (input: PutMetricDataCommandInput) => Promise<unknown>;
   /** Replaces setTimeout for retries (tests). */
   setTimer?: (fn: () => void, ms: number) => { unref?(): unknown };
+  /** Where unsent points survive a crash (points-journal.ts); without it they live in memory only. */
+  journal?: PointsJournal;
 }
+
+/** CloudWatch refuses points older than two weeks: saved ones past that are dropped (counted). */
+export const MAX_POINT_AGE_MS = 14 * 24 * 3600 * 1000 - 3600 * 1000;
 
 /** PutMetricData accepts at most 1,000 metric data per call. */
 export const MAX_METRICS_PER_CALL = 1_000;
@@ -127,6 +135,19 @@ export class MetricsPublisher {
       maxAttempts: 2,
     });
     this.put = o.put ?? ((input) => this.client.send(new PutMetricDataCommand(input)));
+    const restored = o.journal?.load() ?? [];
+    if (restored.length > 0) {
+      const oldest = this.now() - MAX_POINT_AGE_MS;
+      const fresh = restored.filter((d) => (d.Timestamp as Date).getTime() >= oldest);
+      this.stats.pointsDropped += restored.length - fresh.length;
+      this.buffer.push(...fresh);
+      this.trim();
+      this.stats.buffered = this.buffer.length;
+      this.o.logger.info(
+        { points: fresh.length, tooOld: restored.length - fresh.length },
+        'unsent metric points from before the restart: sending them',
+      );
+    }
   }
 
   start(): void {
@@ -163,6 +184,7 @@ export class MetricsPublisher {
     this.pushCounts('DroppedPackets', 'Reason', this.o.sources.takeDropped?.(), ts);
     this.trim();
     this.stats.pushes++;
+    this.persist();
     await this.queue.add(() => this.send());
   }
 
@@ -241,6 +263,7 @@ export class MetricsPublisher {
       // Out of the buffer while in flight, so that a push trimming the
       // buffer meanwhile cannot shift what this call removes afterwards.
       this.buffer.splice(0, batch.length);
+      this.inFlight = batch;
       try {
         await this.put({ Namespace: this.o.namespace, MetricData: batch });
         this.stats.pointsSent += batch.length;
@@ -259,10 +282,21 @@ export class MetricsPublisher {
         );
         break;
       } finally {
+        this.inFlight = [];
         this.stats.buffered = this.buffer.length;
       }
     }
+    this.persist();
   }
+
+  /** Saves what is unsent, the batch in flight included (a crash may cut it off). */
+  private persist(): void {
+    this.o.journal?.save(
+      this.inFlight.length > 0 ? [...this.inFlight, ...this.buffer] : this.buffer,
+    );
+  }
+
+  private inFlight: MetricDatum[] = [];
 
   /** Last push (with the final health) and stop. */
   async stop(): Promise<void> {

@@ -6,6 +6,7 @@
  */
 import { createRequire } from 'node:module';
 import { FlowtrailError } from '../util/errors.js';
+import { NEEDS_NET_ADMIN } from './privilege.js';
 
 interface NativeHandle {
   readonly portid: number;
@@ -67,7 +68,8 @@ export function loadAddon(): NativeAddon {
 function wrapError(err: unknown, operation: string): NetlinkError {
   const e = err as Error & { code?: string; syscall?: string };
   const errno = e.code && /^E[A-Z0-9]+$/.test(e.code) ? e.code : 'EUNKNOWN';
-  return new NetlinkError(errno, e.syscall ?? operation, `${operation}: ${e.message}`, err);
+  const hint = errno === 'EPERM' ? `; this process ${NEEDS_NET_ADMIN}` : '';
+  return new NetlinkError(errno, e.syscall ?? operation, `${operation}: ${e.message}${hint}`, err);
 }
 
 export interface NetlinkSocketOptions {

@@ -4,6 +4,7 @@
  * bind a group, so a group held by another process (another flowtrail, or
  * ulogd) is reported with its number instead of failing obscurely.
  */
+import { errnoName, hasNetAdmin, NEEDS_NET_ADMIN } from '../netlink/privilege.js';
 import { NetlinkError, NetlinkSocket } from '../netlink/socket.js';
 import type { DecodeError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
@@ -42,13 +43,6 @@ export class NflogGroupError extends NetlinkError {
   }
 }
 
-const ERRNO_NAMES: Record<number, string> = {
-  1: 'EPERM',
-  16: 'EBUSY',
-  22: 'EINVAL',
-  95: 'EOPNOTSUPP',
-};
-
 export class NflogListener {
   readonly stats: NflogListenerStats = {
     packets: 0,
@@ -86,7 +80,15 @@ export class NflogListener {
         })) {
           const errno = await this.request(req);
           if (errno !== 0) {
-            const name = ERRNO_NAMES[errno] ?? `E${errno}`;
+            const name = errnoName(errno);
+            // EPERM is also the answer without the capability: say which it is.
+            if (errno === 1 && hasNetAdmin() === false) {
+              throw new NetlinkError(
+                'EPERM',
+                'bind',
+                `binding NFLOG group ${group} was refused (EPERM): this process ${NEEDS_NET_ADMIN}`,
+              );
+            }
             const why =
               errno === 1 || errno === 16
                 ? `NFLOG group ${group} is already bound by another process in this network namespace (${name}); stop it or choose another group (nflog.ingressGroup / nflog.egressGroup)`

@@ -15,6 +15,10 @@ import {
 } from 'node:http';
 import type { Socket } from 'node:net';
 
+/** The account and principal a 'deny' answer names (tests check they stay out of /readyz). */
+export const DENIED_ACCOUNT = '111122223333';
+export const DENIED_PRINCIPAL = `arn:aws:sts::${DENIED_ACCOUNT}:assumed-role/flowtrail-agent/i-0abcd1234ef567890`;
+
 export type FaultMode = 'pass' | 'throttle' | 'fail500' | 'fail503' | 'deny' | 'reset' | 'stall';
 
 export interface SeenRequest {
@@ -33,6 +37,7 @@ export class FaultProxy {
   private port = 0;
   private readonly sockets = new Set<Socket>();
   private random: () => number = Math.random;
+  private readonly denied = new Set<string>();
   private readonly intercepts = new Map<
     string,
     (body: Record<string, unknown> | undefined) => unknown
@@ -68,6 +73,16 @@ export class FaultProxy {
 
   async up(): Promise<void> {
     if (!this.server) await this.listen(this.port);
+  }
+
+  /**
+   * Answers these operations AccessDeniedException whatever the mode, the
+   * way IAM does when a policy does not grant them (e.g. the setup-time
+   * actions a run-time policy leaves out); [] clears the list.
+   */
+  denyOperations(operations: readonly string[]): void {
+    this.denied.clear();
+    for (const o of operations) this.denied.add(o);
   }
 
   /** Answers an operation itself (e.g. one the emulator does not implement) with the handler's JSON. */
@@ -116,8 +131,11 @@ export class FaultProxy {
       } catch {
         parsed = undefined;
       }
-      const fault: FaultMode =
-        this.mode !== 'pass' && this.random() < this.probability ? this.mode : 'pass';
+      const fault: FaultMode = this.denied.has(operation)
+        ? 'deny'
+        : this.mode !== 'pass' && this.random() < this.probability
+          ? this.mode
+          : 'pass';
       this.requests.push({ operation, body: parsed, bytes: body.length, fault });
       const awsError = (status: number, type: string, message: string) => {
         res
@@ -142,10 +160,11 @@ export class FaultProxy {
         case 'fail503':
           return awsError(503, 'ServiceUnavailableException', 'injected unavailability');
         case 'deny':
+          // As IAM words it: the caller's ARN and account id are in the message.
           return awsError(
             400,
             'AccessDeniedException',
-            'User is not authorized to perform this action',
+            `User: ${DENIED_PRINCIPAL} is not authorized to perform: logs:${operation} on resource: arn:aws:logs:us-east-1:${DENIED_ACCOUNT}:log-group:* because no identity-based policy allows the logs:${operation} action`,
           );
         case 'reset':
           req.socket.destroy();

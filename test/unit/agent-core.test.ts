@@ -173,6 +173,34 @@ describe('agent core', () => {
     expect(core.stats.flushErrors).toBe(1);
   });
 
+  it('commits an interval (saves baselines) only when every sink took its records, and says which failed', async () => {
+    const flaky = new MemorySink();
+    const good = new MemorySink();
+    const committed: number[] = [];
+    const outcomes: string[][] = [];
+    const core = new AgentCore({
+      table: new FakeTable(),
+      capture: new FakeCapture(),
+      sinks: [flaky, good],
+      encode: (r) => String(r.endTime),
+      flushIntervalMs: 10_000,
+      now: () => Date.now(),
+      logger: silentLogger(),
+      onCommitted: (interval) => committed.push(interval.endMs),
+      onFlushed: (_interval, _records, outcome) => {
+        outcomes.push([...outcome.failedSinks]);
+      },
+    });
+    await core.start();
+    await vi.advanceTimersByTimeAsync(10_000);
+    flaky.fail = true; // the spool's disk is full for one flush
+    await vi.advanceTimersByTimeAsync(10_000);
+    flaky.fail = false;
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(committed).toEqual([now + 10_000, now + 30_000]);
+    expect(outcomes).toEqual([[], ['memory'], []]);
+  });
+
   it('ends a dump only when it completed; resync dumps never run inside another dump', async () => {
     const log: string[] = [];
     const table: FlowTablePort = {

@@ -154,6 +154,11 @@ describe('config errors name the key, the value and what was expected', () => {
       { ...base, http: { listen: '127.0.0.1' } },
       'http.listen: expected host:port, e.g. 127.0.0.1:9099 or [::1]:9099, got "127.0.0.1"',
     ],
+    [
+      'listen port above 65535',
+      { ...base, http: { listen: '127.0.0.1:99999' } },
+      'http.listen: expected host:port with a port from 0 to 65535, got "127.0.0.1:99999"',
+    ],
     ['missing clusterName', { nodeName: 'n' }, 'clusterName: required, expected a string'],
     ['missing nodeName', { clusterName: 'c' }, 'nodeName: required, expected a string'],
     [

@@ -1,14 +1,3 @@
-import {
-  appendFileSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  truncateSync,
-  writeFileSync,
-} from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
@@ -20,7 +9,6 @@ import {
   planBatch,
 } from '../../src/sinks/cloudwatch-logs/batcher.js';
 import { backoffMs, classify } from '../../src/sinks/cloudwatch-logs/retry.js';
-import { Spool } from '../../src/sinks/spool/spool.js';
 
 const NOW = 1_800_000_000_000;
 const rec = (id: number, line: string, ts = NOW): BatchInput => ({ id, timestampMs: ts, line });
@@ -159,146 +147,5 @@ describe('retry classification', () => {
     expect(backoffMs(3, () => 0.5)).toBe(800);
     expect(backoffMs(30, () => 0.999)).toBe(29_970);
     expect(backoffMs(5, () => 0)).toBe(0);
-  });
-});
-
-describe('disk spool', () => {
-  const dirOf = () => mkdtempSync(join(tmpdir(), 'ft-spool-'));
-  const lines = (n: number, tag = 'r') =>
-    Array.from({ length: n }, (_, i) => ({ line: `${tag}${i}`, timestampMs: NOW + i }));
-
-  it('replays unacknowledged records in order after a restart', () => {
-    const dir = dirOf();
-    const s = Spool.open({ dir, maxBytes: 1 << 20 });
-    s.append(lines(5));
-    s.ack(2);
-    s.close();
-    const again = Spool.open({ dir, maxBytes: 1 << 20 });
-    expect(again.read(0, 100).map((r) => [r.id, r.line])).toEqual([
-      [3, 'r2'],
-      [4, 'r3'],
-      [5, 'r4'],
-    ]);
-    expect(again.stats.depth).toBe(3);
-  });
-
-  it('a torn last write is detected and cut; the whole frames before it survive', () => {
-    const dir = dirOf();
-    const s = Spool.open({ dir, maxBytes: 1 << 20 });
-    s.append(lines(3));
-    s.close();
-    const seg = join(dir, readdirSync(dir).find((n) => n.endsWith('.seg'))!);
-    appendFileSync(seg, Buffer.from([40, 0, 0, 0, 1, 2, 3])); // header promising 40 bytes, 3 present
-    const again = Spool.open({ dir, maxBytes: 1 << 20 });
-    expect(again.read(0, 10).map((r) => r.line)).toEqual(['r0', 'r1', 'r2']);
-    expect(again.stats.tornBytesCut).toBe(7);
-    again.append(lines(1, 'n'));
-    expect(again.read(0, 10).map((r) => [r.id, r.line])).toContainEqual([4, 'n0']);
-  });
-
-  it('a frame with a bad checksum ends the replay of its segment there', () => {
-    const dir = dirOf();
-    const s = Spool.open({ dir, maxBytes: 1 << 20 });
-    s.append(lines(3));
-    s.close();
-    const seg = join(dir, readdirSync(dir).find((n) => n.endsWith('.seg'))!);
-    const buf = readFileSync(seg);
-    buf[buf.length - 1] = buf[buf.length - 1]! ^ 0xff; // corrupt the last frame's payload
-    writeFileSync(seg, buf);
-    const again = Spool.open({ dir, maxBytes: 1 << 20 });
-    expect(again.read(0, 10).map((r) => r.line)).toEqual(['r0', 'r1']);
-  });
-
-  it('a truncated length header is cut like a torn write', () => {
-    const dir = dirOf();
-    const s = Spool.open({ dir, maxBytes: 1 << 20 });
-    s.append(lines(2));
-    s.close();
-    const seg = join(dir, readdirSync(dir).find((n) => n.endsWith('.seg'))!);
-    appendFileSync(seg, Buffer.from([9, 0]));
-    expect(Spool.open({ dir, maxBytes: 1 << 20 }).read(0, 10)).toHaveLength(2);
-  });
-
-  it('a missing ack file replays everything; an ack beyond the end starts after it', () => {
-    const dir = dirOf();
-    const s = Spool.open({ dir, maxBytes: 1 << 20 });
-    s.append(lines(2));
-    s.ack(1);
-    s.close();
-    rmSync(join(dir, 'ack'));
-    expect(Spool.open({ dir, maxBytes: 1 << 20 }).read(0, 10)).toHaveLength(2);
-    writeFileSync(join(dir, 'ack'), '50\n');
-    const beyond = Spool.open({ dir, maxBytes: 1 << 20 });
-    expect(beyond.read(0, 10)).toHaveLength(0);
-    expect(beyond.append(lines(1))).toEqual([51]);
-  });
-
-  it('bounded by maxBytes: the oldest segments are dropped first and counted', () => {
-    const dir = dirOf();
-    const s = Spool.open({ dir, maxBytes: 4096, segmentBytes: 1024 });
-    for (let i = 0; i < 20; i++) s.append([{ line: 'x'.repeat(200), timestampMs: NOW }]);
-    expect(s.stats.bytes).toBeLessThanOrEqual(4096);
-    expect(s.stats.droppedFull).toBeGreaterThan(0);
-    const kept = s.read(0, 100);
-    expect(kept.length + s.stats.droppedFull).toBe(20);
-    expect(kept.at(-1)!.id).toBe(20);
-  });
-
-  it('model: random appends, acks and restarts match an in-memory queue', () => {
-    fc.assert(
-      fc.property(
-        fc.array(
-          fc.oneof(
-            fc.record({ op: fc.constant('append' as const), n: fc.integer({ min: 1, max: 5 }) }),
-            fc.record({ op: fc.constant('ack' as const), n: fc.integer({ min: 0, max: 6 }) }),
-            fc.record({ op: fc.constant('restart' as const), n: fc.constant(0) }),
-          ),
-          { maxLength: 30 },
-        ),
-        (ops) => {
-          const dir = dirOf();
-          let s = Spool.open({ dir, maxBytes: 1 << 20, segmentBytes: 256 });
-          const model: { id: number; line: string }[] = [];
-          let next = 1;
-          for (const { op, n } of ops) {
-            if (op === 'append') {
-              const ls = Array.from({ length: n }, (_, i) => ({
-                line: `l${next + i}`,
-                timestampMs: NOW,
-              }));
-              s.append(ls);
-              for (let i = 0; i < n; i++) model.push({ id: next + i, line: `l${next + i}` });
-              next += n;
-            } else if (op === 'ack') {
-              const upTo = model[Math.min(n, model.length) - 1]?.id;
-              if (upTo !== undefined) {
-                s.ack(upTo);
-                while (model.length && model[0]!.id <= upTo) model.shift();
-              }
-            } else {
-              s.close();
-              s = Spool.open({ dir, maxBytes: 1 << 20, segmentBytes: 256 });
-            }
-            expect(s.read(0, 1000).map((r) => ({ id: r.id, line: r.line }))).toEqual(model);
-          }
-          s.close();
-          rmSync(dir, { recursive: true, force: true });
-        },
-      ),
-      { numRuns: 60 },
-    );
-  });
-
-  it('truncating the segment to zero loses nothing that was acknowledged', () => {
-    const dir = dirOf();
-    const s = Spool.open({ dir, maxBytes: 1 << 20 });
-    s.append(lines(2));
-    s.ack(2);
-    s.close();
-    for (const n of readdirSync(dir).filter((x) => x.endsWith('.seg')))
-      truncateSync(join(dir, n), 0);
-    const again = Spool.open({ dir, maxBytes: 1 << 20 });
-    expect(again.read(0, 10)).toEqual([]);
-    expect(again.append(lines(1))).toEqual([3]);
   });
 });

@@ -7,20 +7,16 @@
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import {
-  type CollectionTag,
-  parse,
-  parseAllDocuments,
-  type ScalarTag,
-  type YAMLMap,
-  type YAMLSeq,
-} from 'yaml';
+import { parse, parseAllDocuments } from 'yaml';
 import { configSchema } from '../../src/config.js';
 import { QUERY_PACK, queryText } from '../../src/queries/pack.js';
 import { denyPattern, desiredResources } from '../../src/setup/plan.js';
 import { underCI } from '../harness/env.js';
+import { cfnTags } from '../helpers/cfn-yaml.js';
 
 const root = new URL('../../deploy/', import.meta.url).pathname;
 const read = (p: string) => readFileSync(`${root}${p}`, 'utf8');
@@ -33,48 +29,6 @@ function docs(path: string): Doc[] {
     if (d.errors.length > 0) throw new Error(`${path}: ${d.errors[0]!.message}`);
     return d.toJS();
   });
-}
-
-/** CloudFormation short forms (!Ref, !Sub, !If …) as their long-form objects. */
-function cfnTags(): (ScalarTag | CollectionTag)[] {
-  const fns = [
-    'Ref',
-    'Sub',
-    'GetAtt',
-    'If',
-    'Equals',
-    'Not',
-    'And',
-    'Or',
-    'Condition',
-    'Join',
-    'Select',
-    'Split',
-    'FindInMap',
-    'ImportValue',
-    'Base64',
-    'GetAZs',
-    'Cidr',
-  ];
-  const tags: (ScalarTag | CollectionTag)[] = [];
-  for (const fn of fns) {
-    const key = fn === 'Ref' || fn === 'Condition' ? fn : `Fn::${fn}`;
-    tags.push({
-      tag: `!${fn}`,
-      resolve: (value: string) => ({ [key]: fn === 'GetAtt' ? value.split('.') : value }),
-    });
-    tags.push({
-      tag: `!${fn}`,
-      collection: 'seq',
-      resolve: (seq) => ({ [key]: (seq as YAMLSeq).toJSON() }),
-    } as CollectionTag);
-    tags.push({
-      tag: `!${fn}`,
-      collection: 'map',
-      resolve: (map) => ({ [key]: (map as YAMLMap).toJSON() }),
-    } as CollectionTag);
-  }
-  return tags;
 }
 
 const k8sFiles = [
@@ -148,19 +102,27 @@ describe('deploy/kubernetes', () => {
     });
   });
 
-  it('the node name comes from the downward API and probes hit /healthz and /readyz on 9099', () => {
+  it('the node name comes from the downward API and the kubelet probes /healthz and /readyz on the loopback the agent listens on', () => {
     for (const name of ['NODE_NAME', 'FLOWTRAIL_NODE_NAME']) {
       expect(agent.env.find((e: Doc) => e.name === name).valueFrom).toEqual({
         fieldRef: { fieldPath: 'spec.nodeName' },
       });
     }
-    expect(agent.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 9099 });
-    expect(agent.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 9099 });
+    const [host, port] = parse(configText).http.listen.split(':');
+    expect(agent.livenessProbe.httpGet).toEqual({ host, path: '/healthz', port: Number(port) });
+    expect(agent.readinessProbe.httpGet).toEqual({ host, path: '/readyz', port: Number(port) });
+    // Nothing to scrape on the node's address by default: no scrape annotations.
     const ann = ds.spec.template.metadata.annotations;
-    expect(ann['prometheus.io/scrape']).toBe('true');
-    expect(ann['prometheus.io/port']).toBe('9099');
+    expect(Object.keys(ann).filter((k) => k.startsWith('prometheus.io/'))).toEqual([]);
     expect(agent.resources.requests.cpu && agent.resources.requests.memory).toBeTruthy();
     expect(agent.resources.limits.memory).toBeTruthy();
+  });
+
+  it('with hostNetwork, the agent listens on the node loopback only, not on an address every pod can reach', () => {
+    const listen: string = parse(configText).http.listen;
+    const host = listen.slice(0, listen.lastIndexOf(':')).replace(/^\[|\]$/g, '');
+    expect(pod.hostNetwork).toBe(true);
+    expect(['127.0.0.1', '::1']).toContain(host);
   });
 
   it('the spool is a hostPath at /var/lib/flowtrail and the config says so', () => {
@@ -182,7 +144,7 @@ describe('deploy/kubernetes', () => {
       nodeName: 'ip-10-0-0-1.ec2.internal',
     });
     expect(result.success ? [] : result.error.issues).toEqual([]);
-    expect(parse(configText).http.listen).toBe('0.0.0.0:9099');
+    expect(parse(configText).http.listen).toBe('127.0.0.1:9099');
   });
 
   it('the service account carries the IRSA role annotation and RBAC is read-only on pods, nodes, namespaces and networkpolicies', () => {
@@ -246,37 +208,39 @@ describe.skipIf(skipKubectl)('kubectl kustomize deploy/kubernetes', () => {
       .spec.template.spec.containers.map((c: Doc) => c.image);
     expect(images).toEqual(['ghcr.io/flowtrail/flowtrail:0.1.0']);
   });
-});
 
-describe('deploy/aws/iam-policy.json', () => {
-  const policy = JSON.parse(read('aws/iam-policy.json'));
-  const statements: Doc[] = policy.Statement;
-
-  it('has no action wildcard and only PutMetricData (namespace-conditioned) on Resource *', () => {
-    for (const s of statements) {
-      expect(s.Effect).toBe('Allow');
-      for (const a of [s.Action].flat()) expect(a).not.toContain('*');
-      if ([s.Resource].flat().includes('*')) {
-        expect(s.Action).toEqual(['cloudwatch:PutMetricData']);
-        expect(s.Condition).toEqual({ StringEquals: { 'cloudwatch:namespace': 'flowtrail' } });
-      }
-    }
-  });
-
-  it('scopes every write to the flowtrail log groups and their streams', () => {
-    const logsWrites = statements.filter((s) =>
-      [s.Action]
-        .flat()
-        .some((a: string) => a.startsWith('logs:') && a !== 'logs:DescribeLogGroups'),
+  it('components/metrics-on-pod-ip: listens on the pod IP, probes it, and asks Prometheus to scrape it', () => {
+    const overlay = mkdtempSync(join(tmpdir(), 'ft-overlay-'));
+    writeFileSync(
+      join(overlay, 'kustomization.yaml'),
+      // kustomize takes relative paths only.
+      `resources: [${relative(overlay, `${root}kubernetes`)}]\ncomponents: [${relative(overlay, `${root}kubernetes/components/metrics-on-pod-ip`)}]\n`,
     );
-    expect(logsWrites.length).toBeGreaterThan(0);
-    for (const s of logsWrites) {
-      for (const r of [s.Resource].flat())
-        expect(r).toMatch(/^arn:aws:logs:\*:\*:log-group:flowtrail-flowlogs-\*(:log-stream:\*)?$/);
-    }
-    const actions = logsWrites.flatMap((s) => s.Action);
-    for (const a of ['logs:CreateLogStream', 'logs:PutLogEvents', 'logs:DescribeLogStreams'])
-      expect(actions).toContain(a);
+    const out = execFileSync('kubectl', ['kustomize', overlay], { encoding: 'utf8' });
+    const rendered = parseAllDocuments(out).map((d) => d.toJS() as Doc);
+    const tmpl = rendered.find((d) => d.kind === 'DaemonSet').spec.template;
+    const c = tmpl.spec.containers.find((x: Doc) => x.name === 'agent');
+    const names = c.env.map((e: Doc) => e.name);
+    // POD_IP before the variable that expands it.
+    expect(names.indexOf('POD_IP')).toBeLessThan(names.indexOf('FLOWTRAIL_HTTP_LISTEN'));
+    expect(c.env.find((e: Doc) => e.name === 'POD_IP').valueFrom).toEqual({
+      fieldRef: { fieldPath: 'status.podIP' },
+    });
+    expect(c.env.find((e: Doc) => e.name === 'FLOWTRAIL_HTTP_LISTEN').value).toBe('$(POD_IP):9099');
+    expect(c.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 9099 });
+    expect(c.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 9099 });
+    expect(tmpl.metadata.annotations).toMatchObject({
+      'prometheus.io/scrape': 'true',
+      'prometheus.io/port': '9099',
+    });
+    // The expanded value is valid config.
+    expect(
+      configSchema.safeParse({
+        ...parse(configText),
+        nodeName: 'n',
+        http: { listen: '10.0.3.7:9099' },
+      }).success,
+    ).toBe(true);
   });
 });
 

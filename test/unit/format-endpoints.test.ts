@@ -20,46 +20,88 @@ const EXAMPLE =
   '1529529591 1529529892 wep policy-demo nginx-7d98456675-* - wep kube-system kube-dns-7cc87d595-* - - - 17 - 53 1 1 1 dst 1 1 73 119 allow';
 
 describe('record format', () => {
-  it('safeField replaces exactly what /\\s/ calls whitespace, in any text', () => {
-    const reference = (v: string) => (v === '' ? '-' : v.replace(/\s/g, '_'));
-    fc.assert(
-      fc.property(
-        fc.oneof(
-          fc.string({ unit: 'binary' }),
-          // Dense in the characters that matter: ASCII space and controls, DEL, Unicode spaces.
-          fc.string({
-            unit: fc.constantFrom(
-              ' ',
-              '\t',
-              '\n',
-              '\x01',
-              '\x1f',
-              '\x7f',
-              '\u00a0',
-              '\u2028',
-              '\ufeff',
-              'a',
-              'é',
-            ),
-          }),
-        ),
-        (v) => {
-          expect(safeField(v)).toBe(reference(v));
-        },
-      ),
-      { numRuns: 2_000 },
-    );
-    for (const v of [
-      'a\u00a0b',
-      'a\u2028b',
-      'a\ufeffb',
-      'a\u3000b',
-      'a\x01b',
-      'a\x7fb',
-      'tab\there',
-    ]) {
-      expect(safeField(v)).toBe(reference(v));
+  /**
+   * What Python's str.split() (no argument) splits on, listed (checked once
+   * with python3: [c for c in range(0x110000) if chr(c).isspace()]). Beside
+   * JavaScript's \s it has \x1c-\x1f and U+0085, which JavaScript does not.
+   */
+  const PYTHON_WHITESPACE = [
+    0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x1c, 0x1d, 0x1e, 0x1f, 0x20, 0x85, 0xa0, 0x1680, 0x2000, 0x2001,
+    0x2002, 0x2003, 0x2004, 0x2005, 0x2006, 0x2007, 0x2008, 0x2009, 0x200a, 0x2028, 0x2029, 0x202f,
+    0x205f, 0x3000,
+  ].map((c) => String.fromCharCode(c));
+  const pythonSplit = (line: string): string[] => {
+    const out: string[] = [];
+    let cur = '';
+    for (const ch of line) {
+      if (PYTHON_WHITESPACE.includes(ch)) {
+        if (cur !== '') out.push(cur);
+        cur = '';
+      } else cur += ch;
     }
+    if (cur !== '') out.push(cur);
+    return out;
+  };
+  // Dense in what matters: every Python and JavaScript whitespace, controls, DEL, C1, and plain text.
+  const nasty = fc.string({
+    unit: fc.constantFrom(
+      ...PYTHON_WHITESPACE,
+      '\x00',
+      '\x01',
+      '\x1b',
+      '\x7f',
+      '\x9f',
+      '\u180e',
+      '\u200b',
+      '\ufeff',
+      'a',
+      'é',
+      '-',
+      '*',
+      '=',
+      '😀',
+    ),
+  });
+  const anyText = fc.oneof(fc.string({ unit: 'binary' }), nasty);
+
+  it('safeField leaves nothing any whitespace-splitting reader splits on, and changes nothing else', () => {
+    fc.assert(
+      fc.property(anyText, (v) => {
+        const f = safeField(v);
+        expect(f.length).toBeGreaterThan(0);
+        expect(pythonSplit(f)).toEqual([f]);
+        expect(f.split(/\s+/)).toEqual([f]);
+        expect(/[\p{Cc}]/u.test(f)).toBe(false);
+        // Same length, and every character kept unless it was replaced by '_'.
+        if (v !== '') {
+          expect(f.length).toBe(v.length);
+          for (let i = 0; i < v.length; i++) if (f[i] !== v[i]) expect(f[i]).toBe('_');
+        }
+        expect(safeField(f)).toBe(f);
+      }),
+      { numRuns: 3_000 },
+    );
+    expect(safeField('a\x85b\x1fc\x1cd')).toBe('a_b_c_d');
+    expect(safeField('nginx-7d98456675-*')).toBe('nginx-7d98456675-*');
+  });
+
+  it('a record line with any text in its name and label fields is 24 fields to Python, JavaScript and a space split', () => {
+    fc.assert(
+      fc.property(anyText, anyText, anyText, anyText, (ns, name, label, value) => {
+        const r = decodeRecord(EXAMPLE);
+        r.srcNamespace = ns;
+        r.srcName = name;
+        r.dstName = `${name}x`;
+        r.srcLabels = formatLabels({ [label]: value }, true);
+        const line = encodeRecord(r);
+        const bySpace = line.split(' ');
+        expect(bySpace).toHaveLength(24);
+        expect(pythonSplit(line)).toEqual(bySpace);
+        expect(line.split(/\s+/)).toEqual(bySpace);
+        expect(decodeRecord(line).bytesOut).toBe(119);
+      }),
+      { numRuns: 1_000 },
+    );
   });
 
   it('the DESIGN.md example round-trips exactly', () => {
@@ -273,6 +315,61 @@ describe('endpoint cache', () => {
       await src.close();
     }
   }, 20_000);
+
+  it('an address that is not one is an error naming the entry and the value', () => {
+    const text = [
+      'pods:',
+      '  - { namespace: stars, name: frontend-0, ip: 10.244.1.2 }',
+      '  - { namespace: stars, name: backend-0, ip: banana }',
+      'nodes:',
+      '  - { name: node-1, ips: [10.0.0.1, 10.0.0.300] }',
+    ].join('\n');
+    let message = '';
+    try {
+      parseEndpointsFile(text, 'e.yaml');
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    expect(message).toContain(
+      'pods[1] (stars/backend-0).ip: expected an IPv4 or IPv6 address, got "banana"',
+    );
+    expect(message).toContain(
+      'nodes[0] (node-1).ips[1]: expected an IPv4 or IPv6 address, got "10.0.0.300"',
+    );
+  });
+
+  it('an address claimed twice stays with the first entry, and a warning names both', async () => {
+    const text = [
+      'nodes:',
+      '  - { name: node-1, ips: [10.0.0.1] }',
+      'pods:',
+      '  - { namespace: stars, name: backend-0, ip: 10.244.1.3 }',
+      '  - { namespace: stars, name: backend-1, ips: [10.244.1.4, 10.244.1.3] }',
+      '  - { namespace: kube-system, name: proxy, ip: 10.0.0.1, hostNetwork: true }',
+    ].join('\n');
+    const parsed = parseEndpointsFile(text, 'e.yaml');
+    expect(parsed.warnings).toEqual([
+      '10.244.1.3 is claimed by pods[0] (stars/backend-0) and pods[1] (stars/backend-1): pods[0] (stars/backend-0) keeps it',
+    ]);
+    expect(parsed.pods.map((p) => p.ips)).toEqual([['10.244.1.3'], ['10.244.1.4'], ['10.0.0.1']]);
+    // Through the file source: the cache answers one name for the address, at any time.
+    const path = join(mkdtempSync(join(tmpdir(), 'ft-ep-')), 'e.yaml');
+    writeFileSync(path, text);
+    const cache = new EndpointCache({ nodeName: 'node-1' });
+    const warned: string[] = [];
+    const logger = silentLogger();
+    logger.warn = ((o: { warning?: string }) => {
+      if (o.warning) warned.push(o.warning);
+    }) as typeof logger.warn;
+    const src = await startFileSource({ path, cache, logger, now: () => 1_000 });
+    try {
+      expect(warned).toEqual(parsed.warnings);
+      expect(cache.lookup('10.244.1.3', 1_000)).toMatchObject({ name: 'backend-0' });
+      expect(cache.lookup('10.244.1.3', 500_000)).toMatchObject({ name: 'backend-0' });
+    } finally {
+      await src.close();
+    }
+  });
 
   it('a bad endpoints file names the path of the bad key', () => {
     expect(() => parseEndpointsFile('pods:\n  - { namespace: a, ipp: 1 }\n', 'f.yaml')).toThrow(

@@ -5,7 +5,10 @@
  * timestamps. The fake answers AccessDenied (not retried by the SDK) while
  * "down", so an outage costs one request per attempt.
  */
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { MetricDatum } from '@aws-sdk/client-cloudwatch';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
@@ -16,6 +19,7 @@ import {
   MAX_REQUEST_BYTES,
   type MetricsPublisherOptions,
 } from '../../src/metrics/cloudwatch-metrics.js';
+import { fileJournal, POINTS_FILE } from '../../src/metrics/points-journal.js';
 import { silentLogger } from '../../src/util/log.js';
 
 interface WireDatum {
@@ -259,6 +263,49 @@ describe('MetricsPublisher', () => {
     expect(delivered()).toHaveLength(4);
     expect(timers).toHaveLength(0);
     expect(p.stats.buffered).toBe(0);
+  });
+
+  it('points unsent when the agent dies (kill -9 during an outage) are sent by the next agent, with their own timestamps', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ft-points-'));
+    const journal = () => fileJournal(dir, silentLogger());
+    const first = publisher({ denied: [5, 7], journal: journal() });
+    down = true;
+    await first.p.push();
+    first.advance(60_000);
+    await first.p.push();
+    // Nothing delivered; the process now dies without stop(): only the journal is left.
+    expect(delivered()).toEqual([]);
+    expect(existsSync(join(dir, POINTS_FILE))).toBe(true);
+    down = false;
+    const second = publisher({ denied: [1], journal: journal() });
+    expect(second.p.stats.buffered).toBe(8);
+    second.advance(5 * 60_000);
+    await second.p.push();
+    const denied = series(delivered(), 'DeniedPackets', true);
+    expect(denied.map((d) => [d.Value, d.Timestamp])).toEqual([
+      [5, T0 / 1000],
+      [7, (T0 + 60_000) / 1000],
+      [1, (T0 + 5 * 60_000) / 1000],
+    ]);
+    // Everything sent: the journal is gone, and a third agent sends nothing twice.
+    expect(existsSync(join(dir, POINTS_FILE))).toBe(false);
+    expect(publisher({ journal: journal() }).p.stats.buffered).toBe(0);
+  });
+
+  it('saved points CloudWatch would refuse as too old (two weeks) are dropped at start, counted', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ft-points-'));
+    const first = publisher({ denied: [3], journal: fileJournal(dir, silentLogger()) });
+    down = true;
+    await first.p.push();
+    const saved = JSON.parse(readFileSync(join(dir, POINTS_FILE), 'utf8')) as {
+      points: unknown[];
+    };
+    expect(saved.points).toHaveLength(4);
+    const later = publisher({
+      journal: fileJournal(dir, silentLogger()),
+      now: () => T0 + 15 * 24 * 3600 * 1000,
+    });
+    expect(later.p.stats).toMatchObject({ buffered: 0, pointsDropped: 4 });
   });
 
   it('keeps the per-call limit constant where the service documents it', () => {

@@ -20,10 +20,26 @@ import {
 import PQueue from 'p-queue';
 import type { FlowRecord } from '../../format/record.js';
 import type { Logger } from '../../util/log.js';
-import { Spool } from '../spool/spool.js';
+import { Spool, SpoolWriteError } from '../spool/spool.js';
 import type { EncodedRecord, Sink, SinkHealth } from '../types.js';
 import { MAX_BATCH_EVENTS, planBatch } from './batcher.js';
-import { backoffMs, classify } from './retry.js';
+import { backoffMs, classify, isAccessDenied, SetupRequiredError } from './retry.js';
+
+/**
+ * Actions the agent calls at start when it may, but does not need: the log
+ * group, its retention and its tags belong to setup (`flowtrail setup`, the
+ * CloudFormation template, deploy/aws/iam-setup-policy.json). The run-time
+ * policy (deploy/aws/iam-policy.json) does not grant them; denied, they are
+ * skipped with one warning.
+ */
+export const SETUP_TIME_ACTIONS = [
+  'logs:CreateLogGroup',
+  'logs:PutRetentionPolicy',
+  'logs:TagResource',
+  'logs:DescribeLogGroups',
+] as const;
+
+const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 export interface CloudWatchLogsSinkOptions {
   region: string;
@@ -47,11 +63,12 @@ export interface CloudWatchLogsSinkOptions {
   drainTimeoutMs?: number;
   random?: () => number;
   /**
-   * Records lost for good: dropped by a full spool, or rejected by (or
-   * outside the window of) CloudWatch; with their time range in ms.
+   * Records lost for good: dropped by a full spool or not written to it
+   * (SpoolFull), lost to damaged spool bytes (SpoolCorrupt), or rejected by
+   * (or outside the window of) CloudWatch; with their time range in ms.
    */
   onLoss?: (
-    kind: 'SpoolFull' | 'Rejected',
+    kind: 'SpoolFull' | 'SpoolCorrupt' | 'Rejected',
     count: number,
     fromMs: number,
     toMs: number,
@@ -59,7 +76,7 @@ export interface CloudWatchLogsSinkOptions {
   ) => void;
 }
 
-function timeRange(events: readonly { timestamp?: number | undefined }[]): [number, number] {
+export function timeRange(events: readonly { timestamp?: number | undefined }[]): [number, number] {
   let from = Number.POSITIVE_INFINITY;
   let to = Number.NEGATIVE_INFINITY;
   for (const e of events) {
@@ -86,6 +103,9 @@ export interface CloudWatchLogsSinkStats {
   recreated: number;
   lastError: string | undefined;
   lastPutLatencyMs: number | undefined;
+  /** Flushes whose records could not be spooled, and their records (counted as SpoolFull). */
+  spoolWriteFailures: number;
+  recordsNotSpooled: number;
 }
 
 class CloudWatchLogsSink implements Sink {
@@ -106,12 +126,16 @@ class CloudWatchLogsSink implements Sink {
     recreated: 0,
     lastError: undefined,
     lastPutLatencyMs: undefined,
+    spoolWriteFailures: 0,
+    recordsNotSpooled: 0,
   };
   readonly client: CloudWatchLogsClient;
   spool: Spool | undefined;
   private readonly queue = new PQueue({ concurrency: 1 });
   private ready = false;
   private fatal: string | undefined;
+  /** Set while the last append to the spool failed (why, for /readyz). */
+  private spoolFailure: string | undefined;
   private stopping = false;
   private wake: (() => void) | undefined;
   private pump: Promise<void> | undefined;
@@ -136,6 +160,14 @@ class CloudWatchLogsSink implements Sink {
       logger: this.o.logger,
       onDrop: (count, fromMs, toMs) =>
         this.o.onLoss?.('SpoolFull', count, fromMs, toMs, 'spool.maxBytes reached'),
+      onCorrupt: (count, fromMs, toMs) =>
+        this.o.onLoss?.(
+          'SpoolCorrupt',
+          count,
+          fromMs,
+          toMs,
+          'damaged spool segment bytes (window: between the intact records around them)',
+        ),
     });
     if (this.spool.stats.depth > 0) {
       this.o.logger.info(
@@ -146,9 +178,41 @@ class CloudWatchLogsSink implements Sink {
     this.pump = this.run();
   }
 
+  /**
+   * Spools the records (fsynced). If the spool cannot take them (ENOSPC, a
+   * read-only remount, EIO), they are counted as lost (SpoolFull, with their
+   * time range), the sink reports unready with the reason until an append
+   * succeeds again, and the call rejects, so the agent does not save
+   * baselines past records that were never spooled.
+   */
   async write(_records: readonly FlowRecord[], lines: readonly EncodedRecord[]): Promise<void> {
     if (!this.spool) throw new Error('cloudwatch sink not started');
-    this.spool.append(lines);
+    if (lines.length === 0) return;
+    try {
+      this.spool.append(lines);
+    } catch (err) {
+      if (!(err instanceof SpoolWriteError)) throw err;
+      this.stats.spoolWriteFailures++;
+      this.stats.recordsNotSpooled += lines.length;
+      const [from, to] = timeRange(lines.map((l) => ({ timestamp: l.timestampMs })));
+      this.spoolFailure = `cannot write to the spool (${err.errno}); ${this.stats.recordsNotSpooled} records lost so far (SpoolFull)`;
+      this.o.logger.error(
+        { errno: err.errno, records: lines.length, dir: this.o.spoolDir, setting: 'spool.dir' },
+        'spool write failed: records lost (counted as SpoolFull); free space or fix spool.dir',
+      );
+      this.o.onLoss?.(
+        'SpoolFull',
+        lines.length,
+        from,
+        to,
+        `spool write failed (${err.errno}): records not spooled`,
+      );
+      throw err;
+    }
+    if (this.spoolFailure) {
+      this.o.logger.info({ dir: this.o.spoolDir }, 'spool writable again');
+      this.spoolFailure = undefined;
+    }
     this.stats.recordsAccepted += lines.length;
     this.lastAppendMs = this.now();
     this.wake?.();
@@ -168,47 +232,95 @@ class CloudWatchLogsSink implements Sink {
     });
   }
 
-  /** Creates the group and stream (already-exists is success), sets retention and tags. */
+  /**
+   * Creates the group and stream (already-exists is success), sets retention
+   * and tags. Group, retention and tags are setup-time (SETUP_TIME_ACTIONS):
+   * when the role may not do them, they are skipped with one warning; only a
+   * group that is missing and may not be created stops delivery.
+   */
   private async ensureResources(): Promise<void> {
     const { logGroupName, logStreamName } = this.o;
-    try {
-      await this.client.send(
-        new CreateLogGroupCommand({ logGroupName, ...(this.o.tags ? { tags: this.o.tags } : {}) }),
-      );
-      this.o.logger.info({ logGroupName }, 'log group created');
-    } catch (err) {
-      if ((err as Error).name !== 'ResourceAlreadyExistsException') throw err;
-      if (this.o.tags && Object.keys(this.o.tags).length > 0) {
+    const denied: string[] = [];
+    const setupTime = async (action: string, call: () => Promise<unknown>): Promise<boolean> => {
+      try {
+        await call();
+        return true;
+      } catch (err) {
+        if (!isAccessDenied(err)) throw err;
+        denied.push(action);
+        this.o.logger.debug({ action, reason: classify(err).reason }, 'setup-time action denied');
+        return false;
+      }
+    };
+    let exists = false;
+    await setupTime('logs:CreateLogGroup', async () => {
+      try {
+        await this.client.send(
+          new CreateLogGroupCommand({
+            logGroupName,
+            ...(this.o.tags ? { tags: this.o.tags } : {}),
+          }),
+        );
+        this.o.logger.info({ logGroupName }, 'log group created');
+      } catch (err) {
+        if ((err as Error).name !== 'ResourceAlreadyExistsException') throw err;
+        exists = true;
+      }
+    });
+    if (exists && this.o.tags && Object.keys(this.o.tags).length > 0) {
+      const tags = this.o.tags;
+      await setupTime('logs:DescribeLogGroups', async () => {
         const described = await this.client.send(
           new DescribeLogGroupsCommand({ logGroupNamePrefix: logGroupName }),
         );
         const arn = described.logGroups?.find((g) => g.logGroupName === logGroupName)?.arn;
         if (arn) {
-          await this.client
-            .send(
-              new TagResourceCommand({ resourceArn: arn.replace(/:\*$/, ''), tags: this.o.tags }),
-            )
-            .catch((e: Error) =>
-              this.o.logger.warn({ err: e.message }, 'could not tag the log group'),
-            );
+          await setupTime('logs:TagResource', () =>
+            this.client.send(
+              new TagResourceCommand({ resourceArn: arn.replace(/:\*$/, ''), tags }),
+            ),
+          ).catch((e: Error) =>
+            this.o.logger.warn({ err: e.message }, 'could not tag the log group'),
+          );
         }
-      }
+      });
     }
-    await this.client.send(
-      new PutRetentionPolicyCommand({ logGroupName, retentionInDays: this.o.retentionDays }),
+    await setupTime('logs:PutRetentionPolicy', () =>
+      this.client.send(
+        new PutRetentionPolicyCommand({ logGroupName, retentionInDays: this.o.retentionDays }),
+      ),
     );
     try {
       await this.client.send(new CreateLogStreamCommand({ logGroupName, logStreamName }));
     } catch (err) {
-      if ((err as Error).name !== 'ResourceAlreadyExistsException') throw err;
+      const name = (err as Error).name;
+      if (name === 'ResourceNotFoundException' && denied.includes('logs:CreateLogGroup')) {
+        throw new SetupRequiredError(
+          `log group ${logGroupName} does not exist and this role may not create it: run flowtrail setup or deploy deploy/aws/cloudformation.yaml`,
+          { logGroupName },
+        );
+      }
+      if (name !== 'ResourceAlreadyExistsException') throw err;
+    }
+    if (denied.length > 0 && !this.warnedSetupTime) {
+      this.warnedSetupTime = true;
+      this.o.logger.warn(
+        { denied, logGroupName },
+        'setup-time actions not allowed to this role (as with deploy/aws/iam-policy.json); group, retention and tags are left to flowtrail setup or CloudFormation',
+      );
     }
     this.ready = true;
   }
+
+  private warnedSetupTime = false;
 
   private async run(): Promise<void> {
     const spool = this.spool!;
     let attempt = 0;
     while (!this.stopping || (this.draining && spool.stats.depth > 0)) {
+      // Never a tight loop: whatever happens below, timers, signals and
+      // HTTP probes get their turn between two rounds.
+      await yieldToEventLoop();
       if (spool.stats.depth === 0) {
         if (this.stopping) break;
         await this.sleep(60_000);
@@ -241,16 +353,20 @@ class CloudWatchLogsSink implements Sink {
             { reason: outcome.reason },
             'log group or stream missing: recreating it',
           );
+          // Missing again right after recreating it: back off like any failure.
+          if (attempt++ > 0) await this.sleep(backoffMs(attempt, this.o.random));
           continue;
         }
         attempt++;
         this.stats.retries++;
         if (outcome.kind === 'fatal') {
-          this.fatal = outcome.reason;
+          // /readyz is unauthenticated: the error's name only; the message
+          // (role ARN, account id) goes to the log below.
+          this.fatal = outcome.code;
           this.ready = false;
           this.o.logger.error(
             { reason: outcome.reason, spooled: spool.stats.depth },
-            'CloudWatch Logs refused the request; records stay in the spool (check credentials and IAM permissions)',
+            'CloudWatch Logs refused the request; records stay in the spool (check credentials and IAM permissions: deploy/aws/iam-policy.json)',
           );
           if (this.stopping) break;
           await this.sleep(
@@ -276,6 +392,10 @@ class CloudWatchLogsSink implements Sink {
 
   private async sendOne(spool: Spool): Promise<void> {
     const records = spool.read(spool.acked, MAX_BATCH_EVENTS);
+    if (records.length === 0) {
+      // The spool keeps depth to what it can read; should that ever fail, wait, never spin.
+      throw new Error(`spool depth ${spool.stats.depth} but no readable record`);
+    }
     const plan = planBatch(records, { nowMs: this.now(), retentionDays: this.o.retentionDays });
     this.stats.droppedTooOld += plan.dropped.tooOld;
     this.stats.droppedTooNew += plan.dropped.tooNew;
@@ -361,7 +481,12 @@ class CloudWatchLogsSink implements Sink {
   }
 
   health(): SinkHealth {
-    if (this.fatal) return { healthy: false, reason: `CloudWatch Logs: ${this.fatal}` };
+    if (this.spoolFailure) return { healthy: false, reason: this.spoolFailure };
+    if (this.fatal)
+      return {
+        healthy: false,
+        reason: `CloudWatch Logs: ${this.fatal} (details in the agent log)`,
+      };
     return { healthy: true };
   }
 }
