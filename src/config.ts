@@ -320,7 +320,7 @@ export function envOverrides(env: NodeJS.ProcessEnv): { values: RawConfig; unkno
     if (text !== undefined && text !== '') setPath(values, leaf.path, coerce(leaf, text));
   }
   // Variables the agent reads itself but that are not config keys.
-  const ignored = new Set(['FLOWTRAIL_LOG_LEVEL', 'FLOWTRAIL_CONFIG']);
+  const ignored = new Set(['FLOWTRAIL_LOG_LEVEL', 'FLOWTRAIL_CONFIG', 'FLOWTRAIL_BUILD_COMMIT']);
   const unknown = Object.keys(env).filter(
     (k) => k.startsWith('FLOWTRAIL_') && !known.has(k) && !ignored.has(k),
   );
