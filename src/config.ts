@@ -466,6 +466,8 @@ export interface LoadConfigOptions {
   env?: NodeJS.ProcessEnv;
   /** Highest-precedence overrides, already structured (e.g. from flags). */
   overrides?: RawConfig;
+  /** Lowest-precedence values, under the file (e.g. a placeholder nodeName for commands that never use it). */
+  defaults?: RawConfig;
 }
 
 export interface LoadedConfig {
@@ -523,7 +525,10 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
     fileLayer = parseConfigYaml(text, options.file);
   }
   const envLayer = envOverrides(env);
-  const raw = deepMerge(deepMerge(fileLayer, envLayer.values), options.overrides ?? {});
+  const raw = deepMerge(
+    deepMerge(deepMerge(options.defaults ?? {}, fileLayer), envLayer.values),
+    options.overrides ?? {},
+  );
   const config = validateConfig(raw);
   const warnings = envLayer.unknown.map(
     (name) =>

@@ -5,9 +5,7 @@
  * few reported with their line numbers, never fatal.
  */
 import { writeFileSync } from 'node:fs';
-import Table from 'cli-table3';
 import type { Command } from 'commander';
-import pc from 'picocolors';
 import type { FlowRecord } from '../format/record.js';
 import {
   bucketFor,
@@ -23,10 +21,22 @@ import {
 import { renderHtml } from '../report/html.js';
 import { type BadLine, cloudWatchLines, decodeAll, fileLines } from '../report/sources.js';
 import { regionRequired, resolveRegion } from '../util/aws-region.js';
-import { collect } from './agent.js';
+import { loadConfigOrExit } from './agent.js';
+import {
+  clusterOption,
+  collect,
+  configFile,
+  configOption,
+  EXIT_USAGE,
+  exitCodes,
+  logGroupFor,
+} from './options.js';
+import { csvLine, stdoutStyle } from './output.js';
 
 interface ReportFlags {
   file: string[];
+  config?: string;
+  cluster?: string;
   logGroup?: string;
   region?: string;
   endpoint?: string;
@@ -38,11 +48,12 @@ interface ReportFlags {
   json?: boolean;
   csv?: boolean;
   html?: string;
+  color?: boolean;
 }
 
 function fail(message: string): never {
   process.stderr.write(`flowtrail report: ${message}\n`);
-  process.exit(2);
+  process.exit(EXIT_USAGE);
 }
 
 /** `30m`, `2h`, `7d` (ago) or an ISO date → ms since the epoch. */
@@ -56,20 +67,17 @@ export function parseTime(text: string, nowMs: number): number | undefined {
   return Number.isNaN(t) ? undefined : t;
 }
 
-function csvCell(v: unknown): string {
-  const s = String(v);
-  return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
-}
-
 export function registerReport(program: Command): void {
-  program
+  const cmd = program
     .command('report')
     .description('answer the audit questions from record files or CloudWatch Logs')
-    .option('--file <path>', 'a record file written by the file sink (repeatable)', collect, [])
+    .option('-f, --file <path>', 'a record file written by the file sink (repeatable)', collect, [])
+    .addOption(clusterOption())
     .option('--log-group <name>', 'read from this CloudWatch Logs group instead of files')
+    .addOption(configOption('take cluster, log group, region and endpoint from the agent config'))
     .option(
       '--region <region>',
-      'AWS region for --log-group (default AWS_REGION; required if unset)',
+      'AWS region for CloudWatch (default: config, then AWS_REGION; required if unset)',
     )
     .option('--endpoint <url>', 'CloudWatch endpoint override (emulators)')
     .option('--since <time>', 'records ending after this: 30m, 2h, 7d ago or an ISO date', '24h')
@@ -86,123 +94,145 @@ export function registerReport(program: Command): void {
     .option(
       '--html <file>',
       'also write a self-contained HTML page (inline CSS and SVG charts) to FILE',
-    )
-    .action(async (flags: ReportFlags) => {
-      const now = Date.now();
-      const since = parseTime(flags.since ?? '24h', now);
-      if (since === undefined)
-        fail(`--since: expected 30m, 2h, 7d or an ISO date, got ${JSON.stringify(flags.since)}`);
-      const until = flags.until ? parseTime(flags.until, now) : now;
-      if (until === undefined)
-        fail(`--until: expected 30m, 2h, 7d or an ISO date, got ${JSON.stringify(flags.until)}`);
-      if (flags.action && flags.action !== 'allow' && flags.action !== 'deny') {
-        fail(`--action: expected allow or deny, got ${JSON.stringify(flags.action)}`);
+    );
+  exitCodes(cmd, {
+    0: 'answered (also when the reader of stdout went away, e.g. `| head`)',
+    1: 'CloudWatch Logs could not be read',
+    2: 'bad usage, or a record file that cannot be read',
+  });
+  cmd.action(async (flags: ReportFlags, self: Command) => {
+    const now = Date.now();
+    const since = parseTime(flags.since ?? '24h', now);
+    if (since === undefined)
+      fail(`--since: expected 30m, 2h, 7d or an ISO date, got ${JSON.stringify(flags.since)}`);
+    const until = flags.until ? parseTime(flags.until, now) : now;
+    if (until === undefined)
+      fail(`--until: expected 30m, 2h, 7d or an ISO date, got ${JSON.stringify(flags.until)}`);
+    if (flags.action && flags.action !== 'allow' && flags.action !== 'deny') {
+      fail(`--action: expected allow or deny, got ${JSON.stringify(flags.action)}`);
+    }
+    const config =
+      flags.file.length === 0 && configFile(flags)
+        ? loadConfigOrExit(configFile(flags), {}, { nodeName: 'report' })
+        : undefined;
+    const logGroup = flags.file.length === 0 ? logGroupFor(flags, config) : undefined;
+    if (flags.file.length === 0 && !logGroup)
+      fail('give --file PATH (repeatable), --cluster NAME, --log-group NAME or --config FILE');
+    const bad: BadLine[] = [];
+    const counter = { bad: 0 };
+    let records: FlowRecord[] = [];
+    if (logGroup) {
+      const cw = config?.sinks.cloudwatch;
+      const region = resolveRegion(flags.region, cw?.region);
+      if (!region) fail(regionRequired(true));
+      const endpoint = flags.endpoint ?? cw?.endpoint;
+      let lines: Awaited<ReturnType<typeof cloudWatchLines>>;
+      try {
+        lines = await cloudWatchLines(logGroup, since, until, { region, endpoint });
+      } catch (err) {
+        const e = err as Error;
+        process.stderr.write(`flowtrail report: ${logGroup}: ${e.name}: ${e.message}\n`);
+        process.exit(1);
       }
-      if (flags.file.length === 0 && !flags.logGroup)
-        fail('give --file PATH (repeatable) or --log-group NAME');
-      const bad: BadLine[] = [];
-      const counter = { bad: 0 };
-      let records: FlowRecord[] = [];
-      if (flags.logGroup) {
-        const region = resolveRegion(flags.region);
-        if (!region) fail(regionRequired(false));
-        records = decodeAll(
-          await cloudWatchLines(flags.logGroup, since, until, { ...flags, region }),
-          bad,
-          counter,
-        );
-      } else {
-        try {
-          for (const f of flags.file) records.push(...decodeAll(fileLines(f), bad, counter));
-        } catch (err) {
-          fail((err as Error).message);
-        }
+      records = decodeAll(lines, bad, counter);
+    } else {
+      try {
+        for (const f of flags.file) records.push(...decodeAll(fileLines(f), bad, counter));
+      } catch (err) {
+        fail((err as Error).message);
       }
-      records = records.filter(
-        (r) =>
-          r.endTime * 1000 >= since &&
-          r.endTime * 1000 <= until &&
-          (!flags.namespace ||
-            r.srcNamespace === flags.namespace ||
-            r.dstNamespace === flags.namespace) &&
-          (!flags.action || r.action === flags.action),
+    }
+    records = records.filter(
+      (r) =>
+        r.endTime * 1000 >= since &&
+        r.endTime * 1000 <= until &&
+        (!flags.namespace ||
+          r.srcNamespace === flags.namespace ||
+          r.dstNamespace === flags.namespace) &&
+        (!flags.action || r.action === flags.action),
+    );
+    const answers: [string, PairRow[]][] = [
+      ['Which flows did policy deny, and between whom?', deniedFlows(records)],
+      ['Which pods sent traffic to the public internet?', egressToInternet(records)],
+      [
+        `Who connected into namespace ${flags.ingressNamespace} from another namespace?`,
+        crossNamespaceIngress(records, flags.ingressNamespace),
+      ],
+      ...(flags.namespace
+        ? [
+            [
+              `What did namespace ${flags.namespace} talk to?`,
+              namespaceTalkers(records, flags.namespace),
+            ] as [string, PairRow[]],
+          ]
+        : []),
+      ['Top talkers by bytes', topTalkers(records)],
+    ];
+    const t = totals(records);
+    if (flags.html) {
+      const span =
+        t.firstTime !== undefined && t.lastTime !== undefined ? t.lastTime - t.firstTime : 0;
+      const bucketSeconds = bucketFor(span);
+      const html = renderHtml({
+        title: 'flowtrail report',
+        source: logGroup ? `log group ${logGroup}` : flags.file.join(', '),
+        generatedAt: new Date(now),
+        totals: t,
+        badLines: counter.bad,
+        answers,
+        deniedSeries: deniedOverTime(records, bucketSeconds),
+        bucketSeconds,
+        topTalkers: topTalkers(records),
+      });
+      try {
+        writeFileSync(flags.html, html);
+      } catch (err) {
+        fail(`cannot write ${flags.html} (${(err as NodeJS.ErrnoException).code ?? 'EIO'})`);
+      }
+    }
+    if (flags.json) {
+      process.stdout.write(
+        `${JSON.stringify({ totals: t, badLines: counter.bad, answers: Object.fromEntries(answers) }, null, 2)}\n`,
       );
-      const answers: [string, PairRow[]][] = [
-        ['Which flows did policy deny, and between whom?', deniedFlows(records)],
-        ['Which pods sent traffic to the public internet?', egressToInternet(records)],
-        [
-          `Who connected into namespace ${flags.ingressNamespace} from another namespace?`,
-          crossNamespaceIngress(records, flags.ingressNamespace),
-        ],
-        ...(flags.namespace
-          ? [
-              [
-                `What did namespace ${flags.namespace} talk to?`,
-                namespaceTalkers(records, flags.namespace),
-              ] as [string, PairRow[]],
-            ]
-          : []),
-        ['Top talkers by bytes', topTalkers(records)],
-      ];
-      const t = totals(records);
-      if (flags.html) {
-        const span =
-          t.firstTime !== undefined && t.lastTime !== undefined ? t.lastTime - t.firstTime : 0;
-        const bucketSeconds = bucketFor(span);
-        const html = renderHtml({
-          title: 'flowtrail report',
-          source: flags.logGroup ? `log group ${flags.logGroup}` : flags.file.join(', '),
-          generatedAt: new Date(now),
-          totals: t,
-          badLines: counter.bad,
-          answers,
-          deniedSeries: deniedOverTime(records, bucketSeconds),
-          bucketSeconds,
-          topTalkers: topTalkers(records),
-        });
-        try {
-          writeFileSync(flags.html, html);
-        } catch (err) {
-          fail(`cannot write ${flags.html} (${(err as NodeJS.ErrnoException).code ?? 'EIO'})`);
+    } else if (flags.csv) {
+      process.stdout.write('question,source,destination,port,proto,flows,packets,bytes\n');
+      for (const [q, rows] of answers) {
+        for (const r of rows) {
+          process.stdout.write(
+            csvLine([q, r.src, r.dst, r.dstPort, r.proto, r.flows, r.packets, r.bytes]),
+          );
         }
       }
-      if (flags.json) {
-        process.stdout.write(
-          `${JSON.stringify({ totals: t, badLines: counter.bad, answers: Object.fromEntries(answers) }, null, 2)}\n`,
-        );
-      } else if (flags.csv) {
-        process.stdout.write('question,source,destination,port,proto,flows,packets,bytes\n');
-        for (const [q, rows] of answers) {
-          for (const r of rows) {
-            process.stdout.write(
-              `${[q, r.src, r.dst, r.dstPort, r.proto, r.flows, r.packets, r.bytes].map(csvCell).join(',')}\n`,
-            );
-          }
+    } else {
+      const { c: pc, table: newTable } = stdoutStyle(self.optsWithGlobals());
+      process.stdout.write(
+        `${pc.bold(`${t.records} records`)} (${t.allowRecords} allow, ${t.denyRecords} deny; ${t.deniedPackets} denied packets)\n`,
+      );
+      for (const [q, rows] of answers) {
+        process.stdout.write(`\n${pc.bold(q)}\n`);
+        if (rows.length === 0) {
+          process.stdout.write(pc.dim('  none\n'));
+          continue;
         }
-      } else {
-        process.stdout.write(
-          `${pc.bold(`${t.records} records`)} (${t.allowRecords} allow, ${t.denyRecords} deny; ${t.deniedPackets} denied packets)\n`,
-        );
-        for (const [q, rows] of answers) {
-          process.stdout.write(`\n${pc.bold(q)}\n`);
-          if (rows.length === 0) {
-            process.stdout.write(pc.dim('  none\n'));
-            continue;
-          }
-          const table = new Table({
-            head: ['source', 'destination', 'port', 'proto', 'flows', 'packets', 'bytes'],
-            style: { head: ['cyan'] },
-          });
-          for (const r of rows.slice(0, 20))
-            table.push([r.src, r.dst, r.dstPort, r.proto, r.flows, r.packets, r.bytes]);
-          process.stdout.write(`${table.toString()}\n`);
-        }
+        const table = newTable([
+          'source',
+          'destination',
+          'port',
+          'proto',
+          'flows',
+          'packets',
+          'bytes',
+        ]);
+        for (const r of rows.slice(0, 20))
+          table.push([r.src, r.dst, r.dstPort, r.proto, r.flows, r.packets, r.bytes]);
+        process.stdout.write(`${table.toString()}\n`);
       }
-      if (counter.bad > 0) {
-        process.stderr.write(
-          `flowtrail report: ${counter.bad} lines are not flow records, skipped; first:\n`,
-        );
-        for (const b of bad) process.stderr.write(`  ${b.where}: ${b.message}\n`);
-      }
-    });
+    }
+    if (counter.bad > 0) {
+      process.stderr.write(
+        `flowtrail report: ${counter.bad} lines are not flow records, skipped; first:\n`,
+      );
+      for (const b of bad) process.stderr.write(`  ${b.where}: ${b.message}\n`);
+    }
+  });
 }
