@@ -74,16 +74,15 @@ export interface Style {
 }
 
 export function createStyle(color: boolean): Style {
+  const c = pc.createColors(color);
   return {
     color,
-    c: pc.createColors(color),
-    // cli-table3 colours heads and borders by default, whatever the stream:
-    // empty style lists keep its ANSI codes out.
+    c,
+    // cli-table3 colours heads and borders through @colors/colors, which makes
+    // its own terminal guess: its styles stay empty and the heads are coloured
+    // here, so this one decision holds for the tables too.
     table: (head) =>
-      new Table({
-        head: [...head],
-        style: color ? { head: ['cyan'], border: ['grey'] } : { head: [], border: [] },
-      }),
+      new Table({ head: head.map((h) => c.cyan(h)), style: { head: [], border: [] } }),
   };
 }
 

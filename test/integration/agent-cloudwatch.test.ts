@@ -186,12 +186,11 @@ describe.skipIf(skipKernel || skipMoto)('agent → CloudWatch Logs (moto)', () =
       if (line === '') continue;
       if (line.startsWith('#')) {
         // Ours, and prom-client's default process_* and nodejs_* metrics.
-        expect(line).toMatch(/^# (HELP|TYPE) (flowtrail|process|nodejs)_[a-z_]+ .+/);
+        expect(line).toMatch(/^# (HELP|TYPE) (flowtrail|process|nodejs)_[a-z0-9_]+ .+/);
         continue;
       }
-      const m = /^([a-z_]+)(\{[a-z_]+="[^"]*"(,[a-z_]+="[^"]*")*\})? (-?[0-9.e+-]+|NaN)$/.exec(
-        line,
-      );
+      const m =
+        /^([a-z0-9_]+)(\{[a-z_]+="[^"]*"(,[a-z_]+="[^"]*")*\})? (-?[0-9.e+-]+|NaN|Nan)$/.exec(line);
       expect(m, line).not.toBeNull();
       samples.set(`${m![1]}${m![2] ?? ''}`, Number(m![4]));
     }
