@@ -70,11 +70,15 @@ writeFileSync(
 );
 
 describe('a closed pipe ends every command quietly (exit 0, no stack trace)', () => {
-  for (const cmd of [...COMMANDS, '']) {
-    it(`flowtrail ${cmd || ''} --help | (closed)`, async () => {
-      quiet(await runCli([...(cmd ? [cmd] : []), '--help'], {}, { closeStdout: 'at-once' }));
-    });
-  }
+  it('flowtrail [COMMAND] --help into a closed pipe, for every command', async () => {
+    // Side by side: each is its own process, and node's start-up is most of the time.
+    const runs = await Promise.all(
+      [...COMMANDS, ''].map((cmd) =>
+        runCli([...(cmd ? [cmd] : []), '--help'], {}, { closeStdout: 'at-once' }),
+      ),
+    );
+    for (const r of runs) quiet(r);
+  });
 
   for (const format of [[], ['--csv'], ['--json']]) {
     it(`report ${format.join(' ') || '(table)'} into a closed pipe`, async () => {
@@ -149,13 +153,14 @@ describe('colour: only on a terminal, never with NO_COLOR or --no-color', () => 
 
   it('FORCE_COLOR colours a pipe; NO_COLOR and --no-color (before or after the command) win over it', async () => {
     expect((await runCli(report, { FORCE_COLOR: '1' })).stdout).toContain(ESC);
-    for (const [args, env] of [
+    const cases = [
       [report, { FORCE_COLOR: '1', NO_COLOR: '1' }],
       [[...report, '--no-color'], { FORCE_COLOR: '1' }],
       [['--no-color', ...report], { FORCE_COLOR: '1' }],
       [report, { FORCE_COLOR: '0' }],
-    ] as const) {
-      const r = await runCli([...args], env);
+    ] as const;
+    const runs = await Promise.all(cases.map(([args, env]) => runCli([...args], env)));
+    for (const r of runs) {
       expect(r.status).toBe(0);
       expect(r.stdout).not.toContain(ESC);
     }
@@ -166,12 +171,13 @@ describe('colour: only on a terminal, never with NO_COLOR or --no-color', () => 
     expect(tty.status).toBe(0);
     expect(tty.stdout).toContain('Which flows did policy deny');
     expect(tty.stdout).toContain(ESC);
-    for (const [args, env] of [
+    const cases = [
       [report, { NO_COLOR: '1' }],
       [[...report, '--no-color'], {}],
       [report, { TERM: 'dumb' }],
-    ] as const) {
-      const r = await runCliOnTerminal([...args], env);
+    ] as const;
+    const runs = await Promise.all(cases.map(([args, env]) => runCliOnTerminal([...args], env)));
+    for (const r of runs) {
       expect(r.stdout).toContain('Which flows did policy deny');
       expect(r.stdout).not.toContain(ESC);
     }
@@ -183,9 +189,15 @@ describe('colour: only on a terminal, never with NO_COLOR or --no-color', () => 
 });
 
 describe('one flag vocabulary', () => {
+  const helps = new Map<string, CliResult>();
+  beforeAll(async () => {
+    const runs = await Promise.all(COMMANDS.map((cmd) => runCli([cmd, '--help'])));
+    for (const [i, cmd] of COMMANDS.entries()) helps.set(cmd, runs[i]!);
+  });
+
   it('every --help lists the exit codes and --no-color, and no old flag name', async () => {
     for (const cmd of COMMANDS) {
-      const r = await runCli([cmd, '--help']);
+      const r = helps.get(cmd)!;
       expect(r.status).toBe(0);
       expect({ cmd, codes: /\nExit codes:\n {2}0 {2}.+\n/.test(r.stdout) }).toEqual({
         cmd,
@@ -201,12 +213,12 @@ describe('one flag vocabulary', () => {
 
   it('the commands that read CloudWatch take --cluster and -c/--config; the agent --cluster and --node', async () => {
     for (const cmd of ['setup', 'report', 'query', 'estimate', 'agent']) {
-      const help = (await runCli([cmd, '--help'])).stdout;
+      const help = helps.get(cmd)!.stdout;
       expect({ cmd, cluster: help.includes('--cluster <name>') }).toEqual({ cmd, cluster: true });
       expect({ cmd, config: help.includes('-c, --config <file>') }).toEqual({ cmd, config: true });
     }
-    expect((await runCli(['agent', '--help'])).stdout).toContain('--node <name>');
-    expect((await runCli(['demo', '--help'])).stdout).toContain('--flush-interval <seconds>');
+    expect(helps.get('agent')!.stdout).toContain('--node <name>');
+    expect(helps.get('demo')!.stdout).toContain('--flush-interval <seconds>');
   });
 
   it('the old names still work: agent --cluster-name/--node-name, setup --cluster-name, demo --flush', async () => {
@@ -239,15 +251,16 @@ describe('one flag vocabulary', () => {
   });
 
   it('agent --help points to docs/configuration.md, which documents every key', async () => {
-    const help = (await runCli(['agent', '--help'])).stdout;
+    const help = helps.get('agent')!.stdout;
     expect(help).toContain('docs/configuration.md');
     const doc = readFileSync(new URL('../../docs/configuration.md', import.meta.url), 'utf8');
     expect(doc).toContain('FLOWTRAIL_FLOW_LOGS_FLUSH_INTERVAL_SECONDS');
   });
 
   it('usage errors exit 2 in every command', async () => {
-    for (const cmd of COMMANDS) {
-      const r = await runCli([cmd, '--no-such-flag']);
+    const runs = await Promise.all(COMMANDS.map((cmd) => runCli([cmd, '--no-such-flag'])));
+    for (const [i, cmd] of COMMANDS.entries()) {
+      const r = runs[i]!;
       expect({ cmd, status: r.status }).toEqual({ cmd, status: 2 });
       expect(r.stderr).toContain("unknown option '--no-such-flag'");
     }
