@@ -6,10 +6,11 @@
 // A second run uses a deliberately small receive buffer: overruns must be
 // detected and the resync dump must find the connections still in the table.
 // Writes bench-results/capture.json.
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { reuseClientPorts, runAb, startNginx } from '../dist/sim/http-load.js';
 import { SimNode } from '../dist/sim/simnode.js';
 
 const CLI = new URL('../bin/flowtrail.js', import.meta.url).pathname;
@@ -60,23 +61,9 @@ async function run(node, server, client, dir, label, rcvbuf) {
   );
   await sleep(1500);
   const cpuBefore = { conntrack: cpuSeconds(conntrack.pid), flowtrail: cpuSeconds(flowtrail.pid) };
-  const started = Date.now();
-  const ab = await runAsync([
-    'ip',
-    'netns',
-    'exec',
-    client.netns,
-    'ab',
-    '-q',
-    '-r',
-    '-n',
-    String(CONNECTIONS),
-    '-c',
-    '50',
-    `http://${server.ip}/`,
-  ]);
-  const seconds = (Date.now() - started) / 1000;
-  const completed = Number(/Complete requests:\s+(\d+)/.exec(ab)?.[1] ?? 0);
+  const ab = await runAb(client, `http://${server.ip}/`, CONNECTIONS, 50);
+  const seconds = ab.seconds;
+  const completed = ab.completed;
   await sleep(3000); // let both drain
   // Connections still in the kernel's table now: flowtrail must know every one.
   const inTable = new Set();
@@ -105,51 +92,14 @@ async function run(node, server, client, dir, label, rcvbuf) {
   };
 }
 
-function runAsync(argv) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    child.stdout.on('data', (c) => {
-      out += c;
-    });
-    child.once('exit', (code) =>
-      code === 0 ? resolve(out) : reject(new Error(`${argv.join(' ')} exited ${code}`)),
-    );
-  });
-}
-
-function spawnSyncInNs(ns, argv) {
-  return execFileSync('ip', ['netns', 'exec', ns, ...argv], {
-    encoding: 'utf8',
-    maxBuffer: 64 * 1024 * 1024,
-  });
-}
-
 const dir = mkdtempSync(join(tmpdir(), 'ft-bench-'));
 const node = await SimNode.create({ timeWaitSeconds: 30 });
 try {
   const server = node.addPod({ namespace: 'bench', name: 'nginx-0', ip: '10.244.5.2' });
   const client = node.addPod({ namespace: 'bench', name: 'ab-0', ip: '10.244.5.3' });
   // Enough client ports for 30k connections, reusing TIME_WAIT sockets.
-  spawnSyncInNs(client.netns, [
-    'sysctl',
-    '-q',
-    '-w',
-    'net.ipv4.ip_local_port_range=1024 65535',
-    'net.ipv4.tcp_tw_reuse=1',
-  ]);
-  const conf = join(dir, 'nginx.conf');
-  writeFileSync(
-    conf,
-    `daemon off; worker_processes 1; pid ${dir}/nginx.pid; error_log ${dir}/nginx.err;\nevents { worker_connections 4096; }\nhttp { access_log off; server { listen ${server.ip}:80 backlog=4096; location / { return 200 'ok'; } } }\n`,
-  );
-  node.track(
-    spawn('ip', ['netns', 'exec', server.netns, 'nginx', '-c', conf, '-p', dir], {
-      stdio: 'ignore',
-      detached: true,
-    }),
-  );
-  await sleep(800);
+  reuseClientPorts(client, [1024, 65535]);
+  await startNginx(node, server, dir);
 
   const main = await run(node, server, client, dir, 'main', 32 * 1024 * 1024);
   // The same, with a receive buffer far too small for the burst.

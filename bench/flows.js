@@ -173,11 +173,16 @@ for (let p = 0; p < PODS; p++) {
 }
 cache.markSynced();
 
+// The agent's defaults: 27-field records (flowLogs.includePolicies); FLOWTRAIL_BENCH_POLICIES=0
+// measures the 24-field variant.
+const includePolicies = process.env.FLOWTRAIL_BENCH_POLICIES !== '0';
+const variant = includePolicies ? 27 : 24;
 const tableOptions = {
   endpoints: cache,
   aggregationKindForAllowed: 2,
   aggregationKindForDenied: 1,
   includeLabels: false,
+  includePolicies,
   ingressGroup: 1,
   egressGroup: 2,
   maxFlows: 250_000,
@@ -222,7 +227,7 @@ function scenario() {
   };
   const flushAndEncode = (startMs, endMs) => {
     const rs = table.flush(startMs, endMs);
-    for (const r of rs) run.encodedBytes += encodeRecord(r).length + 1;
+    for (const r of rs) run.encodedBytes += encodeRecord(r, { variant }).length + 1;
     run.records += rs.length;
   };
   // As the agent's listener: one reused event view per batch, one table call per event.
@@ -358,7 +363,8 @@ const result = {
   atPeakMiB: fresh.atPeakMiB,
   aggregationKindForAllowed: 2,
   stats: table.stats,
-  scope: 'conntrack decode + flow table + endpoint cache lookups + aggregation + 24-field encoding',
+  includePolicies,
+  scope: `conntrack decode + flow table + endpoint cache lookups + aggregation + ${variant}-field encoding`,
   // The DaemonSet's heap sizes (not its --optimize-for-size) when run by `npm run bench:flows`.
   nodeFlags: process.execArgv,
   node: process.version,

@@ -3,8 +3,9 @@
 # iptables/nftables/conntrack/iproute2 for the simulated node, nginx and ab
 # for traffic, curl, valgrind for the addon's leak check, kubectl to render
 # deploy/kubernetes, the aarch64 cross compiler to build the addon for arm64
-# (the image is multi-arch), script(1) for the CLI's terminal tests. Debian
-# packages only.
+# (the image is multi-arch), script(1) for the CLI's terminal tests, chromium
+# for the report page's browser test (driven by puppeteer-core; no browser is
+# ever downloaded). Debian packages only.
 set -euo pipefail
 
 need=()
@@ -23,6 +24,7 @@ command -v python3   >/dev/null || need+=(python3)
 command -v kubectl   >/dev/null || need+=(kubernetes-client)  # `kubectl kustomize` of deploy/kubernetes
 command -v aarch64-linux-gnu-gcc >/dev/null || need+=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross)
 command -v script    >/dev/null || need+=(bsdutils)          # a pseudo-terminal for colour tests
+[ -x /usr/bin/chromium ]       || need+=(chromium)           # test/integration/report-html-browser.test.ts
 
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then

@@ -21,16 +21,15 @@ export interface FlowTablePort {
   /** One conntrack event; the table keeps nothing of `ev` (it may be a reused decoder view). */
   onConntrackEvent(ev: ConntrackEvent, nowMs: number): void;
   onNflog(packets: readonly NflogPacket[], nowMs: number): void;
-  applyDump(events: readonly ConntrackEvent[], nowMs: number): void;
-  /** A dump fed entry by entry (with CapturePort.dumpInto): no array of every connection. */
-  beginDump?(): void;
-  onDumpEvent?(ev: ConntrackEvent, nowMs: number): void;
-  endDump?(nowMs: number): void;
+  /** A dump, fed entry by entry: begin, every entry, then end (only when it completed). */
+  beginDump(): void;
+  onDumpEvent(ev: ConntrackEvent, nowMs: number): void;
+  endDump(nowMs: number): void;
   flush(startMs: number, endMs: number): readonly FlowRecord[];
 }
 
 export interface CapturePort {
-  /** Starts delivering batches; resolves after the start-up dump was applied. */
+  /** Starts delivering events and packets; the agent core takes the start-up dump next. */
   start(handlers: {
     /**
      * Each conntrack event as it is decoded. `ev` is valid only during the
@@ -39,11 +38,14 @@ export interface CapturePort {
      */
     conntrackEvent(ev: ConntrackEvent): void;
     nflog(packets: readonly NflogPacket[]): void;
-  }): Promise<readonly ConntrackEvent[]>;
-  /** A full conntrack dump (fromDump events). */
-  dump(): Promise<readonly ConntrackEvent[]>;
-  /** The same dump streamed entry by entry (reused views); resolves with the count. */
-  dumpInto?(onEvent: (ev: ConntrackEvent) => void): Promise<number>;
+  }): Promise<void>;
+  /**
+   * A conntrack dump streamed entry by entry (reused views); resolves with
+   * the count. Every event queued before a dump batch was generated is
+   * delivered before that batch, so no entry is younger than an event not
+   * yet read (the flow table relies on it to place reopened 5-tuples).
+   */
+  dumpInto(onEvent: (ev: ConntrackEvent) => void): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -59,10 +61,19 @@ export interface AgentCoreOptions {
   onFlushed?(interval: FlushInterval, records: readonly FlowRecord[]): void | Promise<void>;
   /** Denied NFLOG packets are counted for the DeniedPackets metric as they arrive. */
   onPackets?(packets: readonly NflogPacket[]): void;
+  /**
+   * Where the first interval begins (ms): the end of the last interval a
+   * previous run reported (restored baselines), so that intervals stay
+   * contiguous across a restart and what happened in between is reported
+   * in the first one. Default: the start.
+   */
+  resumeFromMs?: number;
 }
 
 export interface AgentStats {
   flushes: number;
+  /** Dumps taken after an overrun of the event socket (besides the one before each flush). */
+  resyncs: number;
   /** When a conntrack dump last succeeded (the capture liveness signal). */
   lastDumpOkMs: number | undefined;
   recordsWritten: number;
@@ -74,9 +85,13 @@ export class AgentCore {
   private clock: FlushClock | undefined;
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> = Promise.resolve();
+  /** The dump running or last run: dumps are taken one at a time. */
+  private dumps: Promise<unknown> = Promise.resolve();
+  private resyncQueued = false;
   private stopped = false;
   readonly stats: AgentStats = {
     flushes: 0,
+    resyncs: 0,
     lastDumpOkMs: undefined,
     recordsWritten: 0,
     flushErrors: 0,
@@ -88,7 +103,7 @@ export class AgentCore {
   async start(): Promise<void> {
     for (const sink of this.o.sinks) await sink.start();
     const { table, now } = this.o;
-    const initial = await this.o.capture.start({
+    await this.o.capture.start({
       conntrackEvent: (ev) => table.onConntrackEvent(ev, now()),
       nflog: (packets) => {
         table.onNflog(packets, now());
@@ -96,18 +111,50 @@ export class AgentCore {
       },
     });
     // Connections that existed before the listener never emit NEW: seed them.
-    table.applyDump(initial, now());
-    this.stats.lastDumpOkMs = now();
-    this.clock = new FlushClock(now(), this.o.flushIntervalMs);
+    const connections = await this.exclusive(() => this.dumpIntoTable());
+    const startMs = now();
+    const resume = this.o.resumeFromMs;
+    this.clock = new FlushClock(
+      resume !== undefined && resume <= startMs ? resume : startMs,
+      this.o.flushIntervalMs,
+    );
     this.o.logger.info(
       {
-        connections: initial.length,
+        connections,
         flushIntervalMs: this.o.flushIntervalMs,
         sinks: this.o.sinks.map((s) => s.name),
       },
       'agent started',
     );
     this.schedule();
+  }
+
+  /**
+   * A dump after the event socket overran (events were lost): open
+   * connections it missed are found, and those that ended unseen are ended.
+   * One dump at a time; an overrun during one asks for another after it.
+   */
+  resync(): void {
+    if (this.stopped || !this.clock) return;
+    if (this.resyncQueued) return;
+    this.resyncQueued = true;
+    void this.exclusive(async () => {
+      this.resyncQueued = false;
+      if (this.stopped) return;
+      try {
+        await this.dumpIntoTable();
+        this.stats.resyncs++;
+      } catch (err) {
+        this.o.logger.warn({ err }, 'resync dump failed; the next flush dumps again');
+      }
+    });
+  }
+
+  /** Runs `task` after every dump before it: dumps never interleave in the table. */
+  private exclusive<T>(task: () => Promise<T>): Promise<T> {
+    const run = this.dumps.then(task);
+    this.dumps = run.catch(() => {});
+    return run;
   }
 
   private schedule(): void {
@@ -121,7 +168,14 @@ export class AgentCore {
   async flushOnce(): Promise<void> {
     if (!this.clock) return;
     const { table, now, logger } = this.o;
-    await this.dumpIntoTable();
+    await this.exclusive(() =>
+      this.dumpIntoTable().catch((err: unknown) =>
+        logger.warn(
+          { err },
+          'conntrack dump before flush failed; open connections report next interval',
+        ),
+      ),
+    );
     const dumpAt = now();
     const interval = this.clock.close(dumpAt);
     const records = table.flush(interval.startMs, interval.endMs);
@@ -147,41 +201,18 @@ export class AgentCore {
   }
 
   /**
-   * The flush's dump. Streamed into the table when both sides can (memory:
-   * no array of every connection), else as one array. A failed dump is not
-   * applied: an incomplete listing says nothing about which connections
-   * ended, and open connections report at the next flush instead.
+   * One dump streamed into the table; resolves with its entry count. A
+   * failed dump is not ended: an incomplete listing says nothing about which
+   * connections ended, and open connections report at the next flush instead.
    */
-  private async dumpIntoTable(): Promise<void> {
-    const { table, capture, now, logger } = this.o;
-    const warn = (err: unknown) =>
-      logger.warn(
-        { err },
-        'conntrack dump before flush failed; open connections report next interval',
-      );
-    const { beginDump, onDumpEvent, endDump } = table;
-    if (capture.dumpInto && beginDump && onDumpEvent && endDump) {
-      beginDump.call(table);
-      const at = now();
-      try {
-        await capture.dumpInto((ev) => onDumpEvent.call(table, ev, at));
-      } catch (err) {
-        warn(err);
-        return;
-      }
-      this.stats.lastDumpOkMs = now();
-      endDump.call(table, now());
-      return;
-    }
-    let dump: readonly ConntrackEvent[];
-    try {
-      dump = await capture.dump();
-    } catch (err) {
-      warn(err);
-      return;
-    }
+  private async dumpIntoTable(): Promise<number> {
+    const { table, capture, now } = this.o;
+    table.beginDump();
+    const at = now();
+    const n = await capture.dumpInto((ev) => table.onDumpEvent(ev, at));
     this.stats.lastDumpOkMs = now();
-    table.applyDump(dump, now());
+    table.endDump(now());
+    return n;
   }
 
   /** Final flush of the partial interval, then close capture and sinks. Idempotent. */

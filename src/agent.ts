@@ -94,7 +94,7 @@ function buildSinks(
 
 /**
  * The `<nodeName>_Events` stream: one JSON line per loss, beside the records
- * (never inside them: the 24-field stream stays pure). Spooled like records.
+ * (never inside them: the records stream stays pure). Spooled like records.
  */
 function buildEventsSink(config: Config, logger: Logger, now: () => number): Sink | undefined {
   const cw = config.sinks.cloudwatch;
@@ -114,12 +114,13 @@ function buildEventsSink(config: Config, logger: Logger, now: () => number): Sin
   });
 }
 
-/** Netlink capture as the agent core sees it. */
+/** Netlink capture as the agent core sees it; `onOverrun` asks the core for a resync dump. */
 function netlinkCapture(
   config: Config,
   logger: Logger,
   table: FlowTable,
   now: () => number,
+  onOverrun: () => void,
 ): CapturePort & {
   conntrack: ConntrackListener;
   nflog: NflogListener;
@@ -134,12 +135,13 @@ function netlinkCapture(
     now,
     // Views, not copies: the flow table reads each event during the call.
     onEvent: (ev) => handlers?.conntrackEvent(ev),
-    onOverrun: (info) =>
+    onOverrun: (info) => {
       logger.warn(
         { count: info.count, setting: 'conntrack.receiveBufferBytes' },
         'conntrack socket overran: events lost, resyncing with a dump',
-      ),
-    onResync: (events) => table.applyDump(events, now()),
+      );
+      onOverrun();
+    },
     onDecodeError: (err) =>
       logger.debug({ code: err.code, ...err.context }, 'conntrack message skipped'),
     onError: (err) => logger.error({ err: err.message }, 'conntrack listener error'),
@@ -168,9 +170,7 @@ function netlinkCapture(
       conntrack.start();
       table.markListening(now());
       await nflog.start();
-      return conntrack.dump();
     },
-    dump: () => conntrack.dump(),
     dumpInto: (onEvent) => conntrack.dumpInto(onEvent),
     async close() {
       await conntrack.close();
@@ -221,7 +221,9 @@ export async function runAgent(config: Config, deps: RunAgentDeps): Promise<void
   const ledger = new LossLedger();
   const sinks = buildSinks(config, logger, now, (seconds) => putLatency.observe(seconds), ledger);
   const eventsSink = buildEventsSink(config, logger, now);
-  const capture = netlinkCapture(config, logger, table, now);
+  // Overruns ask the core (made below) for a resync dump; before it, the start-up dump covers them.
+  let resync = (): void => {};
+  const capture = netlinkCapture(config, logger, table, now, () => resync());
   const mainSpool = () =>
     sinks.find((k): k is CloudWatchLogsSink => k.name === 'cloudwatch')?.spool;
   const losses = new LossWatch(ledger, {
@@ -233,6 +235,7 @@ export async function runAgent(config: Config, deps: RunAgentDeps): Promise<void
     vanished: () => table.stats.vanished,
     destroysMissed: () => table.stats.destroysMissed,
     spoolCorrupt: () => mainSpool()?.stats.droppedCorrupt ?? 0,
+    inconsistent: () => table.stats.inconsistent,
   });
   const ids = { clusterName: config.clusterName, nodeName: config.nodeName };
   const reportLosses = async (): Promise<void> => {
@@ -264,12 +267,13 @@ export async function runAgent(config: Config, deps: RunAgentDeps): Promise<void
       'flow baselines not restored; connections open across the restart report their totals',
     );
   }
+  const resumeFromMs = table.resumeFromMs;
   const core = new AgentCore({
+    ...(resumeFromMs !== undefined ? { resumeFromMs } : {}),
     table: volume.active
       ? {
           onConntrackEvent: (e, t) => table.onConntrackEvent(e, t),
           onNflog: (p, t) => table.onNflog(p, t),
-          applyDump: (e, t) => table.applyDump(e, t),
           beginDump: () => table.beginDump(),
           onDumpEvent: (e, t) => table.onDumpEvent(e, t),
           endDump: (t) => table.endDump(t),
@@ -298,6 +302,7 @@ export async function runAgent(config: Config, deps: RunAgentDeps): Promise<void
       cache.prune(now());
     },
   });
+  resync = () => core.resync();
   let captureOpen = false;
   const health = () =>
     evaluateHealth(
@@ -318,11 +323,12 @@ export async function runAgent(config: Config, deps: RunAgentDeps): Promise<void
       nflogPackets: () => capture.nflog.stats.packets,
       overruns: (src) =>
         src === 'conntrack' ? capture.conntrack.stats.overruns : capture.nflog.stats.overruns,
-      resyncs: () => capture.conntrack.stats.resyncs,
+      resyncs: () => core.stats.resyncs,
       decodeErrors: () => capture.conntrack.stats.decodeErrors + capture.nflog.stats.decodeErrors,
       unparsedPrefixes: () => capture.nflog.stats.unparsedPrefixes,
       flowsTracked: () => table.stats.tracked,
       flowsShed: () => table.stats.shed,
+      connectionsReopened: () => table.stats.reopened,
       deniedPackets: () => table.stats.deniedPackets,
       recordsWritten: () => core.stats.recordsWritten,
       flushes: () => core.stats.flushes,

@@ -68,7 +68,8 @@ export function loadBaselines(path: string): LoadedBaselines {
     if (raw.version !== 1 || typeof raw.connections !== 'object' || raw.connections === null) {
       return { kind: 'invalid', reason: `${path}: not a version 1 baseline snapshot` };
     }
-    // Four counters; completed connections may carry a fifth number, their expiry.
+    // Four counters, then the kernel start time; completed connections carry
+    // their expiry before it. Older snapshots have fewer numbers.
     const counters = <T extends number[]>(m: unknown, lengths: readonly number[]) => {
       const out: Record<string, T> = {};
       if (typeof m !== 'object' || m === null) return out;
@@ -83,13 +84,22 @@ export function loadBaselines(path: string): LoadedBaselines {
       }
       return out;
     };
-    const connections = counters<[number, number, number, number]>(raw.connections, [4]);
-    const completed = counters<
+    const connections = counters<
       [number, number, number, number] | [number, number, number, number, number]
-    >((raw as { completed?: unknown }).completed, [4, 5]);
+    >(raw.connections, [4, 5]);
+    const completed = counters<
+      | [number, number, number, number]
+      | [number, number, number, number, number]
+      | [number, number, number, number, number, number]
+    >((raw as { completed?: unknown }).completed, [4, 5, 6]);
+    const until = (raw as { reportedUntilMs?: unknown }).reportedUntilMs;
+    const snapshot: BaselineSnapshot = { version: 1, connections, completed };
+    if (typeof until === 'number' && Number.isSafeInteger(until) && until > 0) {
+      snapshot.reportedUntilMs = until;
+    }
     return {
       kind: 'loaded',
-      snapshot: { version: 1, connections, completed },
+      snapshot,
       savedAtMs: typeof raw.savedAtMs === 'number' ? raw.savedAtMs : 0,
       connections: Object.keys(connections).length,
     };

@@ -25,7 +25,7 @@ export const CONFIG_DESCRIPTIONS: Readonly<Record<string, string>> = {
   'flowLogs.aggregationKindForDenied': 'Aggregation of denied flows: 0, 1 or 2, as above.',
   'flowLogs.includeLabels': 'Write pod labels in srcLabels/dstLabels (else `-`).',
   'flowLogs.includePolicies':
-    'Write the 27-field variant, with the aggregated names and the policies that decided (docs/format.md).',
+    'Write the 27-field variant, with the aggregated names and the policies that decided (docs/format.md); `false`: the 24 fields, about a fifth fewer bytes (docs/operations.md).',
   'flowLogs.enabledForAllowed': '`false`: write no records of allowed flows.',
   'flowLogs.enabledForDenied': '`false`: write no records of denied flows.',
   'flowLogs.maxTrackedFlows':

@@ -92,7 +92,7 @@ export const configSchema = z.strictObject({
       aggregationKindForAllowed: oneOf([0, 1, 2] as const).default(2),
       aggregationKindForDenied: oneOf([0, 1, 2] as const).default(1),
       includeLabels: z.boolean({ error: 'expected true or false' }).default(false),
-      includePolicies: z.boolean({ error: 'expected true or false' }).default(false),
+      includePolicies: z.boolean({ error: 'expected true or false' }).default(true),
       enabledForAllowed: z.boolean({ error: 'expected true or false' }).default(true),
       enabledForDenied: z.boolean({ error: 'expected true or false' }).default(true),
       maxTrackedFlows: int(1_000, 10_000_000).default(250_000),

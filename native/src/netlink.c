@@ -607,6 +607,27 @@ static napi_value nl_send(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/*
+ * drain(handle): drains the socket now, delivering what is queued through
+ * onBatch before returning (re-entrantly, from this call). The agent calls
+ * it on the event socket before it reads each dump batch, so that every
+ * event queued before the batch was generated is read first.
+ */
+static napi_value nl_drain(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 1) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG", "drain(handle) needs a handle");
+    return NULL;
+  }
+  nl_state *st = unwrap(env, argv[0]);
+  if (st == NULL) return NULL;
+  if (st->closing) return throw_errno(env, EBADF, "drain");
+  if (st->listening) drain(st);
+  return NULL;
+}
+
 /* close(handle): idempotent; no callback runs after it returns. */
 static napi_value nl_close(napi_env env, napi_callback_info info) {
   size_t argc = 1;
@@ -676,6 +697,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"open", NULL, nl_open, NULL, NULL, NULL, napi_default, NULL},
       {"listen", NULL, nl_listen, NULL, NULL, NULL, napi_default, NULL},
       {"send", NULL, nl_send, NULL, NULL, NULL, napi_default, NULL},
+      {"drain", NULL, nl_drain, NULL, NULL, NULL, napi_default, NULL},
       {"close", NULL, nl_close, NULL, NULL, NULL, napi_default, NULL},
       {"stats", NULL, nl_stats, NULL, NULL, NULL, napi_default, NULL},
   };

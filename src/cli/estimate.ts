@@ -240,6 +240,7 @@ export function registerEstimate(program: Command): void {
         aggregationKindForDenied: fl.aggregationKindForDenied,
         enabledForAllowed: fl.enabledForAllowed,
         enabledForDenied: fl.enabledForDenied,
+        includePolicies: fl.includePolicies,
         volume: fl,
       });
       if (counter.bad > 0) {

@@ -11,15 +11,16 @@ import {
   bucketFor,
   crossNamespaceIngress,
   deniedFlows,
-  deniedOverTime,
   egressToInternet,
   namespaceTalkers,
   type PairRow,
   topTalkers,
   totals,
 } from '../report/analyze.js';
+import { readWhatIfDiff, type WhatIfDiff } from '../report/diff.js';
 import { renderHtml } from '../report/html.js';
 import { type BadLine, cloudWatchLines, decodeAll, fileLines } from '../report/sources.js';
+import { pairsTable } from '../report/text.js';
 import { regionRequired, resolveRegion } from '../util/aws-region.js';
 import { loadConfigOrExit } from './agent.js';
 import {
@@ -48,7 +49,7 @@ interface ReportFlags {
   json?: boolean;
   csv?: boolean;
   html?: string;
-  color?: boolean;
+  diff?: string;
 }
 
 function fail(message: string): never {
@@ -90,10 +91,17 @@ export function registerReport(program: Command): void {
     )
     .option('--action <action>', 'only allow or deny records')
     .option('--json', 'one JSON object with every answer')
-    .option('--csv', 'CSV rows: question,source,destination,port,proto,flows,packets,bytes')
+    .option(
+      '--csv',
+      'CSV rows: question,source,destination,port,proto,flows,packets,bytes,policies',
+    )
     .option(
       '--html <file>',
       'also write a self-contained HTML page (inline CSS and SVG charts) to FILE',
+    )
+    .option(
+      '--diff <file>',
+      'with --html: show a what-if diff from FILE in the page (JSON, see docs/report.md)',
     );
   exitCodes(cmd, {
     0: 'answered (also when the reader of stdout went away, e.g. `| head`)',
@@ -118,6 +126,13 @@ export function registerReport(program: Command): void {
     const logGroup = flags.file.length === 0 ? logGroupFor(flags, config) : undefined;
     if (flags.file.length === 0 && !logGroup)
       fail('give --file PATH (repeatable), --cluster NAME, --log-group NAME or --config FILE');
+    if (flags.diff && !flags.html) fail('--diff needs --html FILE (the diff is shown in the page)');
+    let diff: WhatIfDiff | undefined;
+    try {
+      diff = flags.diff ? readWhatIfDiff(flags.diff) : undefined;
+    } catch (err) {
+      fail(`--diff: ${(err as Error).message}`);
+    }
     const bad: BadLine[] = [];
     const counter = { bad: 0 };
     let records: FlowRecord[] = [];
@@ -180,9 +195,10 @@ export function registerReport(program: Command): void {
         totals: t,
         badLines: counter.bad,
         answers,
-        deniedSeries: deniedOverTime(records, bucketSeconds),
         bucketSeconds,
         topTalkers: topTalkers(records),
+        records,
+        diff,
       });
       try {
         writeFileSync(flags.html, html);
@@ -195,11 +211,12 @@ export function registerReport(program: Command): void {
         `${JSON.stringify({ totals: t, badLines: counter.bad, answers: Object.fromEntries(answers) }, null, 2)}\n`,
       );
     } else if (flags.csv) {
-      process.stdout.write('question,source,destination,port,proto,flows,packets,bytes\n');
+      process.stdout.write('question,source,destination,port,proto,flows,packets,bytes,policies\n');
       for (const [q, rows] of answers) {
         for (const r of rows) {
+          const policies = r.policies.join('|');
           process.stdout.write(
-            csvLine([q, r.src, r.dst, r.dstPort, r.proto, r.flows, r.packets, r.bytes]),
+            csvLine([q, r.src, r.dst, r.dstPort, r.proto, r.flows, r.packets, r.bytes, policies]),
           );
         }
       }
@@ -214,18 +231,7 @@ export function registerReport(program: Command): void {
           process.stdout.write(pc.dim('  none\n'));
           continue;
         }
-        const table = newTable([
-          'source',
-          'destination',
-          'port',
-          'proto',
-          'flows',
-          'packets',
-          'bytes',
-        ]);
-        for (const r of rows.slice(0, 20))
-          table.push([r.src, r.dst, r.dstPort, r.proto, r.flows, r.packets, r.bytes]);
-        process.stdout.write(`${table.toString()}\n`);
+        process.stdout.write(`${pairsTable(rows, 20, newTable)}\n`);
       }
     }
     if (counter.bad > 0) {

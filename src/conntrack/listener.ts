@@ -92,7 +92,12 @@ export async function dumpConntrack(
  */
 export async function dumpConntrackInto(
   onEvent: (ev: ConntrackEvent) => void,
-  options: { rcvbufBytes?: number; onDecodeError?(err: DecodeError): void } = {},
+  options: {
+    rcvbufBytes?: number;
+    onDecodeError?(err: DecodeError): void;
+    /** Called before each batch of entries is decoded (the agent drains its event socket there). */
+    beforeBatch?(): void;
+  } = {},
 ): Promise<number> {
   for (let attempt = 1; ; attempt++) {
     let n = 0;
@@ -112,6 +117,7 @@ function dumpOnce(
   options: {
     rcvbufBytes?: number;
     onDecodeError?(err: DecodeError): void;
+    beforeBatch?(): void;
   },
   onEvent: (ev: ConntrackEvent) => void,
   view: boolean,
@@ -146,7 +152,8 @@ function dumpOnce(
         groups: [],
         rcvbufBytes: options.rcvbufBytes ?? 32 * 1024 * 1024,
         tickMs: 0,
-        onBatch: (buf) =>
+        onBatch: (buf) => {
+          options.beforeBatch?.();
           decode(
             buf,
             {
@@ -170,7 +177,8 @@ function dumpOnce(
               },
             },
             { fromDump: true },
-          ),
+          );
+        },
         onOverrun: () =>
           finish(
             new NetlinkError(
@@ -303,9 +311,15 @@ export class ConntrackListener {
     return events;
   }
 
-  /** A dump streamed into `onEvent` (see dumpConntrackInto); resolves with the entry count. */
+  /**
+   * A dump streamed into `onEvent` (see dumpConntrackInto); resolves with the
+   * entry count. Before each batch of entries the event socket is drained:
+   * every event queued before the batch was generated reaches `onEvent`
+   * first, so no entry is younger than an event still unread.
+   */
   async dumpInto(onEvent: (ev: ConntrackEvent) => void): Promise<number> {
     const n = await dumpConntrackInto(onEvent, {
+      beforeBatch: () => this.socket?.drain(),
       rcvbufBytes: this.options.rcvbufBytes,
       onDecodeError: (err) => {
         this.stats.decodeErrors++;

@@ -24,6 +24,7 @@ import {
   topTalkers,
   totals,
 } from '../report/analyze.js';
+import { pairsTable } from '../report/text.js';
 import {
   type Moto,
   motoAvailable,
@@ -85,11 +86,7 @@ function missingTools(): string[] {
 }
 
 function table(style: Style, rows: PairRow[], empty: string): string {
-  if (rows.length === 0) return style.c.dim(`  ${empty}`);
-  const t = style.table(['source', 'destination', 'port', 'proto', 'flows', 'packets', 'bytes']);
-  for (const r of rows.slice(0, 12))
-    t.push([r.src, r.dst, r.dstPort, r.proto, r.flows, r.packets, r.bytes]);
-  return t.toString();
+  return rows.length === 0 ? style.c.dim(`  ${empty}`) : pairsTable(rows, 12, style.table);
 }
 
 export async function runDemo(o: DemoOptions): Promise<DemoResult> {

@@ -197,7 +197,7 @@ export async function checkAws(
           .catch((err: Error) => {
             if (err.name !== 'ResourceAlreadyExistsException') throw err;
           });
-        // The node's events stream, never the records stream: that one holds 24-field records only.
+        // The node's events stream, never the records stream: that one holds flow records only.
         await logs.send(
           new PutLogEventsCommand({
             logGroupName: t.logGroupName,

@@ -5,14 +5,16 @@
  * and volume controls, then the monthly CloudWatch ingest cost at the
  * standard and infrequent-access prices (config, not fetched).
  *
- * Bytes are the records' UTF-8 bytes; CloudWatch counts each event's bytes
- * plus 26 (the PutLogEvents size formula), used here as the billed size.
+ * Bytes are the records' UTF-8 bytes, in the variant the agent writes (27
+ * fields with `includePolicies`, else 24) whichever the input was;
+ * CloudWatch counts each event's bytes plus 26 (the PutLogEvents size
+ * formula), used here as the billed size.
  */
 import { VolumeControl, type VolumeOptions } from '../flows/volume.js';
 import { encodeRecord } from '../format/codec.js';
-import type { FlowRecord } from '../format/record.js';
+import type { FlowRecord, RecordVariant } from '../format/record.js';
 import { FlowtrailError } from '../util/errors.js';
-import { type Kind, kindOf, reaggregate } from './reaggregate.js';
+import { aggregatedOf, type Kind, kindOf, reaggregate } from './reaggregate.js';
 import {
   perDayRange,
   type Range,
@@ -71,7 +73,29 @@ export interface EstimateOptions {
   aggregationKindForDenied: Kind;
   enabledForAllowed: boolean;
   enabledForDenied: boolean;
+  /** The agent writes 27-field records (flowLogs.includePolicies). */
+  includePolicies: boolean;
   volume: VolumeOptions;
+}
+
+export function recordBytes(records: readonly FlowRecord[], variant: RecordVariant = 24): number {
+  let n = 0;
+  for (const r of records) n += Buffer.byteLength(encodeRecord(r, { variant }));
+  return n;
+}
+
+/**
+ * A record with the 27-field variant's fields: its own, or (from a 24-field
+ * record) the aggregated names cut from the names and no policy ('-').
+ */
+function withPolicyFields(r: FlowRecord): FlowRecord {
+  if (r.policies !== undefined) return r;
+  return {
+    ...r,
+    srcNameAggr: aggregatedOf(r.srcType, r.srcName, undefined),
+    dstNameAggr: aggregatedOf(r.dstType, r.dstName, undefined),
+    policies: '-',
+  };
 }
 
 const KIND_LABELS = ['kind 0 (5-tuple)', 'kind 1 (no source port)', 'kind 2 (pod prefixes)'];
@@ -114,9 +138,12 @@ function row(
   kind: Kind | 'configured',
   records: readonly FlowRecord[],
   frame: SampleFrame,
-  prices: Prices,
+  o: EstimateOptions,
 ): EstimateRow {
-  const sizes = records.map((r) => Buffer.byteLength(encodeRecord(r)));
+  const { prices } = o;
+  const variant = o.includePolicies ? 27 : 24;
+  // Each record encoded once: its size feeds the total and the per-interval range.
+  const sizes = records.map((r) => Buffer.byteLength(encodeRecord(r, { variant })));
   const bytes = sizes.reduce((n, b) => n + b, 0);
   const perDay = 86_400 / frame.width.spanSeconds;
   const ingestGbPerDay = ((bytes + EVENT_OVERHEAD_BYTES * records.length) * perDay) / GB;
@@ -146,11 +173,11 @@ export function spanOf(records: readonly FlowRecord[]): number {
 }
 
 export function estimate(
-  records: readonly FlowRecord[],
+  input: readonly FlowRecord[],
   o: EstimateOptions,
-  spanSeconds = spanOf(records),
+  spanSeconds = spanOf(input),
 ): Estimate {
-  if (records.length === 0) {
+  if (input.length === 0) {
     throw new FlowtrailError('ERR_ESTIMATE_INPUT', 'no records to estimate from', {});
   }
   if (!(spanSeconds > 0)) {
@@ -160,15 +187,25 @@ export function estimate(
       { spanSeconds },
     );
   }
-  const inputKind = kindOf(records);
+  const inputKind = kindOf(input);
   let start = Number.POSITIVE_INFINITY;
-  for (const r of records) if (r.startTime < start) start = r.startTime;
-  const frame: SampleFrame = { width: sampleWidth(records, spanSeconds), start };
+  for (const r of input) if (r.startTime < start) start = r.startTime;
+  const frame: SampleFrame = { width: sampleWidth(input, spanSeconds), start };
   const notes: string[] = [];
+  let records = input;
+  if (o.includePolicies) {
+    const without = input.reduce((n, r) => n + (r.policies === undefined ? 1 : 0), 0);
+    if (without > 0) {
+      records = input.map(withPolicyFields);
+      notes.push(
+        `${without} of ${input.length} records have 24 fields, without policy names: their 27-field bytes count '-' for policies (a lower bound)`,
+      );
+    }
+  }
   const rows: EstimateRow[] = [];
   for (const kind of [0, 1, 2] as const) {
     if (kind < inputKind) continue;
-    rows.push(row(KIND_LABELS[kind]!, kind, reaggregate(records, kind), frame, o.prices));
+    rows.push(row(KIND_LABELS[kind]!, kind, reaggregate(records, kind), frame, o));
   }
   if (inputKind > 0) {
     notes.push(
@@ -199,8 +236,8 @@ export function estimate(
   }
   const volume = new VolumeControl(o.volume);
   const configured = [...byInterval.values()].flatMap((rs) => volume.apply(rs));
-  const label = `configured (allowed kind ${allowedKind}${o.enabledForAllowed ? '' : ' off'}, denied kind ${deniedKind}${o.enabledForDenied ? '' : ' off'}${volume.active ? ', volume controls' : ''})`;
-  rows.push(row(label, 'configured', configured, frame, o.prices));
+  const label = `configured (allowed kind ${allowedKind}${o.enabledForAllowed ? '' : ' off'}, denied kind ${deniedKind}${o.enabledForDenied ? '' : ' off'}, ${o.includePolicies ? 27 : 24} fields${volume.active ? ', volume controls' : ''})`;
+  rows.push(row(label, 'configured', configured, frame, o));
   if (volume.stats.filteredByNamespace > 0) {
     notes.push(`${volume.stats.filteredByNamespace} records dropped by the namespace filters`);
   }
@@ -210,7 +247,7 @@ export function estimate(
     );
   }
   return {
-    inputRecords: records.length,
+    inputRecords: input.length,
     inputKind,
     spanSeconds,
     sample: frame.width,

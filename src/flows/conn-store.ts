@@ -106,6 +106,11 @@ export const F_DST_LOCAL = 512;
  * the search for one.
  */
 export const F_ID_SHARED = 1024;
+/**
+ * Listed by the agent's start-up dump, begun before its event socket opened:
+ * the kernel never sends this connection's NEW to us.
+ */
+export const F_PREEXISTING = 2048;
 
 /** What identifies a connection besides its id (events, slots, parsed snapshot keys). */
 export interface ConnIdentity {
@@ -190,6 +195,8 @@ export class ConnStore {
   private tombCount = 0;
   /** Slots by mix(CTA_ID): (hash, slot + 1) cells. */
   private readonly index: HashCells;
+  /** What gather() found: slots with one identity (valid until the next gather or find). */
+  hits = new Int32Array(4);
 
   /** `initialSlots`: a power of two (tests use small ones to wrap the index). */
   constructor(initialSlots = 1024) {
@@ -277,12 +284,20 @@ export class ConnStore {
   /**
    * Makes a tracked connection a tombstone in place (same identity, same
    * index cell): its baseline stays in RPO..RBR, its start time in KSTART.
-   * It replaces a tombstone with the same identity: one per identity.
+   * One tombstone per identity: the kernel holds one connection per tuple,
+   * so only the newest can still be listed or destroyed. An older one than
+   * the tombstone already there is freed instead.
    */
   entomb(s: number, untilMs: number, gen: number, gone: boolean): void {
     if (this.tombCount > 0 && this.hasFlag(s, F_ID_SHARED)) {
       const old = this.findTwin(s, true);
-      if (old >= 0) this.remove(old);
+      if (old >= 0) {
+        if (this.startOf(old) > this.startOf(s)) {
+          this.remove(s);
+          return;
+        }
+        this.remove(old);
+      }
     }
     const ib = s * IW;
     this.i[ib + FLAGS] = this.i[ib + FLAGS]! | F_TOMB | (gone ? F_GONE : 0);
@@ -295,6 +310,12 @@ export class ConnStore {
     this.tombCount++;
   }
 
+  /** When slot `s` began: the kernel's start time, else when the table first saw it. */
+  startOf(s: number): number {
+    const kstart = this.d[s * DW + KSTART]!;
+    return Number.isNaN(kstart) ? this.d[s * DW + START]! : kstart;
+  }
+
   /** A new tombstone's slot (a completed connection restored after a restart), replacing one with its identity. */
   addTomb(x: SlotIdentity, untilMs: number, gone: boolean): number {
     const s = this.add(x);
@@ -304,13 +325,30 @@ export class ConnStore {
 
   /**
    * The slot of the tracked connection (tomb false) or tombstone (tomb true)
-   * with the event's identity (`a`/`b` as portsOrIcmp), or -1.
+   * with the event's identity (`a`/`b` as portsOrIcmp), or -1. When the
+   * kernel reopened the 5-tuple under the same id several may match: this
+   * is the first; gather() gives them all.
    */
   find(ev: ConntrackEvent, a: number, b: number, tomb: boolean): number {
+    const n = this.gather(ev, a, b);
+    const want = tomb ? F_TOMB : 0;
+    for (let k = 0; k < n; k++) {
+      const s = this.hits[k]!;
+      if ((this.i[s * IW + FLAGS]! & F_TOMB) === want) return s;
+    }
+    return -1;
+  }
+
+  /**
+   * Every slot (connections and tombstones) with the event's identity, into
+   * `hits`; returns how many. Usually none or one: more only where the
+   * kernel reopened the 5-tuple under the same CTA_ID (the same slab slot).
+   */
+  gather(ev: ConntrackEvent, a: number, b: number): number {
     const o = ev.orig;
     // Numbers when the event has them: reading a decoder view's address text would format it.
     const v4 = o.family === 4 && o.src4 !== undefined && o.dst4 !== undefined;
-    return this.findBy(ev.id, ev.zone, o.proto, a, b, v4, o.src4 ?? 0, o.dst4 ?? 0, o, tomb, -1);
+    return this.collectBy(ev.id, ev.zone, o.proto, a, b, v4, o.src4 ?? 0, o.dst4 ?? 0, o, -1);
   }
 
   /** Another slot with the same identity as slot `s`, a tombstone or not, or -1. */
@@ -319,7 +357,7 @@ export class ConnStore {
     const i = this.i;
     const v4 = (i[ib + FLAGS]! & F_V4) !== 0;
     const text = { src: this.origSrc[s]!, dst: this.origDst[s]! };
-    return this.findBy(
+    const n = this.collectBy(
       i[ib + ID]!,
       i[ib + ZONE]!,
       i[ib + PROTO]!,
@@ -329,12 +367,18 @@ export class ConnStore {
       i[ib + SRC4]!,
       i[ib + DST4]!,
       text,
-      tomb,
       s,
     );
+    const want = tomb ? F_TOMB : 0;
+    for (let k = 0; k < n; k++) {
+      const t = this.hits[k]!;
+      if ((i[t * IW + FLAGS]! & F_TOMB) === want) return t;
+    }
+    return -1;
   }
 
-  private findBy(
+  /** The slots with an identity into `hits` (growing it when needed); returns how many. */
+  private collectBy(
     id: number,
     zone: number,
     proto: number,
@@ -344,17 +388,16 @@ export class ConnStore {
     src4: number,
     dst4: number,
     text: { readonly src: string; readonly dst: string },
-    tomb: boolean,
     /** A slot not to answer (findTwin's own; -1: none). */
     except: number,
   ): number {
     const id32 = id | 0;
     const s4 = src4 | 0;
     const d4 = dst4 | 0;
-    const want = tomb ? F_TOMB : 0;
     const ix = this.index;
     const i = this.i;
     const hash = mix(id32);
+    let n = 0;
     for (let p = ix.first(hash); p >= 0; p = ix.next(p, hash)) {
       const s = ix.value(p) - 1;
       const ib = s * IW;
@@ -365,19 +408,20 @@ export class ConnStore {
         i[ib + ZONE] !== zone ||
         i[ib + PROTO] !== proto ||
         i[ib + A] !== a ||
-        i[ib + B] !== b ||
-        (flags & F_TOMB) !== want
+        i[ib + B] !== b
       ) {
         continue;
       }
       // Address text only when a side lacks the numbers (reading a view's text formats it).
-      if (v4 && (flags & F_V4) !== 0) {
-        if (i[ib + SRC4] === s4 && i[ib + DST4] === d4) return s;
-      } else if (this.origSrc[s] === text.src && this.origDst[s] === text.dst) {
-        return s;
-      }
+      const same =
+        v4 && (flags & F_V4) !== 0
+          ? i[ib + SRC4] === s4 && i[ib + DST4] === d4
+          : this.origSrc[s] === text.src && this.origDst[s] === text.dst;
+      if (!same) continue;
+      if (n === this.hits.length) this.hits = doubled(this.hits);
+      this.hits[n++] = s;
     }
-    return -1;
+    return n;
   }
 
   private dropReferences(s: number): void {

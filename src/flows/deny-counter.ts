@@ -115,6 +115,11 @@ export class DenyCounter {
     }
   }
 
+  /** Whether any allowed packet named its policy in this interval. */
+  get hasAllowPolicies(): boolean {
+    return this.allowPolicies.size > 0;
+  }
+
   /** Allow-policy names seen for a 5-tuple in this interval. */
   policiesFor(key: string): readonly string[] | undefined {
     const s = this.allowPolicies.get(key);

@@ -62,6 +62,7 @@ import {
   F_DST_LOCAL,
   F_GONE,
   F_LIVE,
+  F_PREEXISTING,
   F_RDST4,
   F_SAW_NEW,
   F_SRC_LOCAL,
@@ -133,30 +134,39 @@ export interface FlowTableOptions {
  * dump entry allocates nothing and a NEW allocates no object.
  */
 type Slot = number;
-
-/**
- * A completed connection's identity and what it reported (its baseline),
- * kept for late DESTROYs, stale NEWs and dump entries of a connection in
- * TIME_WAIT, is a tombstone: the connection's own slot, flagged F_TOMB (see
- * ConnStore). Found by the event's identity like a connection: no key string
- * per event.
- */
-type Tomb = number;
+// A completed connection's identity and what it reported (its baseline), kept
+// for late DESTROYs, stale NEWs and dump entries of a connection in TIME_WAIT,
+// is a tombstone: the connection's own slot, flagged F_TOMB (see ConnStore).
 
 export interface BaselineSnapshot {
   version: 1;
-  /** key → [packetsOrig, bytesOrig, packetsReply, bytesReply] already reported. */
-  connections: Record<string, [number, number, number, number]>;
+  /**
+   * key → [packetsOrig, bytesOrig, packetsReply, bytesReply] already reported,
+   * then the kernel's start time (ms) when known: a reopened 5-tuple under
+   * the same key is another connection, which starts from zero.
+   */
+  connections: Record<
+    string,
+    [number, number, number, number] | [number, number, number, number, number]
+  >;
   /**
    * Connections already reported as completed that the kernel may still list
    * (TIME_WAIT lasts minutes): after a restart they must not complete again.
    * The fifth number is when they are forgotten (epoch ms), so that restarts
-   * do not extend their lives; snapshots from before it have four.
+   * do not extend their lives, the sixth the kernel's start time when known;
+   * snapshots from before them have four or five.
    */
   completed?: Record<
     string,
-    [number, number, number, number] | [number, number, number, number, number]
+    | [number, number, number, number]
+    | [number, number, number, number, number]
+    | [number, number, number, number, number, number]
   >;
+  /**
+   * The end of the last interval reported (epoch ms): a connection that began
+   * after it was never reported as started, so the next run reports its start.
+   */
+  reportedUntilMs?: number;
 }
 
 export interface FlowTableStats {
@@ -176,6 +186,14 @@ export interface FlowTableStats {
   foundInDump: number;
   /** NEW events read after a dump had already completed their connection (ignored). */
   staleNews: number;
+  /** Connections on a 5-tuple (and CTA_ID) the table already held: the kernel reopened it. */
+  reopened: number;
+  /**
+   * Kernel counters below what the table already held or reported for the
+   * connection: two connections taken for one (without kernel start times a
+   * reopened 5-tuple can be), so their records may be off. Never expected.
+   */
+  inconsistent: number;
   /** Completed connections that left the kernel's table without their DESTROY reaching us. */
   destroysMissed: number;
   /** Denied packets counted (ingress + egress groups). */
@@ -193,6 +211,9 @@ type Mutable<T> = { -readonly [K in keyof T]: T[K] };
  * from the event socket's queue (then it is stale, not a new connection).
  */
 const STALE_NEW_MS = 30_000;
+
+/** A restart resumes the last run's reports (intervals contiguous) only if they ended this recently. */
+const RESUME_WITHIN_MS = 24 * 3600_000;
 
 const TCP_TIME_WAIT = 7;
 const TCP_CLOSE = 8;
@@ -251,36 +272,28 @@ function keyOf(c: ConnIdentity): string {
 
 /**
  * Raises a connection's counters (slot `b` of `n`) to the event's: kernel
- * counters only grow, a stale reading never moves them back. Each getter may
+ * counters only grow, a stale reading never moves them back. Returns
+ * whether the event's counters were below the connection's (the table took
+ * two connections for one: counted as inconsistent). Each getter may
  * allocate: read each once.
  */
-function raiseCounters(n: Float64Array, b: number, ev: ConntrackEvent): void {
+function raiseCounters(n: Float64Array, b: number, ev: ConntrackEvent): boolean {
   const o = ev.countersOrig;
   const r = ev.countersReply;
+  let below = false;
   if (o !== undefined) {
     if (o.packets > n[b + PO]!) n[b + PO] = o.packets;
+    else if (o.packets < n[b + PO]!) below = true;
     if (o.bytes > n[b + BO]!) n[b + BO] = o.bytes;
+    else if (o.bytes < n[b + BO]!) below = true;
   }
   if (r !== undefined) {
     if (r.packets > n[b + PR]!) n[b + PR] = r.packets;
+    else if (r.packets < n[b + PR]!) below = true;
     if (r.bytes > n[b + BR]!) n[b + BR] = r.bytes;
+    else if (r.bytes < n[b + BR]!) below = true;
   }
-}
-
-/**
- * Whether an event's kernel start time differs from a completed connection's.
- * NEW events carry no start time (the kernel adds it to DESTROYs and dumps),
- * so a connection created by its NEW learns it from its dump or DESTROY.
- */
-function differsInStart(
-  ev: ConntrackEvent,
-  st: ConnStore,
-  t: Tomb,
-): 'same' | 'differs' | 'unknown' {
-  const start = ev.startMs;
-  const kernelStart = st.d[t * DW + KSTART]!;
-  if (start === undefined || Number.isNaN(kernelStart)) return 'unknown';
-  return start === kernelStart ? 'same' : 'differs';
+  return below;
 }
 
 /** Keeps the kernel's start time once an event gives it. */
@@ -355,7 +368,8 @@ export class FlowTable {
   /** Tracked connections per 5-tuple (usually 1): numFlows needs a set only for shared ones. */
   private readonly tupleCounts = new TupleCounts();
   private readonly denies: DenyCounter;
-  private readonly pendingBaselines = new Map<string, Counters>();
+  /** Restored baselines by key, with the kernel start time they belong to (NaN: unknown). */
+  private readonly pendingBaselines = new Map<string, { counters: Counters; kstart: number }>();
   private readonly step = newFlushStep();
   /** The scratch identity of the connection being created (the store copies it). */
   private readonly identity: SlotIdentity = {
@@ -401,6 +415,10 @@ export class FlowTable {
   private readonly byAddress: EndpointByAddress | undefined;
   private dumpGen = 0;
   private listeningSinceMs = Number.POSITIVE_INFINITY;
+  /** Restored: the end of the last interval a previous run reported (+∞: none). */
+  private reportedUntilMs = Number.POSITIVE_INFINITY;
+  /** The end of the last interval this run flushed (NaN: none yet). */
+  private flushedUntilMs = Number.NaN;
   private readonly o: Required<Omit<FlowTableOptions, 'endpoints'>> & { endpoints: EndpointLookup };
   readonly stats: FlowTableStats = {
     tracked: 0,
@@ -411,6 +429,8 @@ export class FlowTable {
     unknownDestroys: 0,
     foundInDump: 0,
     staleNews: 0,
+    reopened: 0,
+    inconsistent: 0,
     destroysMissed: 0,
     deniedPackets: 0,
     deniedOtherGroup: 0,
@@ -474,8 +494,15 @@ export class FlowTable {
     let restored: Counters | undefined;
     if (this.pendingBaselines.size > 0) {
       const key = connectionKey(ev);
-      restored = this.pendingBaselines.get(key);
-      if (restored !== undefined) this.pendingBaselines.delete(key);
+      const saved = this.pendingBaselines.get(key);
+      if (saved !== undefined) {
+        this.pendingBaselines.delete(key);
+        // Another start time: the kernel reopened the 5-tuple since; this one starts from zero.
+        const start = ev.startMs;
+        if (Number.isNaN(saved.kstart) || start === undefined || start === saved.kstart) {
+          restored = saved.counters;
+        }
+      }
     }
     const id = this.identity;
     id.id = ev.id;
@@ -529,124 +556,213 @@ export class FlowTable {
     return text;
   }
 
-  private find(ev: ConntrackEvent): Slot {
+  /** The slots (connections and tombstones) with the event's identity, into conns.hits; how many. */
+  private gather(ev: ConntrackEvent): number {
     const ports = hasPorts(ev.orig.proto);
-    return this.conns.find(ev, portA(ev, ports), portB(ev, ports), false);
+    return this.conns.gather(ev, portA(ev, ports), portB(ev, ports));
   }
 
-  private findTombstone(ev: ConntrackEvent): Tomb {
-    if (this.conns.tombs === 0) return -1;
-    const ports = hasPorts(ev.orig.proto);
-    return this.conns.find(ev, portA(ev, ports), portB(ev, ports), true);
-  }
+  /*
+   * Several slots can share an identity: the kernel reopens a 5-tuple whose
+   * connection is in TIME_WAIT by killing it (DESTROY) and tracking a new one
+   * (NEW), usually in the same slab slot, so under the same CTA_ID. The event
+   * socket keeps the kernel's order (NEW, DESTROY, NEW, DESTROY, ...), and
+   * DESTROYs and dump entries carry the kernel's start time: an event is
+   * placed by its start time where it has one, else by that order. Dump
+   * entries are read after every event queued before they were generated
+   * (the capture drains the event socket first), but possibly after newer
+   * ones: a listing can be older than a DESTROY already read, never younger
+   * than a NEW not yet read.
+   */
 
   private onNew(ev: ConntrackEvent, nowMs: number): void {
-    const known = this.find(ev);
-    if (known >= 0) {
-      this.conns.setFlags(known, F_SAW_NEW); // first seen in a dump; this is its NEW
-      return;
-    }
     const st = this.conns;
-    const tomb = this.findTombstone(ev);
-    if (tomb >= 0) {
-      // Events and dumps race: a dump may complete a short connection (TIME_WAIT)
-      // before its NEW, still queued on the event socket, is read. That NEW is
-      // stale. But the kernel gives a reused 5-tuple the same id when the same
-      // slot holds it again, so a NEW on the key of a connection whose NEW was
-      // already read, or with another start time, is a new connection.
-      const start = differsInStart(ev, st, tomb);
-      const recent = nowMs - (st.d[tomb * DW + UNTIL]! - this.o.tombstoneMs) <= STALE_NEW_MS;
-      if (start === 'same' || (start === 'unknown' && !st.hasFlag(tomb, F_SAW_NEW) && recent)) {
-        st.setFlags(tomb, F_SAW_NEW);
+    const n = this.gather(ev);
+    if (n > 0) {
+      const hits = st.hits;
+      let stale = -1;
+      for (let k = 0; k < n; k++) {
+        const s = hits[k]!;
+        // Its NEW was read, it was destroyed, or the kernel never sends it: not its NEW.
+        if (st.hasFlag(s, F_SAW_NEW | F_DESTROYED | F_PREEXISTING)) continue;
+        if (!st.isTomb(s)) {
+          // A dump listed it while this NEW was still queued: its NEW.
+          st.setFlags(s, F_SAW_NEW);
+          return;
+        }
+        // A dump completed it (TIME_WAIT) before this NEW, still queued, was read: stale.
+        if (nowMs - (st.d[s * DW + UNTIL]! - this.o.tombstoneMs) <= STALE_NEW_MS) stale = s;
+      }
+      if (stale >= 0) {
+        st.setFlags(stale, F_SAW_NEW);
         this.stats.staleNews++;
         return;
       }
-      st.remove(tomb);
+      // The kernel reopened the 5-tuple: another connection.
+      this.stats.reopened++;
+      this.supersede(n);
     }
     const s = this.create(ev, ev.startMs ?? nowMs, PhaseKind.Starting);
     if (s >= 0) this.conns.setFlags(s, F_SAW_NEW);
   }
 
+  /**
+   * The gathered slots still open have ended: the kernel holds one
+   * connection per tuple, and it holds a newer one now. Their DESTROY was
+   * lost (a later one, if it still comes, finds them by start time or order).
+   */
+  private supersede(n: number): void {
+    const st = this.conns;
+    for (let k = 0; k < n; k++) {
+      const s = st.hits[k]!;
+      if (!st.isTomb(s) && isOpenSlot(st, s)) {
+        endSlot(st, s);
+        this.stats.vanished++;
+      }
+    }
+  }
+
+  /**
+   * Which gathered slot a DESTROY ends: the one with its start time; else,
+   * in the kernel's order, the oldest not yet destroyed whose start is
+   * unknown (any, when the kernel gives no start times); -1: none.
+   */
+  private destroyedOne(ev: ConntrackEvent, n: number): Slot {
+    const st = this.conns;
+    const d = st.d;
+    const start = ev.startMs;
+    let oldest = -1;
+    for (let k = 0; k < n; k++) {
+      const s = st.hits[k]!;
+      if (st.hasFlag(s, F_DESTROYED)) continue;
+      const kstart = d[s * DW + KSTART]!;
+      if (start !== undefined && kstart === start) return s;
+      if (start !== undefined && !Number.isNaN(kstart)) continue; // another connection's
+      if (oldest < 0 || d[s * DW + START]! < d[oldest * DW + START]!) oldest = s;
+    }
+    return oldest;
+  }
+
+  /**
+   * Which gathered slot a dump entry (or an UPDATE) lists: the one with its
+   * start time (even one already destroyed: then the listing is older than
+   * the DESTROY); else the newest connection not destroyed whose start is
+   * unknown, else such a tombstone; -1: a connection new to the table.
+   */
+  private listedOne(ev: ConntrackEvent, n: number): Slot {
+    const st = this.conns;
+    const d = st.d;
+    const start = ev.startMs;
+    let conn = -1;
+    let tomb = -1;
+    for (let k = 0; k < n; k++) {
+      const s = st.hits[k]!;
+      const kstart = d[s * DW + KSTART]!;
+      if (start !== undefined && kstart === start) return s;
+      if (st.hasFlag(s, F_DESTROYED)) continue;
+      if (start !== undefined && !Number.isNaN(kstart)) continue; // another connection's
+      if (st.isTomb(s)) tomb = s;
+      else if (conn < 0 || d[s * DW + START]! > d[conn * DW + START]!) conn = s;
+    }
+    return conn >= 0 ? conn : tomb;
+  }
+
   private onUpdate(ev: ConntrackEvent): void {
-    const s = this.find(ev);
-    if (s >= 0 && isOpenSlot(this.conns, s)) raiseCounters(this.conns.d, s * DW, ev);
+    const n = this.gather(ev);
+    const s = n > 0 ? this.listedOne(ev, n) : -1;
+    if (s >= 0 && !this.conns.isTomb(s) && isOpenSlot(this.conns, s)) {
+      this.raise(s, ev);
+    }
+  }
+
+  /** Raises slot `s`'s counters to the event's, counting a reading below them. */
+  private raise(s: Slot, ev: ConntrackEvent): void {
+    if (raiseCounters(this.conns.d, s * DW, ev)) this.stats.inconsistent++;
   }
 
   private onDestroy(ev: ConntrackEvent, nowMs: number): void {
-    let s = this.find(ev);
-    if (s < 0) {
-      const st = this.conns;
-      let tomb = this.findTombstone(ev);
-      // A second DESTROY on the key, or another start time: another connection.
-      if (
-        tomb >= 0 &&
-        (st.hasFlag(tomb, F_DESTROYED) || differsInStart(ev, st, tomb) === 'differs')
-      ) {
-        st.remove(tomb);
-        tomb = -1;
-      }
-      if (tomb >= 0) {
-        // Completed earlier (vanished from a dump): report only the remainder.
-        this.stats.lateDestroys++;
-        const reported = reportedOf(st, tomb);
-        st.remove(tomb);
-        s = this.create(ev, ev.startMs ?? nowMs, PhaseKind.Remainder);
-        if (s < 0) return;
-        setReported(st.d, s * DW, reported);
-      } else {
-        // Its NEW was lost (or came before we listened): started and completed
-        // now, unless its start timestamp is older than the interval.
-        this.stats.unknownDestroys++;
-        s = this.create(ev, ev.startMs ?? nowMs, PhaseKind.Starting);
-        if (s < 0) return;
-      }
+    const st = this.conns;
+    const n = this.gather(ev);
+    let s = n > 0 ? this.destroyedOne(ev, n) : -1;
+    if (s >= 0 && st.isTomb(s)) {
+      // Completed earlier (TIME_WAIT in a dump, or vanished): report only the remainder.
+      this.stats.lateDestroys++;
+      const reported = reportedOf(st, s);
+      st.remove(s);
+      s = this.create(ev, ev.startMs ?? nowMs, PhaseKind.Remainder);
+      if (s < 0) return;
+      setReported(st.d, s * DW, reported);
+    } else if (s < 0) {
+      // Its NEW was lost (or came before we listened): started and completed
+      // now, unless its start timestamp is older than the interval.
+      this.stats.unknownDestroys++;
+      if (n > 0) this.supersede(n);
+      s = this.create(ev, ev.startMs ?? nowMs, PhaseKind.Starting);
+      if (s < 0) return;
     }
-    raiseCounters(this.conns.d, s * DW, ev);
-    learnStart(this.conns.d, s * DW, ev);
+    this.raise(s, ev);
+    learnStart(st.d, s * DW, ev);
     // Its NEW, if it ever comes, came first: the socket keeps a connection's events in order.
-    endSlot(this.conns, s);
-    this.conns.setFlags(s, F_SAW_NEW | F_DESTROYED);
+    endSlot(st, s);
+    st.setFlags(s, F_SAW_NEW | F_DESTROYED);
   }
 
   private dumpEntry(ev: ConntrackEvent, nowMs: number): void {
-    let s = this.find(ev);
+    const st = this.conns;
+    const n = this.gather(ev);
+    let s = n > 0 ? this.listedOne(ev, n) : -1;
+    if (s >= 0 && st.isTomb(s)) {
+      // Already completed, still in the kernel's table (TIME_WAIT). One restored
+      // after a restart and still listed sends its DESTROY to this run: a lost
+      // one is this run's loss (the overrun arithmetic, src/loss/).
+      const ib = s * IW;
+      if (st.i[ib + DUMP_GEN] === 0 && !st.hasFlag(s, F_DESTROYED)) st.clearFlags(s, F_GONE);
+      st.i[ib + DUMP_GEN] = this.dumpGen;
+      st.d[s * DW + ABSENT_SINCE] = Number.NaN;
+      return;
+    }
+    // A listing older than the DESTROY already read: nothing new.
+    if (s >= 0 && st.hasFlag(s, F_DESTROYED)) return;
     if (s < 0) {
-      const st = this.conns;
-      const tomb = this.findTombstone(ev);
-      if (tomb >= 0 && differsInStart(ev, st, tomb) !== 'differs') {
-        // Already completed, still in the kernel's table (TIME_WAIT). One restored
-        // after a restart and still listed sends its DESTROY to this run: a lost
-        // one is this run's loss (the overrun arithmetic, src/loss/).
-        const ib = tomb * IW;
-        if (st.i[ib + DUMP_GEN] === 0 && !st.hasFlag(tomb, F_DESTROYED))
-          st.clearFlags(tomb, F_GONE);
-        st.i[ib + DUMP_GEN] = this.dumpGen;
-        st.d[tomb * DW + ABSENT_SINCE] = Number.NaN;
-        return;
+      if (n > 0) {
+        // The kernel reopened the 5-tuple; this listing shows the new connection.
+        this.stats.reopened++;
+        this.supersede(n);
       }
-      // Another connection on a completed one's key (the kernel reused the id).
-      if (tomb >= 0) st.remove(tomb);
-      const start = ev.startMs;
-      // Seen first in a dump: it began before we listened (the start-up dump:
-      // not a start of ours to report) or its NEW was lost (a later dump).
-      const older = start === undefined || this.dumpGen <= 1;
-      // Unknown yet begun after the event socket opened: its NEW was lost. In the
-      // start-up dump only the kernel's start time tells such a connection apart.
-      if (this.dumpGen > 1 || (start !== undefined && start >= this.listeningSinceMs)) {
-        this.stats.foundInDump++;
-      }
-      s = this.create(ev, start ?? nowMs, older ? PhaseKind.Open : PhaseKind.Starting);
+      s = this.createListed(ev, nowMs);
       if (s < 0) return;
     }
-    const st = this.conns;
     st.i[s * IW + DUMP_GEN] = this.dumpGen;
-    if (isOpenSlot(st, s)) raiseCounters(st.d, s * DW, ev);
+    if (isOpenSlot(st, s)) this.raise(s, ev);
     learnStart(st.d, s * DW, ev);
     // TIME_WAIT/CLOSE: no more traffic, the counters are final; the DESTROY
     // may lag by the TIME_WAIT timeout and the conntrack GC.
     if (ev.tcpState !== undefined && ev.tcpState >= TCP_TIME_WAIT && ev.tcpState <= TCP_CLOSE) {
       endSlot(st, s);
     }
+  }
+
+  /**
+   * A connection first seen in a dump: its NEW was lost, since every event
+   * queued before the dump was read before it; or, in the start-up dump, it
+   * began before we listened (the kernel never sends us its NEW), reported
+   * as started only if it began after the last interval a previous run
+   * reported (a restart).
+   */
+  private createListed(ev: ConntrackEvent, nowMs: number): Slot {
+    const start = ev.startMs;
+    let phase: PhaseKind;
+    const preexisting = this.dumpGen <= 1 && (start === undefined || start < this.listeningSinceMs);
+    if (preexisting) {
+      phase =
+        start !== undefined && start >= this.reportedUntilMs ? PhaseKind.Starting : PhaseKind.Open;
+    } else {
+      this.stats.foundInDump++;
+      phase = start === undefined ? PhaseKind.Open : PhaseKind.Starting;
+    }
+    const s = this.create(ev, start ?? nowMs, phase);
+    if (s >= 0 && preexisting) this.conns.setFlags(s, F_PREEXISTING);
+    return s;
   }
 
   /**
@@ -659,6 +775,15 @@ export class FlowTable {
     this.beginDump();
     this.onDumpBatch(events, nowMs);
     this.endDump(nowMs);
+  }
+
+  /**
+   * Where this run's first interval begins when it resumes a previous run's
+   * reports (importBaselines): the end of the last interval reported, if
+   * within a day; undefined: at the start.
+   */
+  get resumeFromMs(): number | undefined {
+    return Number.isFinite(this.reportedUntilMs) ? this.reportedUntilMs : undefined;
   }
 
   /** When the conntrack event socket opened: connections begun since should have sent a NEW. */
@@ -750,23 +875,35 @@ export class FlowTable {
         if (n[b + UNTIL]! < endMs || n[b + ABSENT_SINCE]! < goneBefore) st.remove(s);
         continue;
       }
+      let dpo = n[b + PO]! - n[b + RPO]!;
+      let dbo = n[b + BO]! - n[b + RBO]!;
+      let dpr = n[b + PR]! - n[b + RPR]!;
+      let dbr = n[b + BR]! - n[b + RBR]!;
+      if (dpo < 0 || dbo < 0 || dpr < 0 || dbr < 0) {
+        // Below what it reported: never negative counts; the baseline stays.
+        this.stats.inconsistent++;
+        dpo = Math.max(0, dpo);
+        dbo = Math.max(0, dbo);
+        dpr = Math.max(0, dpr);
+        dbr = Math.max(0, dbr);
+      }
       flushStepInto(
         step,
         ints[ib + PHASE] as PhaseKind,
         (flags & F_START_PENDING) !== 0,
         n[b + START]!,
         startMs,
-        n[b + PO]! - n[b + RPO]!,
-        n[b + BO]! - n[b + RBO]!,
-        n[b + PR]! - n[b + RPR]!,
-        n[b + BR]! - n[b + RBR]!,
+        dpo,
+        dbo,
+        dpr,
+        dbr,
       );
       if (step.report) {
         this.contribute(s, step.delta, step.started, step.completed, allowed);
-        n[b + RPO] = n[b + PO]!;
-        n[b + RBO] = n[b + BO]!;
-        n[b + RPR] = n[b + PR]!;
-        n[b + RBR] = n[b + BR]!;
+        n[b + RPO] = n[b + RPO]! + dpo;
+        n[b + RBO] = n[b + RBO]! + dbo;
+        n[b + RPR] = n[b + RPR]! + dpr;
+        n[b + RBR] = n[b + RBR]! + dbr;
       }
       if (step.stays) ints[ib + PHASE] = PhaseKind.Open;
       else done.push(s);
@@ -775,10 +912,13 @@ export class FlowTable {
     // counts as shared for the whole flush.
     for (const s of done) {
       this.tupleCounts.release(ints[s * IW + TUPLE_HASH]!);
-      // A DESTROY already received leaves nothing to miss.
-      st.entomb(s, endMs + this.o.tombstoneMs, this.dumpGen, st.hasFlag(s, F_DESTROYED));
+      // Destroyed: the kernel sends nothing more of it, and no later dump
+      // lists it (each is generated after this flush): nothing to remember.
+      if (st.hasFlag(s, F_DESTROYED)) st.remove(s);
+      else st.entomb(s, endMs + this.o.tombstoneMs, this.dumpGen, false);
     }
     this.stats.tracked = this.conns.size;
+    this.flushedUntilMs = endMs;
 
     const denied = this.denies.drain(this.o.endpoints);
     // Always ended: buckets this flush did not use are dropped.
@@ -851,11 +991,14 @@ export class FlowTable {
     const sport = sportOf(st, s);
     const dport = st.i[ib + DPORT]! >= 0 ? st.i[ib + DPORT]! : undefined;
     let tuple = st.tuple[s];
-    if ((shared || this.o.includePolicies) && tuple === undefined) {
+    // Allow-policy names come from NFLOG allow rules, which many engines do not log: with
+    // none this interval, no connection needs its 5-tuple key (a string kept per connection).
+    const withPolicies = this.o.includePolicies && this.denies.hasAllowPolicies;
+    if ((shared || withPolicies) && tuple === undefined) {
       tuple = tupleKey(proto, st.origSrc[s]!, st.dst[s]!, sport, dport);
       st.tuple[s] = tuple;
     }
-    const policies = this.o.includePolicies ? this.denies.policiesFor(tuple!) : undefined;
+    const policies = withPolicies ? this.denies.policiesFor(tuple!) : undefined;
     // One scratch contribution for every call: the aggregator copies what it keeps.
     const c = this.scratch;
     c.src = src;
@@ -894,23 +1037,37 @@ export class FlowTable {
         n[b + RPR]!,
         n[b + RBR]!,
       ];
-      if (!st.isTomb(s)) connections[slotKey(st, s)] = counters;
-      // Only what the kernel may still list can come back after a restart.
-      else if (Number.isNaN(n[b + ABSENT_SINCE]!)) {
-        completed[slotKey(st, s)] = [...counters, n[b + UNTIL]!];
+      const kstart = n[b + KSTART]!;
+      if (!st.isTomb(s)) {
+        connections[slotKey(st, s)] = Number.isNaN(kstart) ? counters : [...counters, kstart];
+      } else if (Number.isNaN(n[b + ABSENT_SINCE]!) && !st.hasFlag(s, F_DESTROYED)) {
+        // Only what the kernel may still list can come back after a restart.
+        completed[slotKey(st, s)] = Number.isNaN(kstart)
+          ? [...counters, n[b + UNTIL]!]
+          : [...counters, n[b + UNTIL]!, kstart];
       }
     }
-    return { version: 1, connections, completed };
+    const snapshot: BaselineSnapshot = { version: 1, connections, completed };
+    if (!Number.isNaN(this.flushedUntilMs)) snapshot.reportedUntilMs = this.flushedUntilMs;
+    return snapshot;
   }
 
   /** Baselines from before a restart; applied to connections the start-up dump finds. */
-  importBaselines(snapshot: BaselineSnapshot, nowMs = Date.now()): void {
-    for (const [key, [po, bo, pr, br]] of Object.entries(snapshot.connections)) {
-      this.pendingBaselines.set(key, { po, bo, pr, br });
+  importBaselines(snapshot: BaselineSnapshot, nowMs: number): void {
+    for (const [key, [po, bo, pr, br, kstart]] of Object.entries(snapshot.connections)) {
+      this.pendingBaselines.set(key, {
+        counters: { po, bo, pr, br },
+        kstart: kstart ?? Number.NaN,
+      });
+    }
+    const until = snapshot.reportedUntilMs;
+    // Resumed only from a recent report (a day): an interval, and its starts, spanning the gap.
+    if (until !== undefined && until <= nowMs && nowMs - until <= RESUME_WITHIN_MS) {
+      this.reportedUntilMs = until;
     }
     // Completed before the restart: tombstones again, so a lingering dump entry or
     // a late DESTROY reports only traffic after the completion (normally none).
-    for (const [key, [po, bo, pr, br, until]] of Object.entries(snapshot.completed ?? {})) {
+    for (const [key, [po, bo, pr, br, until, kstart]] of Object.entries(snapshot.completed ?? {})) {
       const x = parseKey(key);
       if (x === undefined) continue; // not a key this version writes
       const st = this.conns;
@@ -937,6 +1094,7 @@ export class FlowTable {
         true,
       );
       setReported(st.d, s * DW, { po, bo, pr, br });
+      if (kstart !== undefined) st.d[s * DW + KSTART] = kstart;
       // Its NEW came before the restart; its DESTROY may still come (TIME_WAIT).
       st.setFlags(s, F_SAW_NEW);
     }

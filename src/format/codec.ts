@@ -6,7 +6,7 @@
  * decode(encode(r)) returns r for every valid record.
  */
 import { FlowtrailError } from '../util/errors.js';
-import type { FlowRecord } from './record.js';
+import type { FlowRecord, RecordVariant } from './record.js';
 
 export class RecordFormatError extends FlowtrailError {
   constructor(field: string, value: string, expected: string, line: string) {
@@ -40,7 +40,7 @@ function port(p: number | '-'): string {
  * One record line. Joined (not concatenated): the line comes out as one flat
  * string, which the sink writes without flattening a rope of 47 pieces.
  */
-export function encodeRecord(r: FlowRecord, opts: { variant?: 24 | 27 } = {}): string {
+export function encodeRecord(r: FlowRecord, opts: { variant?: RecordVariant } = {}): string {
   const fields: (string | number)[] = [
     r.startTime,
     r.endTime,

@@ -63,6 +63,17 @@ export const RECORD_FIELDS = [
   'action',
 ] as const;
 
+/** The 27-field variant (`flowLogs.includePolicies`): the 24, then these three. */
+export const POLICY_FIELDS = ['srcNameAggr', 'dstNameAggr', 'policies'] as const;
+
+/** A record line has 24 fields, or 27 with the policy fields. */
+export type RecordVariant = 24 | 27;
+
+/** The field names of a variant, in line order. */
+export function recordFields(variant: RecordVariant): readonly string[] {
+  return variant === 27 ? [...RECORD_FIELDS, ...POLICY_FIELDS] : RECORD_FIELDS;
+}
+
 /** Adds `from`'s flow counts, packets and bytes into `into` (aggregating records). */
 export function addCounts(into: FlowRecord, from: FlowRecord): void {
   into.numFlows += from.numFlows;

@@ -25,6 +25,13 @@ export const LOSS_KINDS = [
   'SpoolCorrupt',
   /** records CloudWatch rejected, or that fell outside the window it accepts. */
   'Rejected',
+  /**
+   * kernel counters that contradicted what the flow table held for a
+   * connection (below what it had or had reported): two connections taken
+   * for one, whose records may be off. Never expected with
+   * nf_conntrack_timestamp=1; a count here is a defect to report.
+   */
+  'Inconsistent',
 ] as const;
 export type LossKind = (typeof LOSS_KINDS)[number];
 

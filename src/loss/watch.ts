@@ -18,6 +18,8 @@ export interface LossReaders {
   vanished(): number;
   destroysMissed(): number;
   spoolCorrupt(): number;
+  /** Kernel counters the flow table could not reconcile (FlowTableStats.inconsistent). */
+  inconsistent(): number;
 }
 
 export class LossWatch {
@@ -50,6 +52,7 @@ export class LossWatch {
       vanished: new CounterDelta(readers.vanished),
       destroysMissed: new CounterDelta(readers.destroysMissed),
       spoolCorrupt: new CounterDelta(readers.spoolCorrupt),
+      inconsistent: new CounterDelta(readers.inconsistent),
     };
   }
 
@@ -99,6 +102,13 @@ export class LossWatch {
       count: this.d.flowsShed.take(),
       ...window,
       detail: 'connections not tracked: flowLogs.maxTrackedFlows reached',
+    });
+    this.ledger.note({
+      kind: 'Inconsistent',
+      count: this.d.inconsistent.take(),
+      ...window,
+      detail:
+        'connections whose kernel counters fell below what was already held or reported (two taken for one): their records may be off',
     });
     this.ledger.note({
       kind: 'SpoolCorrupt',

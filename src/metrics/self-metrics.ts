@@ -21,6 +21,8 @@ export interface SelfMetricSources {
   unparsedPrefixes(): number;
   flowsTracked(): number;
   flowsShed(): number;
+  /** Connections on a 5-tuple the kernel reopened under the same conntrack id. */
+  connectionsReopened?(): number;
   deniedPackets(): number;
   recordsWritten(): number;
   flushes(): number;
@@ -182,6 +184,14 @@ export function createSelfMetrics(
     s.unparsedPrefixes,
   );
   gauge(r, 'flowtrail_flows_tracked', 'connections tracked by the flow table', s.flowsTracked);
+  if (s.connectionsReopened) {
+    counter(
+      r,
+      'flowtrail_conntrack_reopened_total',
+      'connections on a 5-tuple (and conntrack id) the kernel reopened while the agent held an older one',
+      s.connectionsReopened,
+    );
+  }
   counter(
     r,
     'flowtrail_flows_shed_total',

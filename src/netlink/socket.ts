@@ -28,6 +28,7 @@ interface NativeAddon {
   ): NativeHandle;
   listen(handle: NativeHandle, ref: boolean): void;
   send(handle: NativeHandle, buf: Buffer): void;
+  drain(handle: NativeHandle): void;
   close(handle: NativeHandle): void;
   stats(handle: NativeHandle): NativeStats;
 }
@@ -127,6 +128,19 @@ export class NetlinkSocket {
       this.native.send(this.handle, buf);
     } catch (err) {
       throw wrapError(err, 'send');
+    }
+  }
+
+  /**
+   * Drains the socket now: what is queued reaches onBatch before this
+   * returns. For reading one socket's events before another's (a dump).
+   */
+  drain(): void {
+    if (this.closed) return;
+    try {
+      this.native.drain(this.handle);
+    } catch (err) {
+      throw wrapError(err, 'drain');
     }
   }
 

@@ -1,6 +1,6 @@
 /**
  * The Logs Insights query pack: the auditors' questions as queries over the
- * 24 fields, parsed by position. `flowtrail setup` saves them as query
+ * record fields, parsed by position. `flowtrail setup` saves them as query
  * definitions (`flowtrail/<name>`), `flowtrail query NAME` runs them, and
  * docs/queries.md is generated from this file (`npm run docs:queries`; a
  * test fails when the two differ).
@@ -10,11 +10,18 @@
  * pods, which is reported twice (once per reporter), is counted once
  * (test/unit/query-pack.test.ts checks the selections agree).
  */
-import { RECORD_FIELDS } from '../format/record.js';
+import { POLICY_FIELDS, RECORD_FIELDS } from '../format/record.js';
 import { FlowtrailError } from '../util/errors.js';
 
-/** `parse` with one `*` per field, in record order. */
-export const PARSE_LINE = `parse @message "${RECORD_FIELDS.map(() => '*').join(' ')}" as ${RECORD_FIELDS.join(', ')}`;
+const field = (name: string) => `(?<${name}>[^ ]+)`;
+
+/**
+ * One regular expression for both record variants: the 24 fields, then the
+ * 27-field variant's three in an optional group, so a 24-field line leaves
+ * them unset. (A glob with 24 `*` would give `action` the rest of a 27-field
+ * line, "deny a-* b-* default.deny", and match no filter on it.)
+ */
+export const PARSE_LINE = `parse @message /^${RECORD_FIELDS.map(field).join(' ')}(?: ${POLICY_FIELDS.map(field).join(' ')})?$/`;
 
 /** Values a query is given, by parameter name (today: the namespace a question is about). */
 export type QueryParams = Readonly<Record<string, string>>;

@@ -13,6 +13,8 @@ export interface PairRow {
   flows: number;
   packets: number;
   bytes: number;
+  /** The policies the records name (27-field records), sorted; none from 24-field ones. */
+  policies: string[];
 }
 
 function who(type: string, ns: string, name: string, ip: string): string {
@@ -23,6 +25,7 @@ function who(type: string, ns: string, name: string, ip: string): string {
 
 function group(records: readonly FlowRecord[], filter: (r: FlowRecord) => boolean): PairRow[] {
   const rows = new Map<string, PairRow>();
+  const policies = new Map<PairRow, Set<string>>();
   for (const r of records) {
     if (!filter(r)) continue;
     const src = who(r.srcType, r.srcNamespace, r.srcName, r.srcIP);
@@ -31,15 +34,39 @@ function group(records: readonly FlowRecord[], filter: (r: FlowRecord) => boolea
     const key = `${src}|${dst}|${dstPort}|${r.proto}`;
     let row = rows.get(key);
     if (!row) {
-      row = { src, dst, dstPort, proto: r.proto, records: 0, flows: 0, packets: 0, bytes: 0 };
+      row = {
+        src,
+        dst,
+        dstPort,
+        proto: r.proto,
+        records: 0,
+        flows: 0,
+        packets: 0,
+        bytes: 0,
+        policies: [],
+      };
       rows.set(key, row);
     }
     row.records++;
     row.flows += r.numFlows;
     row.packets += r.packetsIn + r.packetsOut;
     row.bytes += r.bytesIn + r.bytesOut;
+    if (r.policies !== undefined && r.policies !== '-') {
+      let set = policies.get(row);
+      if (!set) {
+        set = new Set();
+        policies.set(row, set);
+      }
+      for (const p of r.policies.split('|')) set.add(p);
+    }
   }
+  for (const [row, set] of policies) row.policies = [...set].sort();
   return [...rows.values()].sort((a, b) => b.packets - a.packets || b.bytes - a.bytes);
+}
+
+/** Whether any row names a policy (then the tables show them). */
+export function namesPolicies(rows: readonly PairRow[]): boolean {
+  return rows.some((r) => r.policies.length > 0);
 }
 
 /**
@@ -116,41 +143,6 @@ export function totals(records: readonly FlowRecord[]): Totals {
     t.lastTime = t.lastTime === undefined ? r.endTime : Math.max(t.lastTime, r.endTime);
   }
   return t;
-}
-
-export interface TimePoint {
-  /** Bucket start, Unix seconds. */
-  t: number;
-  packets: number;
-  records: number;
-}
-
-/**
- * Denied packets per time bucket (by each record's endTime), every bucket
- * from the first to the last present (empty ones as 0), for a chart.
- */
-export function deniedOverTime(records: readonly FlowRecord[], bucketSeconds: number): TimePoint[] {
-  if (!(bucketSeconds > 0)) throw new RangeError(`bucketSeconds must be > 0, got ${bucketSeconds}`);
-  const buckets = new Map<number, TimePoint>();
-  let first = Number.POSITIVE_INFINITY;
-  let last = Number.NEGATIVE_INFINITY;
-  for (const r of records) {
-    if (r.action !== 'deny') continue;
-    const t = Math.floor(r.endTime / bucketSeconds) * bucketSeconds;
-    first = Math.min(first, t);
-    last = Math.max(last, t);
-    let p = buckets.get(t);
-    if (!p) {
-      p = { t, packets: 0, records: 0 };
-      buckets.set(t, p);
-    }
-    p.packets += r.packetsIn + r.packetsOut;
-    p.records++;
-  }
-  const out: TimePoint[] = [];
-  for (let t = first; t <= last; t += bucketSeconds)
-    out.push(buckets.get(t) ?? { t, packets: 0, records: 0 });
-  return out;
 }
 
 /** A bucket size giving at most ~`maxBuckets` buckets over [first, last], in round units. */

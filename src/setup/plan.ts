@@ -3,7 +3,7 @@
  * with what does, as a list of changes (pure), then applied through the SDK.
  * Running it twice makes no changes the second time.
  */
-import { RECORD_FIELDS } from '../format/record.js';
+import { type RecordVariant, recordFields } from '../format/record.js';
 import { QUERY_PACK, queryText } from '../queries/pack.js';
 
 export interface SetupOptions {
@@ -50,18 +50,48 @@ export interface Desired {
 }
 
 /**
- * The space-delimited pattern over the 24 fields. A metric filter's value is
- * one field, so denied packets need two filters into one metric: ingress
- * denies (reporter dst) count packetsIn, egress denies (reporter src)
- * count packetsOut.
+ * The space-delimited pattern over one record variant's fields. A metric
+ * filter's value is one field, so denied packets need a filter per
+ * reporter: ingress denies (reporter dst) count packetsIn, egress denies
+ * (reporter src) count packetsOut.
+ *
+ * And a filter per variant. Without `...`, CloudWatch gives the last named
+ * field the rest of the event (why its documentation asks for a blank `w2`
+ * after `w1=ERROR`), and an event with fewer fields than the pattern does
+ * not match. So the 24-field pattern sees `action` = "deny a b c" on a
+ * 27-field line (no match), the 27-field pattern cannot match a 24-field
+ * line, and each deny line is counted by exactly one filter. A trailing
+ * `...` would serve both with one pattern only if it may match no field at
+ * all, which the documentation does not say.
  */
-export function denyPattern(reporter: 'src' | 'dst'): string {
-  const fields = RECORD_FIELDS.map((f) => {
+export function denyPattern(reporter: 'src' | 'dst', variant: RecordVariant = 24): string {
+  const fields = recordFields(variant).map((f) => {
     if (f === 'action') return 'action = "deny"';
     if (f === 'reporter') return `reporter = "${reporter}"`;
     return f;
   });
   return `[${fields.join(', ')}]`;
+}
+
+/** The denied-packets filters: per reporter, one for each record variant. */
+function deniedFilters(prefix: string, namespace: string): MetricFilterSpec[] {
+  const out: MetricFilterSpec[] = [];
+  for (const variant of [24, 27] as const) {
+    for (const [direction, reporter, value] of [
+      ['ingress', 'dst', '$packetsIn'],
+      ['egress', 'src', '$packetsOut'],
+    ] as const) {
+      out.push({
+        // The 24-field names are those setup always created: existing filters stay as they are.
+        filterName: `${prefix}-denied-${direction}${variant === 27 ? '-with-policies' : ''}`,
+        filterPattern: denyPattern(reporter, variant),
+        metricName: 'DeniedPacketsFromLogs',
+        metricNamespace: namespace,
+        metricValue: value,
+      });
+    }
+  }
+  return out;
 }
 
 export function desiredResources(o: SetupOptions): Desired {
@@ -71,22 +101,7 @@ export function desiredResources(o: SetupOptions): Desired {
     logGroupName: o.logGroupName,
     retentionDays: o.retentionDays,
     tags: { 'flowtrail:cluster': o.clusterName, ...o.tags },
-    metricFilters: [
-      {
-        filterName: `${prefix}-denied-ingress`,
-        filterPattern: denyPattern('dst'),
-        metricName: 'DeniedPacketsFromLogs',
-        metricNamespace: o.namespace,
-        metricValue: '$packetsIn',
-      },
-      {
-        filterName: `${prefix}-denied-egress`,
-        filterPattern: denyPattern('src'),
-        metricName: 'DeniedPacketsFromLogs',
-        metricNamespace: o.namespace,
-        metricValue: '$packetsOut',
-      },
-    ],
+    metricFilters: deniedFilters(prefix, o.namespace),
     alarms: [
       {
         AlarmName: `${prefix}-denied-packets`,

@@ -36,45 +36,65 @@ function keyOf(id: string, e: TruthEntry): string {
 }
 
 /** Parses one `conntrack -E -o extended,timestamp,id` line. */
-export function parseEventLine(
-  line: string,
-): { type: 'NEW' | 'DESTROY'; atMs: number; id: string; entry: TruthEntry } | undefined {
+export function parseEventLine(line: string):
+  | {
+      type: 'NEW' | 'DESTROY';
+      atMs: number;
+      /** The same time in µs, as printed: events of one batch keep their order by it. */
+      atUs: number;
+      id: string;
+      entry: TruthEntry;
+    }
+  | undefined {
   const m = /^\[(\d+)\.(\d+)\]\s+\[(NEW|DESTROY)\]\s+(.*)$/.exec(line.trim());
   if (!m) return undefined;
   const { id, rest } = splitId(m[4]!);
   const entry = parseConntrackList(rest)[0];
   if (!entry) return undefined;
-  const atMs = Number(m[1]) * 1000 + Math.floor(Number(`0.${m[2]}`) * 1000);
-  return { type: m[3] as 'NEW' | 'DESTROY', atMs, id, entry };
+  const atUs = Number(m[1]) * 1_000_000 + Math.floor(Number(`0.${m[2]}`) * 1_000_000);
+  return { type: m[3] as 'NEW' | 'DESTROY', atMs: Math.floor(atUs / 1000), atUs, id, entry };
 }
-
-/** Consecutive listings that showed one key: first and last time, latest counters. */
-interface ListingRun {
-  firstMs: number;
-  lastMs: number;
-  lastListing: number;
-  entry: TruthEntry;
-}
-
-/** What is known of one key at one moment, merged in time order at the end. */
-type Mark =
-  | { kind: 'NEW' | 'DESTROY'; atMs: number; entry: TruthEntry }
-  | { kind: 'RUN'; atMs: number; entry: TruthEntry };
 
 /**
- * Lifetimes of one (id, tuple) key from its marks in time order. The kernel
- * gives a reused 5-tuple the same id when the same slab slot holds it again,
- * so one key can be several connections: a NEW after a DESTROY, or a listing
- * after a DESTROY, starts the next one.
+ * Consecutive listings that showed one key: first and last time (µs, when
+ * the listing had been read), the counters then. A key reopened between two
+ * listings may be two connections in one run: its first and last entries
+ * each go to the connection open at that time (src/soak below).
+ */
+interface ListingRun {
+  firstUs: number;
+  lastUs: number;
+  lastListing: number;
+  first: TruthEntry;
+  last: TruthEntry;
+}
+
+/** What is known of one key at one moment (µs), merged in time order at the end. */
+export type Mark =
+  | { kind: 'NEW' | 'DESTROY'; atUs: number; entry: TruthEntry }
+  | { kind: 'RUN'; atUs: number; entry: TruthEntry };
+
+const sameCounters = (a: TruthEntry, b: TruthEntry): boolean =>
+  a.orig.packets === b.orig.packets &&
+  a.orig.bytes === b.orig.bytes &&
+  a.reply.packets === b.reply.packets &&
+  a.reply.bytes === b.reply.bytes;
+
+/**
+ * Lifetimes of one (id, tuple) key from its marks. The kernel gives a
+ * reused 5-tuple the same id when the same slab slot holds it again, so one
+ * key can be several connections: a NEW after a DESTROY, or a listing after
+ * a DESTROY, starts the next one. Events keep the order conntrack printed
+ * them in (a stable sort by time: one batch shares a timestamp); a DESTROY's
+ * counters are final, a listing's the latest known.
  */
 export function lifetimesOf(marks: Mark[]): TruthConnection[] {
-  // At one instant a NEW comes first and a DESTROY last.
-  const order = { NEW: 0, RUN: 1, DESTROY: 2 } as const;
-  marks.sort((a, b) => a.atMs - b.atMs || order[a.kind] - order[b.kind]);
+  marks.sort((a, b) => a.atUs - b.atUs);
   const out: TruthConnection[] = [];
   let cur: (TruthConnection & { sawNew: boolean; ended: boolean }) | undefined;
   const begin = (m: Mark, sawNew: boolean) => {
-    cur = { entry: m.entry, newAtMs: m.atMs, endAtMs: undefined, sawNew, ended: false };
+    const atMs = Math.floor(m.atUs / 1000);
+    cur = { entry: m.entry, newAtMs: atMs, endAtMs: undefined, sawNew, ended: false };
     out.push(cur);
     return cur;
   };
@@ -84,7 +104,7 @@ export function lifetimesOf(marks: Mark[]): TruthConnection[] {
       if (open && !open.sawNew) {
         // Listed before its NEW was read: the same connection.
         open.sawNew = true;
-        open.newAtMs = Math.min(open.newAtMs ?? m.atMs, m.atMs);
+        open.newAtMs = Math.min(open.newAtMs ?? m.atUs / 1000, Math.floor(m.atUs / 1000));
       } else {
         // A NEW while one is open: that one's DESTROY was lost; it keeps its last counters.
         if (open) open.ended = true;
@@ -92,15 +112,23 @@ export function lifetimesOf(marks: Mark[]): TruthConnection[] {
       }
     } else if (m.kind === 'RUN') {
       if (open) open.entry = m.entry;
+      // Listed just before its DESTROY (the listing is timed when it was read): the same one.
+      else if (cur && sameCounters(cur.entry, m.entry)) continue;
       else begin(m, false);
     } else if (open) {
       // DESTROY carries the final counters.
       open.entry = m.entry;
-      open.endAtMs = m.atMs;
+      open.endAtMs = Math.floor(m.atUs / 1000);
       open.ended = true;
     } else {
-      out.push({ entry: m.entry, newAtMs: undefined, endAtMs: m.atMs });
-      cur = undefined;
+      cur = {
+        entry: m.entry,
+        newAtMs: undefined,
+        endAtMs: Math.floor(m.atUs / 1000),
+        sawNew: false,
+        ended: true,
+      };
+      out.push(cur);
     }
   }
   return out.map(({ entry, newAtMs, endAtMs }) => ({ entry, newAtMs, endAtMs }));
@@ -124,7 +152,12 @@ export class TruthLog {
     private readonly path: string,
   ) {}
 
-  static start(node: SimNode, path: string): TruthLog {
+  /**
+   * `listEveryMs`: how often to list the table besides the last listing at
+   * stop (0: never; then the events alone are the account, exact as long as
+   * `conntrack -E` loses none: check `failure` and `stderr`).
+   */
+  static start(node: SimNode, path: string, options: { listEveryMs?: number } = {}): TruthLog {
     const child = node.spawn([
       'sh',
       '-c',
@@ -137,7 +170,8 @@ export class TruthLog {
     child.once('exit', (code) => {
       if (!log.stopping) log.failure = `conntrack -E exited early (${code}): ${log.stderr.trim()}`;
     });
-    log.poller = setInterval(() => log.list(), 2_000);
+    const every = options.listEveryMs ?? 2_000;
+    if (every > 0) log.poller = setInterval(() => log.list(), every);
     return log;
   }
 
@@ -147,13 +181,14 @@ export class TruthLog {
    * a new connection); runs are few per key, so an hour of listings stays small.
    */
   list(): void {
-    const now = Date.now();
     let text: string;
     try {
       text = this.node.exec(['conntrack', '-L', '-o', 'extended,id']);
     } catch {
       return;
     }
+    // Read now: the kernel's snapshot is no later than this.
+    const nowUs = Date.now() * 1000;
     const seq = ++this.listings;
     for (const line of text.split('\n')) {
       const { id, rest } = splitId(line);
@@ -162,12 +197,17 @@ export class TruthLog {
       const key = keyOf(id, entry);
       const runs = this.runs.get(key);
       const last = runs?.at(-1);
-      if (last && last.lastListing === seq - 1) {
-        last.lastMs = now;
+      // Counters below the last listing's: another connection on the key.
+      const below =
+        last !== undefined &&
+        (entry.orig.packets < last.last.orig.packets ||
+          entry.reply.packets < last.last.reply.packets);
+      if (last && last.lastListing === seq - 1 && !below) {
+        last.lastUs = nowUs;
         last.lastListing = seq;
-        last.entry = entry;
+        last.last = entry;
       } else {
-        const run = { firstMs: now, lastMs: now, lastListing: seq, entry };
+        const run = { firstUs: nowUs, lastUs: nowUs, lastListing: seq, first: entry, last: entry };
         if (runs) runs.push(run);
         else this.runs.set(key, [run]);
       }
@@ -188,12 +228,15 @@ export class TruthLog {
       if (l) l.push(m);
       else marks.set(key, [m]);
     };
-    for (const [key, runs] of this.runs) {
-      for (const r of runs) add(key, { kind: 'RUN', atMs: r.firstMs, entry: r.entry });
-    }
     for (const line of readFileSync(this.path, 'utf8').split('\n')) {
       const ev = parseEventLine(line);
-      if (ev) add(keyOf(ev.id, ev.entry), { kind: ev.type, atMs: ev.atMs, entry: ev.entry });
+      if (ev) add(keyOf(ev.id, ev.entry), { kind: ev.type, atUs: ev.atUs, entry: ev.entry });
+    }
+    for (const [key, runs] of this.runs) {
+      for (const r of runs) {
+        add(key, { kind: 'RUN', atUs: r.firstUs, entry: r.first });
+        if (r.lastUs > r.firstUs) add(key, { kind: 'RUN', atUs: r.lastUs, entry: r.last });
+      }
     }
     this.connectionsMerged = [...marks.values()].flatMap(lifetimesOf);
   }

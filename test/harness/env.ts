@@ -5,6 +5,7 @@
  * a skipped test proves nothing.
  */
 import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 
 export const underCI = process.env.CI === 'true' || process.env.CI === '1';
 
@@ -38,3 +39,14 @@ export const skipMoto = !underCI && missingForMoto().length > 0;
 if (skipKernel) {
   console.warn(`kernel tests skipped: missing ${missingForKernel().join(', ')}`);
 }
+
+/** Debian's chromium, which the report's browser test drives (scripts/host-deps.sh installs it). */
+export const CHROMIUM = '/usr/bin/chromium';
+
+export function missingForBrowser(): string[] {
+  return existsSync(CHROMIUM) ? [] : [`${CHROMIUM} (apt-get install chromium)`];
+}
+
+/** True when the browser test should be skipped (never under CI). */
+export const skipBrowser = !underCI && missingForBrowser().length > 0;
+if (skipBrowser) console.warn(`browser tests skipped: missing ${missingForBrowser().join(', ')}`);

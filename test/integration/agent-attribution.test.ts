@@ -37,6 +37,7 @@ async function runAgent(
       `endpoints: { file: ${join(dir, 'endpoints.yaml')}, graceSeconds: 600 }`,
       `flowLogs: { flushIntervalSeconds: 2, aggregationKindForAllowed: ${kind} }`,
       `sinks: { file: { path: ${out} } }`,
+      `spool: { dir: ${join(dir, `spool-${kind}`)} }`,
       `http: { listen: '' }`,
     ].join('\n'),
   );

@@ -63,7 +63,8 @@ describe.skipIf(skipKernel)('agent → file sink on a simulated node', () => {
   let deniedSent = 0;
 
   beforeAll(async () => {
-    node = await SimNode.create({ timeWaitSeconds: 2 });
+    // TIME_WAIT outlives the lookups below however loaded the machine: dumps complete connections there.
+    node = await SimNode.create({ timeWaitSeconds: 10 });
     client = node.addPod({
       namespace: 'client',
       name: 'client-7f9c6d5b8-abcde',
@@ -110,6 +111,7 @@ describe.skipIf(skipKernel)('agent → file sink on a simulated node', () => {
         `endpoints: { file: ${endpoints} }`,
         'flowLogs: { flushIntervalSeconds: 2, aggregationKindForAllowed: 0, aggregationKindForDenied: 0 }',
         `sinks: { file: { path: ${out} } }`,
+        `spool: { dir: ${join(dir, 'spool')} }`,
         `http: { listen: '' }`,
         'log: { level: debug }',
       ].join('\n'),
@@ -138,7 +140,7 @@ describe.skipIf(skipKernel)('agent → file sink on a simulated node', () => {
     await early.done;
     await sleep(300);
     record('early', { src: client.ip, dst: backendA.ip, sport: early.sport, dport: 6379 });
-    await sleep(3_000); // past two flushes and TIME_WAIT
+    await sleep(4_500); // past two flushes
     await stopProcess(agent, 10_000);
     records = readFileSync(out, 'utf8')
       .split('\n')

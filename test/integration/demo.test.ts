@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { DemoResult } from '../../src/demo/run.js';
+import { TALKS } from '../../src/demo/stars.js';
 import type { FlowRecord } from '../../src/format/record.js';
 import { listSystemNamespaces } from '../../src/sim/netns.js';
 import { skipKernel, skipMoto } from '../harness/env.js';
@@ -78,6 +79,29 @@ describe.skipIf(skipKernel || skipMoto)('flowtrail demo', () => {
         `${src} → ${dst} allowed before policy`,
       ).toBe(true);
     }
+
+    // Policy names are on by default (27-field records): every deny names the default deny,
+    // and each allowed pair names the policy that allowed it (NFLOG on its connections' first
+    // packets: in the intervals its connections started).
+    expect(records.every((r) => r.policies !== undefined && r.srcNameAggr !== undefined)).toBe(
+      true,
+    );
+    for (const r of records.filter((x) => x.action === 'deny'))
+      expect(r.policies).toBe('default.default-deny');
+    for (const t of TALKS) {
+      if (!t.allowedBy) continue;
+      const named = records.filter(
+        (r) =>
+          r.action === 'allow' &&
+          r.srcName.startsWith(`${t.from}-`) &&
+          (t.to === 'internet' ? r.dstType === 'net' : r.dstName.startsWith(`${t.to}-`)) &&
+          r.policies!.split('|').includes(t.allowedBy!),
+      );
+      expect(named.length, `${t.from} → ${t.to} names ${t.allowedBy}`).toBeGreaterThan(0);
+    }
+    // No policy names what it did not decide.
+    const decided = new Set(['default.default-deny', '-', ...TALKS.map((t) => t.allowedBy)]);
+    for (const r of records) for (const p of r.policies!.split('|')) expect(decided).toContain(p);
 
     const internet = records.filter(
       (r) => r.action === 'allow' && r.srcName.startsWith('frontend-') && r.dstType === 'net',

@@ -51,6 +51,9 @@ const GOOD = [
   `${T1 - 300} ${T1} wep dev client-* - wep prod api-7d9-* - - - 6 - 8080 3 2 1 dst 30 25 4000 3000 allow`,
   `${T2 - 300} ${T2} wep dev client-* - wep prod db-0 - - 10.244.2.9 6 - 5432 1 1 0 dst 7 0 420 0 deny`,
   `${T2 - 300} ${T2} wep prod api-* - wep kube-system kube-dns-* - - - 17 - 53 4 4 4 src 4 4 300 500 allow`,
+  // The 27-field variant (flowLogs.includePolicies): aggregated names and the deciding policies.
+  `${T2 - 300} ${T2} wep dev client-7c9-x2x7q - wep prod db-0 - 10.244.1.7 10.244.2.9 6 - 5432 1 1 0 dst 7 0 420 0 deny client-7c9-* db-* default.default-deny|prod.db-ingress`,
+  `${T2 - 300} ${T2} wep prod api-* - net - pub - - - 6 - 443 2 2 2 src 9 8 900 1200 allow api-* pub -`,
 ];
 const BAD = [
   'not a flow record',
@@ -117,7 +120,7 @@ describe.skipIf(skipMoto)(
           roleArn: 'arn:aws:iam::123456789012:role/cwl-to-kinesis',
         }),
       );
-      const lines = [GOOD[0]!, GOOD[1]!, BAD[0]!, GOOD[2]!, BAD[1]!, GOOD[3]!];
+      const lines = [GOOD[0]!, GOOD[1]!, BAD[0]!, GOOD[2]!, BAD[1]!, GOOD[3]!, GOOD[4]!, GOOD[5]!];
       await cw.send(
         new PutLogEventsCommand({
           logGroupName: GROUP,
@@ -199,6 +202,42 @@ describe.skipIf(skipMoto)(
       const aggregated = docs.get(eventIds.get(GOOD[1]!)!) as Record<string, unknown>;
       for (const f of ['srcIP', 'dstIP', 'srcPort', 'srcLabels', 'dstLabels'])
         expect(aggregated).not.toHaveProperty(f);
+      // A 27-field record: its names aggregated and its policies as a keyword array.
+      expect(docs.get(eventIds.get(GOOD[4]!)!)).toEqual({
+        '@timestamp': new Date(T2 * 1000).toISOString(),
+        startTime: new Date((T2 - 300) * 1000).toISOString(),
+        endTime: new Date(T2 * 1000).toISOString(),
+        srcType: 'wep',
+        srcNamespace: 'dev',
+        srcName: 'client-7c9-x2x7q',
+        dstType: 'wep',
+        dstNamespace: 'prod',
+        dstName: 'db-0',
+        srcIP: '10.244.1.7',
+        dstIP: '10.244.2.9',
+        proto: 6,
+        dstPort: 5432,
+        numFlows: 1,
+        numFlowsStarted: 1,
+        numFlowsCompleted: 0,
+        reporter: 'dst',
+        packetsIn: 7,
+        packetsOut: 0,
+        bytesIn: 420,
+        bytesOut: 0,
+        action: 'deny',
+        srcNameAggr: 'client-7c9-*',
+        dstNameAggr: 'db-*',
+        policies: ['default.default-deny', 'prod.db-ingress'],
+        logGroup: GROUP,
+        logStream: STREAM,
+      });
+      // No policy ('-'): no policies field, as for a 24-field record.
+      const noPolicy = docs.get(eventIds.get(GOOD[5]!)!) as Record<string, unknown>;
+      expect(noPolicy).toMatchObject({ srcNameAggr: 'api-*', dstNameAggr: 'pub', action: 'allow' });
+      expect(noPolicy).not.toHaveProperty('policies');
+      for (const m of GOOD.slice(0, 4))
+        expect(docs.get(eventIds.get(m)!)).not.toHaveProperty('srcNameAggr');
       // Unparsable events are logged with their ids (dead letter), never indexed.
       const dead = logs.filter((l) => String(l.msg).startsWith('dead letter'));
       expect(dead.map((l) => l.id).sort()).toEqual(BAD.map((m) => eventIds.get(m)!).sort());
@@ -413,14 +452,24 @@ describe('Elasticsearch subscription function: payload edge cases and shipped fi
           JSON.parse(l) as {
             id: string;
             type: string;
-            attributes: { title: string };
+            attributes: { title: string; columns?: string[] };
             references: { id: string; type: string }[];
           },
       );
+    // Saved searches show mapped fields only.
+    const props = JSON.parse(
+      readFileSync(
+        new URL('../../deploy/elasticsearch/index-template.json', import.meta.url),
+        'utf8',
+      ),
+    ).template.mappings.properties as Record<string, unknown>;
+    for (const o of objects)
+      for (const c of o.attributes.columns ?? []) expect(props, `${o.id}: ${c}`).toHaveProperty(c);
     const ids = new Set(objects.map((o) => `${o.type}:${o.id}`));
     for (const o of objects)
       for (const r of o.references) expect(ids.has(`${r.type}:${r.id}`)).toBe(true);
     const titles = objects.map((o) => o.attributes.title);
+    expect(titles).toContain('flowtrail: denied flows and the policies that denied them');
     expect(titles).toContain('flowtrail: endpoints with egress to the internet');
     expect(titles).toContain('flowtrail: cross-namespace ingress to prod');
   });

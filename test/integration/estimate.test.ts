@@ -3,7 +3,9 @@
  * replicas of a few client deployments calling a few server deployments
  * with many source ports, a long-lived connection, and denied attempts.
  * The bytes it reports per kind must equal the bytes of the records actually
- * re-aggregated — computed here a second way, on the encoded lines.
+ * re-aggregated — computed here a second way, on the encoded lines — in the
+ * record variant the config writes (27 fields by default, 24 without
+ * policies), from input of either variant.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -106,16 +108,35 @@ function generateDay(): FlowRecord[] {
   return out;
 }
 
+/**
+ * The day with the 27-field variant's fields: aggregated names, and the
+ * policies that decided (allowed connections name one of two policies, so
+ * folding source ports unites them).
+ */
+function withPolicies(records: readonly FlowRecord[]): FlowRecord[] {
+  return records.map((r) => ({
+    ...r,
+    srcNameAggr: r.srcType === 'wep' ? cut(r.srcName) : r.srcName,
+    dstNameAggr: r.dstType === 'wep' ? cut(r.dstName) : r.dstName,
+    policies:
+      r.action === 'deny'
+        ? 'default.default-deny'
+        : `shop.allow-${r.bytesOut % 2 === 0 ? 'even' : 'odd'}|shop.base`,
+  }));
+}
+
+/** A pod name's prefix, as the agent cuts it. */
+const cut = (name: string) =>
+  /^(.*-[a-z0-9]{6,10}-)[a-z0-9]{5}$/.exec(name)?.[1]?.concat('*') ??
+  /^(.*-)\d+$/.exec(name)?.[1]?.concat('*') ??
+  name;
+
 /** The reference: re-aggregate encoded lines by editing their fields. */
 function referenceBytes(
   lines: readonly string[],
   kind: 0 | 1 | 2,
 ): { records: number; bytes: number } {
-  const cut = (name: string) =>
-    /^(.*-[a-z0-9]{6,10}-)[a-z0-9]{5}$/.exec(name)?.[1]?.concat('*') ??
-    /^(.*-)\d+$/.exec(name)?.[1]?.concat('*') ??
-    name;
-  const groups = new Map<string, number[]>();
+  const groups = new Map<string, { sums: number[]; policies: Set<string> }>();
   const COUNTERS = [15, 16, 17, 19, 20, 21, 22];
   for (const line of lines) {
     const f = line.split(' ');
@@ -126,19 +147,23 @@ function referenceBytes(
       f[10] = '-';
       f[11] = '-';
     }
+    // 27 fields: the policies unite, sorted ('-' when none).
+    const policies = f.length === 27 ? f.pop()!.split('|') : undefined;
     const key = f.map((v, i) => (COUNTERS.includes(i) ? '#' : v)).join(' ');
-    const sums = groups.get(key) ?? COUNTERS.map(() => 0);
+    const g = groups.get(key) ?? { sums: COUNTERS.map(() => 0), policies: new Set<string>() };
     COUNTERS.forEach((i, j) => {
-      sums[j]! += Number(f[i]);
+      g.sums[j]! += Number(f[i]);
     });
-    groups.set(key, sums);
+    for (const p of policies ?? []) if (p !== '-') g.policies.add(p);
+    groups.set(key, g);
   }
   let bytes = 0;
-  for (const [key, sums] of groups) {
+  for (const [key, { sums, policies }] of groups) {
     const f = key.split(' ');
     COUNTERS.forEach((i, j) => {
       f[i] = String(sums[j]);
     });
+    if (f.length === 26) f.push(policies.size > 0 ? [...policies].sort().join('|') : '-');
     bytes += Buffer.byteLength(f.join(' '));
   }
   return { records: groups.size, bytes };
@@ -150,22 +175,35 @@ describe('flowtrail estimate', () => {
   const lines = records.map((r) => encodeRecord(r));
   const file = join(dir, 'day.log');
   writeFileSync(file, `${lines.join('\n')}\n`);
+  const lines27 = withPolicies(records).map((r) => encodeRecord(r, { variant: 27 }));
+  const file27 = join(dir, 'day27.log');
+  writeFileSync(file27, `${lines27.join('\n')}\n`);
+  // Each run re-aggregates a day of records (seconds on this machine): each is made once.
+  const runs = new Map<string, Estimate>();
+  const run = (...args: string[]): Estimate => {
+    const key = args.join(' ');
+    let e = runs.get(key);
+    if (!e) {
+      e = JSON.parse(
+        execFileSync(process.execPath, [CLI, 'estimate', ...args, '--json'], { encoding: 'utf8' }),
+      ) as Estimate;
+      runs.set(key, e);
+    }
+    return structuredClone(e);
+  };
 
-  it('reports, per kind, exactly the bytes of the re-aggregated records', () => {
-    const out = execFileSync(process.execPath, [CLI, 'estimate', '--file', file, '--json'], {
-      encoding: 'utf8',
-    });
-    const e = JSON.parse(out) as Estimate;
+  /** The estimate's per-kind and configured bytes equal the reference over `want` lines. */
+  function expectReference(e: Estimate, want: readonly string[]): void {
     expect(e.inputKind).toBe(0);
     expect(e.inputRecords).toBe(records.length);
     expect(e.spanSeconds).toBe(86_400);
     for (const kind of [0, 1, 2] as const) {
       const row = e.rows.find((r) => r.kind === kind)!;
-      const want = referenceBytes(lines, kind);
-      expect({ kind, records: row.records, bytes: row.bytes }).toEqual({ kind, ...want });
+      const ref = referenceBytes(want, kind);
+      expect({ kind, records: row.records, bytes: row.bytes }).toEqual({ kind, ...ref });
       // A day of input: per-day figures are the totals.
-      expect(row.bytesPerDay).toBe(want.bytes);
-      expect(row.ingestGbPerDay).toBeCloseTo((want.bytes + 26 * want.records) / 1e9, 12);
+      expect(row.bytesPerDay).toBe(ref.bytes);
+      expect(row.ingestGbPerDay).toBeCloseTo((ref.bytes + 26 * ref.records) / 1e9, 12);
       expect(row.monthlyUsdStandard).toBeCloseTo(row.ingestGbPerDay * 30 * 0.5, 12);
       expect(row.monthlyUsdInfrequentAccess).toBeCloseTo(row.ingestGbPerDay * 30 * 0.25, 12);
     }
@@ -176,14 +214,42 @@ describe('flowtrail estimate', () => {
     // The defaults (allowed kind 2, denied kind 1) = kind-2 allowed + kind-1 denied.
     const configured = e.rows.find((r) => r.kind === 'configured')!;
     const allowedK2 = referenceBytes(
-      lines.filter((l) => l.endsWith(' allow')),
+      want.filter((l) => / allow( |$)/.test(l)),
       2,
     );
     const deniedK1 = referenceBytes(
-      lines.filter((l) => l.endsWith(' deny')),
+      want.filter((l) => / deny( |$)/.test(l)),
       1,
     );
     expect(configured.bytes).toBe(allowedK2.bytes + deniedK1.bytes);
+  }
+
+  it('reports, per kind, exactly the bytes of the re-aggregated 24-field records', () => {
+    const off = ['--set', 'flowLogs.includePolicies=false'];
+    const e = run('--file', file, ...off);
+    expectReference(e, lines);
+    expect(e.notes).toEqual([]);
+    // The same flows read from 27-field records: the same answer.
+    expect(run('--file', file27, ...off)).toEqual(e);
+  });
+
+  it('with includePolicies, the bytes of the 27-field records, policies united as the agent does', () => {
+    const on = ['--set', 'flowLogs.includePolicies=true'];
+    const e = run('--file', file27, ...on);
+    expectReference(e, lines27);
+    expect(e.notes).toEqual([]);
+    // The 27-field lines are longer: policies cost bytes, and estimate says how many.
+    const off = run('--file', file27, '--set', 'flowLogs.includePolicies=false');
+    expect(e.rows[0]!.bytes).toBeGreaterThan(off.rows[0]!.bytes);
+    // From 24-field records the policy names are unknown: '-', and a note says so.
+    const from24 = run('--file', file, ...on);
+    expectReference(
+      from24,
+      withPolicies(records).map((r) => encodeRecord({ ...r, policies: '-' }, { variant: 27 })),
+    );
+    expect(from24.notes).toEqual([
+      `${records.length} of ${records.length} records have 24 fields, without policy names: their 27-field bytes count '-' for policies (a lower bound)`,
+    ]);
   });
 
   it('applies the volume controls and prices from the config', () => {

@@ -245,7 +245,7 @@ describe.skipIf(skipKernel || skipMoto)('loss made visible: overrun storm and a 
       expect(l).toMatchObject({ event: 'loss', node: node.nodeName });
       expect(l.windowEndMs).toBeGreaterThanOrEqual(l.windowStartMs);
     }
-    // The records stream stays pure: only 24-field records and the prefill lines.
+    // The records stream stays pure: only flow records and the prefill lines.
     expect(records.length).toBeGreaterThan(0);
   });
 });

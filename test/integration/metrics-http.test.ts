@@ -283,6 +283,7 @@ describe('/metrics', () => {
       spool_full: 5,
       spool_corrupt: 6,
       rejected: 7,
+      inconsistent: 8,
     });
     for (const f of fams.values()) {
       if (!f.name.startsWith('flowtrail_') || f.name === 'flowtrail_build_info') continue;

@@ -1,6 +1,7 @@
 /**
  * `flowtrail report` from a record file and from CloudWatch (moto): the same
- * records give the same, exact answers; bad lines are counted, not fatal.
+ * records give the same, exact answers, in 24 or 27 fields (which add the
+ * policies that decided); bad lines are counted, not fatal.
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -78,12 +79,26 @@ const records: FlowRecord[] = [
   }),
 ];
 
+/** The same records in the 27-field variant: aggregated names and the policies that decided. */
+const POLICIES = ['shop.allow-api|shop.base', 'shop.allow-api', 'default.default-deny', '-'];
+const with27 = records.map((r, i) => ({
+  ...r,
+  srcNameAggr: r.srcName,
+  dstNameAggr: r.dstName,
+  policies: POLICIES[i]!,
+}));
+
 describe.skipIf(skipMoto)('flowtrail report', () => {
   let moto: Moto;
   const dir = mkdtempSync(join(tmpdir(), 'ft-report-'));
   const file = join(dir, 'flows.log');
+  const file27 = join(dir, 'flows27.log');
   beforeAll(async () => {
     writeFileSync(file, `${records.map((r) => encodeRecord(r)).join('\n')}\nnot a record\n`);
+    writeFileSync(
+      file27,
+      `${with27.map((r) => encodeRecord(r, { variant: 27 })).join('\n')}\nnot a record\n`,
+    );
     moto = await startMoto();
     const logs = new CloudWatchLogsClient(awsTestConfig(moto.endpoint));
     // The same records under a free name and under the name of cluster rtest.
@@ -101,10 +116,26 @@ describe.skipIf(skipMoto)('flowtrail report', () => {
         }),
       );
     }
+    // A group written before and after includePolicies changed: both variants side by side.
+    await logs.send(new CreateLogGroupCommand({ logGroupName: 'mixed' }));
+    await logs.send(new CreateLogStreamCommand({ logGroupName: 'mixed', logStreamName: 's' }));
+    await logs.send(
+      new PutLogEventsCommand({
+        logGroupName: 'mixed',
+        logStreamName: 's',
+        logEvents: with27.map((r, i) => ({
+          timestamp: r.endTime * 1000,
+          message: encodeRecord(r, { variant: i % 2 === 0 ? 24 : 27 }),
+        })),
+      }),
+    );
   });
   afterAll(async () => {
     await moto?.stop();
   });
+  /** `report --json` from a log group on moto. */
+  const fromGroup = (name: string) =>
+    run(['--log-group', name, '--region', 'us-east-1', '--endpoint', moto.endpoint, '--json']);
 
   it('answers from a file with exact sums, counting the bad line', async () => {
     const r = await run(['--file', file, '--json']);
@@ -124,6 +155,7 @@ describe.skipIf(skipMoto)('flowtrail report', () => {
         flows: 1,
         packets: 7,
         bytes: 420,
+        policies: [],
       },
     ]);
     expect(q['Who connected into namespace prod from another namespace?']).toEqual([
@@ -136,6 +168,7 @@ describe.skipIf(skipMoto)('flowtrail report', () => {
         flows: 4,
         packets: 28,
         bytes: 2700,
+        policies: [],
       },
     ]);
     expect(q['Which pods sent traffic to the public internet?'][0]).toMatchObject({
@@ -148,15 +181,7 @@ describe.skipIf(skipMoto)('flowtrail report', () => {
 
   it('answers the same from CloudWatch', async () => {
     const fromFile = JSON.parse((await run(['--file', file, '--json'])).stdout);
-    const r = await run([
-      '--log-group',
-      'g',
-      '--region',
-      'us-east-1',
-      '--endpoint',
-      moto.endpoint,
-      '--json',
-    ]);
+    const r = await fromGroup('g');
     expect(r.status).toBe(0);
     const fromCw = JSON.parse(r.stdout);
     expect(fromCw.answers).toEqual(fromFile.answers);
@@ -200,14 +225,62 @@ describe.skipIf(skipMoto)('flowtrail report', () => {
     expect(down.stderr).not.toMatch(/\n\s+at /);
   });
 
+  it('answers the same from 27-field records, naming the policies of each row', async () => {
+    const from24 = JSON.parse((await run(['--file', file, '--json'])).stdout);
+    const r = await run(['--file', file27, '--json']);
+    expect(r.status).toBe(0);
+    const from27 = JSON.parse(r.stdout);
+    expect(from27.totals).toEqual(from24.totals);
+    const q = from27.answers;
+    expect(q['Which flows did policy deny, and between whom?'][0].policies).toEqual([
+      'default.default-deny',
+    ]);
+    // Two records in one row: their policies united, sorted.
+    expect(q['Who connected into namespace prod from another namespace?'][0].policies).toEqual([
+      'shop.allow-api',
+      'shop.base',
+    ]);
+    expect(q['Which pods sent traffic to the public internet?'][0].policies).toEqual([]);
+    const strip = (answers: Record<string, { policies: string[] }[]>) =>
+      Object.fromEntries(
+        Object.entries(answers).map(([k, rows]) => [
+          k,
+          rows.map(({ policies: _, ...rest }) => rest),
+        ]),
+      );
+    expect(strip(from27.answers)).toEqual(strip(from24.answers));
+    // The text table shows the policies column, and only when there are some.
+    const text27 = (await run(['--file', file27])).stdout;
+    const text24 = (await run(['--file', file])).stdout;
+    expect(text27).toContain('policies');
+    expect(text27).toContain('default.default-deny');
+    expect(text24).not.toContain('policies');
+    // A log group holding both variants: the same totals and pairs.
+    const mixed = await fromGroup('mixed');
+    expect(mixed.status).toBe(0);
+    const fromMixed = JSON.parse(mixed.stdout);
+    expect(fromMixed.totals).toEqual(from24.totals);
+    expect(strip(fromMixed.answers)).toEqual(strip(from24.answers));
+    // Records 1 and 3 (odd) were written with 27 fields: only their policies show.
+    expect(
+      fromMixed.answers['Who connected into namespace prod from another namespace?'][0].policies,
+    ).toEqual(['shop.allow-api']);
+  });
+
   it('filters by action and namespace, prints CSV, and rejects a bad --since', async () => {
     const denyOnly = JSON.parse((await run(['--file', file, '--json', '--action', 'deny'])).stdout);
     expect(denyOnly.totals.records).toBe(1);
     const csv = (await run(['--file', file, '--csv', '--namespace', 'prod'])).stdout
       .trim()
       .split('\n');
-    expect(csv[0]).toBe('question,source,destination,port,proto,flows,packets,bytes');
+    expect(csv[0]).toBe('question,source,destination,port,proto,flows,packets,bytes,policies');
     expect(csv.length).toBeGreaterThan(1);
+    const csv27 = (await run(['--file', file27, '--csv', '--action', 'deny'])).stdout
+      .trim()
+      .split('\n');
+    expect(csv27[1]).toBe(
+      '"Which flows did policy deny, and between whom?",client/client-*,prod/db-*,6379,6,1,7,420,default.default-deny',
+    );
     const bad = await run(['--file', file, '--since', 'yesterday-ish']);
     expect(bad.status).toBe(2);
     expect(bad.stderr).toContain(

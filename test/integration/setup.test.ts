@@ -11,7 +11,7 @@ import {
   ListTagsForResourceCommand,
 } from '@aws-sdk/client-cloudwatch-logs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { QUERY_PACK } from '../../src/queries/pack.js';
+import { PARSE_LINE, QUERY_PACK } from '../../src/queries/pack.js';
 import { FaultProxy } from '../../src/sim/fault-proxy.js';
 import { awsTestConfig, type Moto, startMoto } from '../../src/sim/moto.js';
 import { runCli } from '../harness/cli.js';
@@ -121,7 +121,9 @@ describe.skipIf(skipMoto)('flowtrail setup (moto)', () => {
         .sort(),
     ).toEqual([
       ['flowtrail-prod-eu-denied-egress', 'DeniedPacketsFromLogs', '$packetsOut'],
+      ['flowtrail-prod-eu-denied-egress-with-policies', 'DeniedPacketsFromLogs', '$packetsOut'],
       ['flowtrail-prod-eu-denied-ingress', 'DeniedPacketsFromLogs', '$packetsIn'],
+      ['flowtrail-prod-eu-denied-ingress-with-policies', 'DeniedPacketsFromLogs', '$packetsIn'],
     ]);
     expect(filters.every((f) => f.filterPattern?.includes('action = "deny"'))).toBe(true);
     const cw = new CloudWatchClient(awsTestConfig(moto.endpoint));
@@ -147,7 +149,7 @@ describe.skipIf(skipMoto)('flowtrail setup (moto)', () => {
     });
     expect([...queries.keys()].sort()).toEqual(QUERY_PACK.map((q) => `flowtrail/${q.name}`).sort());
     for (const q of queries.values()) {
-      expect(q.queryString.startsWith('parse @message "* * *')).toBe(true);
+      expect(q.queryString.startsWith(`${PARSE_LINE}\n| `)).toBe(true);
       expect(q.logGroupNames).toEqual(['flowtrail-flowlogs-prod-eu']);
     }
   });

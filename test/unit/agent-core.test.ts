@@ -37,12 +37,20 @@ function record(startTime: number, endTime: number, packets: number): FlowRecord
 
 /** A flow table that records what it was given and reports one record per flush. */
 class FakeTable implements FlowTablePort {
+  /** Entries of each completed dump. */
   dumps: number[] = [];
   flushes: [number, number][] = [];
+  private entries = 0;
   onConntrackEvent() {}
   onNflog() {}
-  applyDump(events: readonly ConntrackEvent[]) {
-    this.dumps.push(events.length);
+  beginDump() {
+    this.entries = 0;
+  }
+  onDumpEvent() {
+    this.entries++;
+  }
+  endDump() {
+    this.dumps.push(this.entries);
   }
   flush(startMs: number, endMs: number) {
     this.flushes.push([startMs, endMs]);
@@ -50,15 +58,18 @@ class FakeTable implements FlowTablePort {
   }
 }
 
+/** The kernel's table: two connections at start-up, one afterwards. */
 class FakeCapture implements CapturePort {
   closed = false;
   dumpFails = false;
-  async start() {
-    return [{} as ConntrackEvent, {} as ConntrackEvent];
-  }
-  async dump() {
+  private started = false;
+  async start() {}
+  async dumpInto(onEvent: (ev: ConntrackEvent) => void) {
+    const n = this.started ? 1 : 2;
+    this.started = true;
     if (this.dumpFails) throw new Error('ENOBUFS');
-    return [{} as ConntrackEvent];
+    for (let i = 0; i < n; i++) onEvent({} as ConntrackEvent);
+    return n;
   }
   async close() {
     this.closed = true;
@@ -162,12 +173,11 @@ describe('agent core', () => {
     expect(core.stats.flushErrors).toBe(1);
   });
 
-  it('streams the flush dump entry by entry when both sides can, and ends it only when it completed', async () => {
+  it('ends a dump only when it completed; resync dumps never run inside another dump', async () => {
     const log: string[] = [];
     const table: FlowTablePort = {
       onConntrackEvent() {},
       onNflog() {},
-      applyDump: (evs) => log.push(`applyDump ${evs.length}`),
       beginDump: () => log.push('begin'),
       onDumpEvent: () => log.push('entry'),
       endDump: () => log.push('end'),
@@ -175,10 +185,10 @@ describe('agent core', () => {
     };
     let fail = false;
     const capture: CapturePort = {
-      start: async () => [],
-      dump: async () => [],
+      start: async () => {},
       dumpInto: async (onEvent) => {
         onEvent({} as ConntrackEvent);
+        await new Promise((r) => setTimeout(r, 100));
         onEvent({} as ConntrackEvent);
         if (fail) throw new Error('EINTR');
         return 2;
@@ -194,13 +204,48 @@ describe('agent core', () => {
       now: () => Date.now(),
       logger: silentLogger(),
     });
-    await core.start();
-    await vi.advanceTimersByTimeAsync(10_000);
-    expect(log).toEqual(['applyDump 0', 'begin', 'entry', 'entry', 'end']);
+    const started = core.start();
+    await vi.advanceTimersByTimeAsync(100);
+    await started;
+    expect(log).toEqual(['begin', 'entry', 'entry', 'end']);
+    log.length = 0;
+    await vi.advanceTimersByTimeAsync(9_950);
+    // Overruns while the flush dump runs: one resync after it, not inside it.
+    core.resync();
+    core.resync();
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(log).toEqual([
+      ...['begin', 'entry', 'entry', 'end'],
+      ...['begin', 'entry', 'entry', 'end'],
+    ]);
+    expect(core.stats.resyncs).toBe(1);
     fail = true;
     log.length = 0;
     await vi.advanceTimersByTimeAsync(10_000);
     expect(log).toEqual(['begin', 'entry', 'entry']);
+    await vi.advanceTimersByTimeAsync(100);
+    const stopped = core.stop();
+    await vi.advanceTimersByTimeAsync(200);
+    await stopped;
+  });
+
+  it('resumes where the last run reported: the first interval begins at the restored end', async () => {
+    const sink = new MemorySink();
+    const table = new FakeTable();
+    const core = new AgentCore({
+      table,
+      capture: new FakeCapture(),
+      sinks: [sink],
+      encode: (r) => `${r.startTime} ${r.endTime}`,
+      flushIntervalMs: 10_000,
+      now: () => Date.now(),
+      logger: silentLogger(),
+      resumeFromMs: now - 42_000,
+    });
+    await core.start();
+    await vi.advanceTimersByTimeAsync(1);
+    // Due at once: the interval since the last report is already long.
+    expect(table.flushes[0]).toEqual([now - 42_000, now]);
     await core.stop();
   });
 

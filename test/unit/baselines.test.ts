@@ -45,15 +45,24 @@ describe('baseline snapshots on disk', () => {
       path,
       JSON.stringify({
         version: 1,
-        connections: { ok: [1, 1, 1, 1], neg: [-1, 0, 0, 0], short: [1, 2], text: ['1', 2, 3, 4] },
-        completed: { five: [1, 2, 3, 4, 5], six: [1, 2, 3, 4, 5, 6] },
+        connections: {
+          ok: [1, 1, 1, 1],
+          started: [1, 1, 1, 1, 1_796_000_000_123],
+          neg: [-1, 0, 0, 0],
+          short: [1, 2],
+          text: ['1', 2, 3, 4],
+          long: [1, 2, 3, 4, 5, 6],
+        },
+        completed: { five: [1, 2, 3, 4, 5], six: [1, 2, 3, 4, 5, 6], seven: [1, 2, 3, 4, 5, 6, 7] },
+        reportedUntilMs: 'yesterday',
       }),
     );
     const loaded = loadBaselines(path);
+    // The kernel start time follows the counters (and a completed one's expiry).
     expect(loaded.kind === 'loaded' && loaded.snapshot).toEqual({
       version: 1,
-      connections: { ok: [1, 1, 1, 1] },
-      completed: { five: [1, 2, 3, 4, 5] },
+      connections: { ok: [1, 1, 1, 1], started: [1, 1, 1, 1, 1_796_000_000_123] },
+      completed: { five: [1, 2, 3, 4, 5], six: [1, 2, 3, 4, 5, 6] },
     });
     writeFileSync(path, '{"version":1,"connec');
     const torn = loadBaselines(path);

@@ -39,7 +39,12 @@ describe('config defaults', () => {
       aggregationKindForAllowed: 2,
       aggregationKindForDenied: 1,
       includeLabels: false,
+      // 27-field records (policy names) by default: every reader takes both variants.
+      includePolicies: true,
     });
+    expect(
+      validateConfig({ ...base, flowLogs: { includePolicies: false } }).flowLogs,
+    ).toMatchObject({ includePolicies: false });
     expect(c.nflog).toEqual({ ingressGroup: 1, egressGroup: 2 });
     expect(c.metrics).toMatchObject({ pushIntervalSeconds: 60, namespace: 'flowtrail' });
     expect(c.spool).toEqual({ dir: './spool', maxBytes: 1073741824 });

@@ -20,7 +20,7 @@ import {
 } from 'yaml';
 import { configSchema } from '../../src/config.js';
 import { QUERY_PACK, queryText } from '../../src/queries/pack.js';
-import { denyPattern } from '../../src/setup/plan.js';
+import { denyPattern, desiredResources } from '../../src/setup/plan.js';
 import { underCI } from '../harness/env.js';
 
 const root = new URL('../../deploy/', import.meta.url).pathname;
@@ -503,13 +503,35 @@ describe('deploy/aws/cloudformation.yaml', () => {
   });
 
   it('has the same denied-packet metric filters as flowtrail setup', () => {
-    expect(res.DeniedIngressMetricFilter.Properties.FilterPattern).toBe(denyPattern('dst'));
-    expect(res.DeniedIngressMetricFilter.Properties.MetricTransformations[0].MetricValue).toBe(
-      '$packetsIn',
+    const setup = desiredResources({
+      clusterName: 'c1',
+      logGroupName: 'g',
+      retentionDays: 7,
+      tags: {},
+      namespace: 'flowtrail',
+      deniedThreshold: 100,
+    }).metricFilters;
+    const cfn = Object.values(res as Record<string, Doc>).filter(
+      (r) => r.Type === 'AWS::Logs::MetricFilter',
     );
-    expect(res.DeniedEgressMetricFilter.Properties.FilterPattern).toBe(denyPattern('src'));
-    expect(res.DeniedEgressMetricFilter.Properties.MetricTransformations[0].MetricValue).toBe(
-      '$packetsOut',
+    expect(cfn).toHaveLength(setup.length);
+    for (const f of setup) {
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: a CloudFormation Sub string
+      const name = f.filterName.replace('c1', '${ClusterName}');
+      const r = cfn.find((c) => c.Properties.FilterName['Fn::Sub'] === name);
+      expect(r?.Properties.FilterPattern).toBe(f.filterPattern);
+      expect(r?.Properties.MetricTransformations).toEqual([
+        {
+          MetricName: f.metricName,
+          MetricNamespace: { Ref: 'MetricNamespace' },
+          MetricValue: f.metricValue,
+          DefaultValue: 0,
+        },
+      ]);
+    }
+    expect(res.DeniedIngressMetricFilter.Properties.FilterPattern).toBe(denyPattern('dst'));
+    expect(res.DeniedEgressWithPoliciesMetricFilter.Properties.FilterPattern).toBe(
+      denyPattern('src', 27),
     );
   });
 

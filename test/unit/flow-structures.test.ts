@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { ConntrackEvent } from '../../src/conntrack/types.js';
-import { ConnStore, DW, PO, RBR, START } from '../../src/flows/conn-store.js';
+import { ConnStore, DW, KSTART, PO, RBR, START } from '../../src/flows/conn-store.js';
 import { HashCells, mix } from '../../src/flows/hash-cells.js';
 import { ipv4Number, TupleCounts, tupleHash, tupleHash4 } from '../../src/flows/tuple-counts.js';
 
@@ -173,6 +173,24 @@ describe('ConnStore: connections and tombstones in slots, found by identity', ()
       for (const k of order) st.entomb(slots[k]!, 1_000, 1, false);
       expect(st.tombs).toBe(1);
       expect(st.find(eventOf(x, true), 9, 80, true)).toBe(slots[order[1]!]);
+    }
+  });
+
+  it("keeps the newest connection's tombstone whatever the order slots are entombed in", () => {
+    // Only the newest of a reopened 5-tuple can still be in the kernel's table.
+    for (const order of [
+      [0, 1],
+      [1, 0],
+    ]) {
+      const st = new ConnStore();
+      const x = { id: 7, src: 1, dst: 2, sport: 9, numbers: true };
+      const slots = [st.add(slotIdentity(x)), st.add(slotIdentity(x))];
+      st.d[slots[0]! * DW + KSTART] = 100;
+      st.d[slots[1]! * DW + KSTART] = 200;
+      for (const k of order) st.entomb(slots[k]!, 1_000, 1, false);
+      expect(st.tombs).toBe(1);
+      expect(st.find(eventOf(x, true), 9, 80, true)).toBe(slots[1]);
+      expect(st.isLive(slots[0]!)).toBe(false);
     }
   });
 

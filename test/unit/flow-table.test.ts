@@ -185,7 +185,7 @@ describe('flow table: allowed traffic from conntrack', () => {
     before.flush(0, 1_000);
     const saved = JSON.parse(JSON.stringify(before.exportBaselines()));
     const after = table(eps());
-    after.importBaselines(saved);
+    after.importBaselines(saved, 5_000);
     after.applyDump([dump(ev('update', A, [12, 1100, 11, 1050]))], 5_000);
     const r = after.flush(5_000, 6_000).find((x) => x.reporter === 'src')!;
     expect([r.packetsOut, r.bytesOut, r.packetsIn, r.bytesIn]).toEqual([2, 100, 1, 50]);
@@ -283,6 +283,10 @@ describe('flow table: denied traffic and aggregation', () => {
         labels: { app: 'web', v: '2' },
       });
 
+  /** A closed connection from client-1 (10.244.1.2) with n packets of 10 bytes each way. */
+  const closed = (dst: string, sport: number, dport: number, id: number, n: number) =>
+    ev('destroy', { src: '10.244.1.2', dst, sport, dport, id }, [n, 10 * n, n, 10 * n]);
+
   it('ingress group packets report dst, egress group packets report src; no packets, no record', () => {
     const t = table(e());
     t.onNflog(
@@ -302,6 +306,71 @@ describe('flow table: denied traffic and aggregation', () => {
     expect(t.flush(2_000, 4_000)).toEqual([]);
   });
 
+  it('with includePolicies: deny records name the deny policy, allowed ones the allow policies NFLOG named for their 5-tuple that interval, else "-"', () => {
+    const allow = (src: string, dst: string, sport: number, dport: number, policy: string) => {
+      const p = deny(1, src, dst, sport, dport);
+      const prefix = `API0|${policy}`;
+      return {
+        ...p,
+        prefix,
+        verdict: { ...p.verdict!, action: 'allow' as const, policyName: policy, prefix },
+      };
+    };
+    const run = (includePolicies: boolean) => {
+      const t = table(e(), {
+        includePolicies,
+        aggregationKindForAllowed: AggregationKind.PrefixName,
+      });
+      t.onNflog(
+        [
+          allow('10.244.1.2', '10.244.1.3', 1, 80, 'default.allow-web'),
+          allow('10.244.1.2', '10.244.1.4', 2, 80, 'security.allow-all'),
+          allow('10.244.1.2', '10.244.1.4', 2, 80, 'default.allow-web'),
+          deny(1, '10.244.1.2', '10.244.1.3', 9, 6379),
+        ],
+        500,
+      );
+      t.onConntrack(
+        [
+          closed('10.244.1.3', 1, 80, 1, 1),
+          closed('10.244.1.4', 2, 80, 2, 2),
+          closed('10.244.1.3', 3, 443, 3, 3),
+        ],
+        1_000,
+      );
+      const first = t.flush(0, 2_000);
+      // The next interval: the allow names were that interval's; this connection's NFLOG saw none.
+      t.onConntrack([closed('10.244.1.4', 4, 80, 4, 1)], 3_000);
+      return [...first, ...t.flush(2_000, 4_000)];
+    };
+    const on = run(true);
+    const view = (r: FlowRecord) =>
+      [
+        r.action,
+        r.reporter,
+        r.dstName,
+        r.dstPort,
+        r.endTime,
+        r.srcNameAggr,
+        r.dstNameAggr,
+        r.policies,
+      ].join(' ');
+    expect(on.map(view).sort()).toEqual(
+      [
+        'allow dst web-7d98456675-* 80 2 client-1 web-7d98456675-* default.allow-web|security.allow-all',
+        'allow src web-7d98456675-* 80 2 client-1 web-7d98456675-* default.allow-web|security.allow-all',
+        'allow dst web-7d98456675-* 443 2 client-1 web-7d98456675-* -',
+        'allow src web-7d98456675-* 443 2 client-1 web-7d98456675-* -',
+        'deny dst web-7d98456675-aaaaa 6379 2 client-1 web-7d98456675-* default.default-deny',
+        'allow dst web-7d98456675-* 80 4 client-1 web-7d98456675-* -',
+        'allow src web-7d98456675-* 80 4 client-1 web-7d98456675-* -',
+      ].sort(),
+    );
+    // Off: the same records, counts and all, without the three fields.
+    const strip = ({ srcNameAggr: _a, dstNameAggr: _b, policies: _c, ...r }: FlowRecord) => r;
+    expect(run(false)).toEqual(on.map(strip));
+  });
+
   it('kind 2 merges the replicas of a deployment: numFlows = distinct 5-tuples, labels intersected', () => {
     const t = table(e(), {
       aggregationKindForAllowed: AggregationKind.PrefixName,
@@ -309,21 +378,9 @@ describe('flow table: denied traffic and aggregation', () => {
     });
     t.onConntrack(
       [
-        ev(
-          'destroy',
-          { src: '10.244.1.2', dst: '10.244.1.3', sport: 1, dport: 80, id: 1 },
-          [1, 10, 1, 10],
-        ),
-        ev(
-          'destroy',
-          { src: '10.244.1.2', dst: '10.244.1.4', sport: 2, dport: 80, id: 2 },
-          [2, 20, 2, 20],
-        ),
-        ev(
-          'destroy',
-          { src: '10.244.1.2', dst: '10.244.1.4', sport: 3, dport: 80, id: 3 },
-          [3, 30, 3, 30],
-        ),
+        closed('10.244.1.3', 1, 80, 1, 1),
+        closed('10.244.1.4', 2, 80, 2, 2),
+        closed('10.244.1.4', 3, 80, 3, 3),
       ],
       1_000,
     );

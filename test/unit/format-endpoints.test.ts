@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
@@ -157,6 +157,22 @@ describe('record format', () => {
       expect(err).toBeInstanceOf(RecordFormatError);
       expect((err as RecordFormatError).context.field).toBe(fieldName);
     }
+  });
+
+  it('every record line docs/format.md shows is a valid record, 27 fields unless it says 24', () => {
+    const doc = readFileSync(new URL('../../docs/format.md', import.meta.url), 'utf8');
+    const blocks = [...doc.matchAll(/```\n([\s\S]*?)```/g)].map((m) => m[1]!);
+    let said24 = false;
+    let lines = 0;
+    for (const line of blocks.flatMap((b) => b.split('\n'))) {
+      if (line.startsWith('#')) said24 = /24 fields/.test(line);
+      if (!/^\d{10} /.test(line)) continue;
+      lines++;
+      const r = decodeRecord(line);
+      expect(line.split(' ').length, line).toBe(said24 ? 24 : 27);
+      expect(encodeRecord(r, { variant: said24 ? 24 : 27 })).toBe(line);
+    }
+    expect(lines).toBeGreaterThanOrEqual(7);
   });
 
   it('labels are sorted, escaped, and "-" when off or empty', () => {

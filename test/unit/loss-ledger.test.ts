@@ -117,6 +117,7 @@ describe('LossWatch', () => {
       vanished: 0,
       destroysMissed: 0,
       spoolCorrupt: 1,
+      inconsistent: 0,
     };
     const ledger = new LossLedger();
     const watch = new LossWatch(ledger, {
@@ -128,6 +129,7 @@ describe('LossWatch', () => {
       vanished: () => c.vanished,
       destroysMissed: () => c.destroysMissed,
       spoolCorrupt: () => c.spoolCorrupt,
+      inconsistent: () => c.inconsistent,
     });
     c.conntrackDrops = 10; // 4 recovered by dump, 2 from DESTROYs: 4 messages = 2 hidden
     c.foundInDump = 3; // … one of the 4 only by the dump of the next interval
@@ -143,14 +145,16 @@ describe('LossWatch', () => {
     for (const e of first) expect([e.windowStartMs, e.windowEndMs]).toEqual([0, 1_000]);
     c.flowsShed = 5;
     c.foundInDump = 4;
+    c.inconsistent = 2;
     watch.onInterval(1_000, 2_000, 2_001);
     // Hidden connections are settled one interval late, with the window they happened in.
     expect(ledger.take().map((e) => [e.kind, e.count, e.windowStartMs])).toEqual([
       ['HiddenConnections', 2, 0],
       ['FlowsShed', 5, 1_000],
+      ['Inconsistent', 2, 1_000],
     ]);
     watch.onInterval(2_000, 3_000, 3_001);
     expect(ledger.take()).toEqual([]);
-    expect(LOSS_KINDS.map((k) => ledger.total(k))).toEqual([10, 2, 3, 5, 0, 1, 0]);
+    expect(LOSS_KINDS.map((k) => ledger.total(k))).toEqual([10, 2, 3, 5, 0, 1, 0, 2]);
   });
 });

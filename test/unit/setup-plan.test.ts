@@ -45,12 +45,14 @@ describe('setup plan', () => {
     queries: desired.queries.map((q, i) => ({ ...q, id: `q${i}` })),
   });
 
-  it('from nothing, in order: group, retention, tags, 2 filters, 2 alarms, the queries', () => {
+  it('from nothing, in order: group, retention, tags, 4 filters, 2 alarms, the queries', () => {
     const changes = plan(desired, empty);
     expect(changes.map((c) => c.kind)).toEqual([
       'create-log-group',
       'set-retention',
       'tag-log-group',
+      'put-metric-filter',
+      'put-metric-filter',
       'put-metric-filter',
       'put-metric-filter',
       'put-alarm',
@@ -61,6 +63,23 @@ describe('setup plan', () => {
       'create log group flowtrail-flowlogs-c1',
       'set retention of flowtrail-flowlogs-c1 to 7 days (was never expire)',
       'tag flowtrail-flowlogs-c1: flowtrail:cluster=c1, team=net',
+    ]);
+    expect(changes.map(describeChange).slice(3, 7)).toEqual([
+      'create metric filter flowtrail-c1-denied-ingress → flowtrail/DeniedPacketsFromLogs = $packetsIn',
+      'create metric filter flowtrail-c1-denied-egress → flowtrail/DeniedPacketsFromLogs = $packetsOut',
+      'create metric filter flowtrail-c1-denied-ingress-with-policies → flowtrail/DeniedPacketsFromLogs = $packetsIn',
+      'create metric filter flowtrail-c1-denied-egress-with-policies → flowtrail/DeniedPacketsFromLogs = $packetsOut',
+    ]);
+  });
+
+  it('a group set up before the 27-field filters: only those two are added', () => {
+    const current = inPlace();
+    current.metricFilters = current.metricFilters.filter(
+      (f) => !f.filterName.endsWith('-with-policies'),
+    );
+    expect(plan(desired, current)).toEqual([
+      { kind: 'put-metric-filter', spec: desired.metricFilters[2], reason: 'missing' },
+      { kind: 'put-metric-filter', spec: desired.metricFilters[3], reason: 'missing' },
     ]);
   });
 

@@ -16,11 +16,11 @@ const event = (kind: 'NEW' | 'DESTROY', atMs: number, p = 5, b = 270) => {
   } id=3071122330`;
   const ev = parseEventLine(line);
   if (!ev) throw new Error(`unparsed: ${line}`);
-  return { kind: ev.type, atMs: ev.atMs, entry: ev.entry };
+  return { kind: ev.type, atUs: ev.atUs, entry: ev.entry };
 };
 const run = (atMs: number, p: number, b: number) => ({
   kind: 'RUN' as const,
-  atMs,
+  atUs: atMs * 1000,
   entry: entry(p, b),
 });
 const summary = (ls: ReturnType<typeof lifetimesOf>) =>
@@ -72,5 +72,26 @@ describe('the soak truth: lifetimes of one (conntrack id, tuple) key', () => {
       [1_000, 2_000, 5, 270],
       [undefined, 5_000, 9, 500],
     ]);
+  });
+
+  it('events printed with one timestamp keep their order: a key reopened within a batch', () => {
+    const marks = [
+      event('NEW', 2_000),
+      event('DESTROY', 2_000, 5, 270),
+      event('NEW', 2_000),
+      event('DESTROY', 2_000, 7, 400),
+      event('NEW', 2_000),
+      run(3_000, 6, 300),
+    ];
+    expect(summary(lifetimesOf(marks))).toEqual([
+      [2_000, 2_000, 5, 270],
+      [2_000, 2_000, 7, 400],
+      [2_000, undefined, 6, 300],
+    ]);
+  });
+
+  it('a listing taken just before a DESTROY but timed after it is not another connection', () => {
+    const marks = [event('NEW', 1_000), event('DESTROY', 2_000, 5, 270), run(2_001, 5, 270)];
+    expect(summary(lifetimesOf(marks))).toEqual([[1_000, 2_000, 5, 270]]);
   });
 });
