@@ -14,7 +14,7 @@ import type { Estimate } from '../../src/estimate/estimate.js';
 import { encodeRecord } from '../../src/format/codec.js';
 import type { FlowRecord } from '../../src/format/record.js';
 import { SimNode, type SimPod } from '../../src/sim/simnode.js';
-import { startTcpServer, tcpTransfer } from '../../src/sim/traffic.js';
+import { openTcpConnection, startTcpServer, tcpTransfer } from '../../src/sim/traffic.js';
 import { CLI, type CliResult, runCli, runCliOnTerminal } from '../harness/cli.js';
 import { skipKernel } from '../harness/env.js';
 import { waitForLog } from '../helpers/agent.js';
@@ -458,6 +458,13 @@ describe.skipIf(skipKernel)('closed pipes on a simulated node: capture and agent
     const out = join(dir, 'agent-epipe.log');
     const endpoints = join(dir, 'endpoints.yaml');
     writeFileSync(endpoints, node.endpointsYaml());
+    // Open before the agent starts, so its start-up dump finds it and the first flush
+    // reports it, whatever else that flush holds.
+    const open = await openTcpConnection(node, client, server.ip, 8080, {
+      sendBytes: 500,
+      receiveBytes: 700,
+      holdOpenMs: 3_000,
+    });
     const child = node.spawn([
       process.execPath,
       CLI,
@@ -485,10 +492,6 @@ describe.skipIf(skipKernel)('closed pipes on a simulated node: capture and agent
     });
     const exited = new Promise<number | null>((resolve) => child.once('close', resolve));
     await waitForLog(child, /agent started/, 20_000);
-    const t = await tcpTransfer(node, client, server.ip, 8080, {
-      sendBytes: 500,
-      receiveBytes: 700,
-    });
     // The first flush with records writes to the closed stdout: the agent stops by itself.
     const status = await Promise.race([
       exited,
@@ -498,6 +501,7 @@ describe.skipIf(skipKernel)('closed pipes on a simulated node: capture and agent
     expect(stderr).toContain('stopping: flushing the partial interval');
     expect(stderr).not.toMatch(/"level":"(error|fatal)"|EPIPE|\n\s+at /);
     const records = readFileSync(out, 'utf8').trim().split('\n');
-    expect(records.some((l) => l.includes(` ${t.sport} 8080 `))).toBe(true);
+    expect(records.some((l) => l.includes(` ${open.sport} 8080 `))).toBe(true);
+    await open.done;
   }, 60_000);
 });
