@@ -2,10 +2,12 @@
 # Installs the system tools flowtrail's tests and demo use, when missing:
 # iptables/nftables/conntrack/iproute2 for the simulated node, nginx and ab
 # for traffic, curl, valgrind for the addon's leak check, kubectl to render
-# deploy/kubernetes, chromium for the report page's browser test (driven by
-# puppeteer-core; no browser is ever downloaded), clang + bpftool + libbpf-dev
-# for the kernel drop addon (native/bpf; npm ci builds it), setpriv and mount
-# for the unprivileged and full-disk tests. Debian packages only.
+# deploy/kubernetes, the aarch64 cross compiler to build the addon for arm64
+# (the image is multi-arch), script(1) for the CLI's terminal tests, chromium
+# for the report page's browser test (driven by puppeteer-core; no browser is
+# ever downloaded), clang + bpftool + libbpf-dev for the kernel drop addon
+# (native/bpf; npm ci builds it), setpriv and mount for the unprivileged and
+# full-disk tests. Debian packages only.
 set -euo pipefail
 
 need=()
@@ -24,6 +26,8 @@ command -v python3   >/dev/null || need+=(python3)
 command -v kubectl   >/dev/null || need+=(kubernetes-client)  # `kubectl kustomize` of deploy/kubernetes
 command -v setpriv   >/dev/null || need+=(util-linux)         # unprivileged runs (tests of EPERM messages)
 command -v mount     >/dev/null || need+=(mount)              # tmpfs spools (full and read-only disk tests)
+command -v aarch64-linux-gnu-gcc >/dev/null || need+=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross)
+command -v script    >/dev/null || need+=(bsdutils)          # a pseudo-terminal for colour tests
 [ -x /usr/bin/chromium ]       || need+=(chromium)           # test/integration/report-html-browser.test.ts
 command -v clang     >/dev/null || need+=(clang)              # the kfree_skb BPF program (native/bpf)
 command -v bpftool   >/dev/null || need+=(bpftool)            # its libbpf skeleton; the tests' tc/map reads

@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { registerAdvise } from './cli/advise.js';
 import { registerAgent } from './cli/agent.js';
@@ -6,21 +5,28 @@ import { registerCapture } from './cli/capture.js';
 import { registerDemo } from './cli/demo.js';
 import { registerDoctor } from './cli/doctor.js';
 import { registerEstimate } from './cli/estimate.js';
+import { noColorOption } from './cli/options.js';
+import { handleClosedPipes } from './cli/output.js';
 import { registerPolicy } from './cli/policy.js';
 import { registerQuery } from './cli/query.js';
 import { registerReport } from './cli/report.js';
 import { registerSetup } from './cli/setup.js';
-
-const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
-  version: string;
-};
+import { buildInfo } from './util/build-info.js';
 
 export function buildProgram(): Command {
   const program = new Command('flowtrail')
     .description(
       'Kubernetes network flow logs from conntrack and NFLOG, shipped to Amazon CloudWatch',
     )
-    .version(pkg.version, '-V, --version')
+    .version(buildInfo().version, '-V, --version')
+    // Global: accepted before or after the command name, listed in every command's --help.
+    .addOption(noColorOption())
+    .configureHelp({ showGlobalOptions: true })
+    .addHelpText(
+      'after',
+      '\nExit codes: 0 success, 2 a usage error (unknown option, bad value) in every command;\n' +
+        'each command lists its own in `flowtrail COMMAND --help`.',
+    )
     .showHelpAfterError()
     .exitOverride();
   registerAgent(program);
@@ -36,6 +42,7 @@ export function buildProgram(): Command {
   return program;
 }
 
+handleClosedPipes();
 try {
   await buildProgram().parseAsync(process.argv);
 } catch (err) {

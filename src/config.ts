@@ -345,7 +345,7 @@ export function envOverrides(env: NodeJS.ProcessEnv): { values: RawConfig; unkno
     if (text !== undefined && text !== '') setPath(values, leaf.path, coerce(leaf, text));
   }
   // Variables the agent reads itself but that are not config keys.
-  const ignored = new Set(['FLOWTRAIL_LOG_LEVEL', 'FLOWTRAIL_CONFIG']);
+  const ignored = new Set(['FLOWTRAIL_LOG_LEVEL', 'FLOWTRAIL_CONFIG', 'FLOWTRAIL_BUILD_COMMIT']);
   const unknown = Object.keys(env).filter(
     (k) => k.startsWith('FLOWTRAIL_') && !known.has(k) && !ignored.has(k),
   );
@@ -491,6 +491,8 @@ export interface LoadConfigOptions {
   env?: NodeJS.ProcessEnv;
   /** Highest-precedence overrides, already structured (e.g. from flags). */
   overrides?: RawConfig;
+  /** Lowest-precedence values, under the file (e.g. a placeholder nodeName for commands that never use it). */
+  defaults?: RawConfig;
 }
 
 export interface LoadedConfig {
@@ -548,7 +550,10 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
     fileLayer = parseConfigYaml(text, options.file);
   }
   const envLayer = envOverrides(env);
-  const raw = deepMerge(deepMerge(fileLayer, envLayer.values), options.overrides ?? {});
+  const raw = deepMerge(
+    deepMerge(deepMerge(options.defaults ?? {}, fileLayer), envLayer.values),
+    options.overrides ?? {},
+  );
   const config = validateConfig(raw);
   const warnings = envLayer.unknown.map(
     (name) =>

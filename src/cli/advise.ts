@@ -15,8 +15,8 @@ import { observe } from '../advise/observe.js';
 import { propose } from '../advise/propose.js';
 import { adviseJson, renderYaml } from '../advise/render.js';
 import { splitCidr } from '../policy/peers.js';
-import { collect } from './agent.js';
 import { addFlowInputOptions, type FlowInputFlags, loadFlowInput } from './flow-input.js';
+import { collect } from './options.js';
 
 interface AdviseFlags extends FlowInputFlags {
   cidr: string[];

@@ -3,11 +3,20 @@ import { stringify } from 'yaml';
 import { type Config, loadConfig, type RawConfig, setOverrides } from '../config.js';
 import { ConfigError, FlowtrailError } from '../util/errors.js';
 import { createLogger } from '../util/log.js';
+import {
+  collect,
+  configFile,
+  configOption,
+  EXIT_USAGE,
+  exitCodes,
+  hiddenAlias,
+} from './options.js';
+import { onClosedPipe } from './output.js';
 
 interface AgentFlags {
   config?: string;
-  clusterName?: string;
-  nodeName?: string;
+  cluster?: string;
+  node?: string;
   set: string[];
   file?: string;
   stdout?: boolean;
@@ -15,16 +24,11 @@ interface AgentFlags {
   printConfig?: boolean;
 }
 
-/** Commander option parser for repeatable flags (`--set a=1 --set b=2`). */
-export function collect(value: string, previous: string[]): string[] {
-  return [...previous, value];
-}
-
 /** Flags are the last layer over file and environment. */
 export function flagOverrides(flags: AgentFlags): RawConfig {
   const assignments = [...flags.set];
-  if (flags.clusterName !== undefined) assignments.push(`clusterName=${flags.clusterName}`);
-  if (flags.nodeName !== undefined) assignments.push(`nodeName=${flags.nodeName}`);
+  if (flags.cluster !== undefined) assignments.push(`clusterName=${flags.cluster}`);
+  if (flags.node !== undefined) assignments.push(`nodeName=${flags.node}`);
   if (flags.file !== undefined) assignments.push(`sinks.file.path=${flags.file}`);
   if (flags.stdout) assignments.push('sinks.stdout=true');
   if (flags.flushInterval !== undefined) {
@@ -40,35 +44,43 @@ export function overridesOrExit(build: () => RawConfig): RawConfig {
   } catch (err) {
     if (err instanceof ConfigError) {
       for (const line of err.issues) process.stderr.write(`flowtrail: ${line}\n`);
-      process.exit(2);
+      process.exit(EXIT_USAGE);
     }
     throw err;
   }
 }
 
-/** Loads the config or exits 2 with the problems, one a line, never a stack trace. */
-export function loadConfigOrExit(file: string | undefined, overrides: RawConfig): Config {
+/**
+ * Loads the config or exits 2 with the problems, one a line, never a stack
+ * trace. `defaults` sit under the file (commands that never use nodeName
+ * give a placeholder, so the DaemonSet's ConfigMap, which has none, loads).
+ */
+export function loadConfigOrExit(
+  file: string | undefined,
+  overrides: RawConfig,
+  defaults?: RawConfig,
+): Config {
   try {
-    const { config, warnings } = loadConfig({ file, overrides });
+    const { config, warnings } = loadConfig({ file, overrides, ...(defaults ? { defaults } : {}) });
     for (const w of warnings) process.stderr.write(`flowtrail: warning: ${w}\n`);
     return config;
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`flowtrail: invalid configuration${file ? ` (${file})` : ''}:\n`);
       for (const line of err.issues) process.stderr.write(`  ${line}\n`);
-      process.exit(2);
+      process.exit(EXIT_USAGE);
     }
     throw err;
   }
 }
 
 export function registerAgent(program: Command): void {
-  program
+  const cmd = program
     .command('agent')
     .description('run the per-node collector: conntrack + NFLOG → flow records → sinks')
-    .option('-c, --config <file>', 'YAML config file (DESIGN.md "Contracts"); env FLOWTRAIL_CONFIG')
-    .option('--cluster-name <name>', 'cluster name (overrides clusterName)')
-    .option('--node-name <name>', 'node name (overrides nodeName)')
+    .addOption(configOption('YAML config file (every key: docs/configuration.md)'))
+    .option('--cluster <name>', 'cluster name (overrides clusterName)')
+    .option('--node <name>', 'node name (overrides nodeName)')
     .option('--file <path>', 'also write records to this file (sinks.file.path)')
     .option('--stdout', 'also write records to stdout (sinks.stdout)')
     .option('--flush-interval <seconds>', 'flush interval (flowLogs.flushIntervalSeconds)')
@@ -83,27 +95,41 @@ export function registerAgent(program: Command): void {
       'after',
       '\nPrecedence: config file < FLOWTRAIL_* environment variables < flags.\n' +
         'Every key has a variable named after its path, e.g. flowLogs.flushIntervalSeconds\n' +
-        '→ FLOWTRAIL_FLOW_LOGS_FLUSH_INTERVAL_SECONDS. Exit codes: 0 stopped cleanly,\n' +
-        '1 runtime failure, 2 bad configuration or usage.',
-    )
-    .action(async (flags: AgentFlags) => {
-      const overrides = overridesOrExit(() => flagOverrides(flags));
-      const config = loadConfigOrExit(flags.config ?? process.env.FLOWTRAIL_CONFIG, overrides);
-      if (flags.printConfig) {
-        process.stdout.write(stringify(config));
-        return;
-      }
-      const logger = createLogger({ level: config.log.level });
-      const { runAgent } = await import('../agent.js');
-      try {
-        await runAgent(config, { logger });
-      } catch (err) {
-        if (err instanceof FlowtrailError) {
-          logger.fatal({ code: err.code, ...err.context }, err.message);
-        } else {
-          logger.fatal({ err }, 'agent failed');
-        }
-        process.exit(1);
-      }
+        '→ FLOWTRAIL_FLOW_LOGS_FLUSH_INTERVAL_SECONDS. Every key, its default and its\n' +
+        'variable: docs/configuration.md.',
+    );
+  hiddenAlias(cmd, '--cluster-name <name>', 'cluster');
+  hiddenAlias(cmd, '--node-name <name>', 'node');
+  exitCodes(cmd, {
+    0: 'stopped cleanly (SIGTERM, SIGINT, or the reader of --stdout went away)',
+    1: 'runtime failure (logged as JSON on stderr)',
+    2: 'bad configuration or usage',
+  });
+  cmd.action(async (flags: AgentFlags) => {
+    const overrides = overridesOrExit(() => flagOverrides(flags));
+    const config = loadConfigOrExit(configFile(flags), overrides);
+    if (flags.printConfig) {
+      process.stdout.write(stringify(config));
+      return;
+    }
+    const logger = createLogger({ level: config.log.level });
+    const { runAgent } = await import('../agent.js');
+    // A closed stdout (`--stdout | head`) stops the agent like SIGTERM: the
+    // partial interval still reaches the other sinks and the spool.
+    const stopSignal = new Promise<void>((resolve) => {
+      process.once('SIGTERM', () => resolve());
+      process.once('SIGINT', () => resolve());
+      onClosedPipe(() => resolve());
     });
+    try {
+      await runAgent(config, { logger, stopSignal });
+    } catch (err) {
+      if (err instanceof FlowtrailError) {
+        logger.fatal({ code: err.code, ...err.context }, err.message);
+      } else {
+        logger.fatal({ err }, 'agent failed');
+      }
+      process.exit(1);
+    }
+  });
 }

@@ -13,6 +13,8 @@ import type { KernelDrop } from '../kdrops/types.js';
 import { NflogListener } from '../nflog/listener.js';
 import type { NflogPacket } from '../nflog/types.js';
 import { FlowtrailError } from '../util/errors.js';
+import { EXIT_USAGE, exitCodes } from './options.js';
+import { onClosedPipe } from './output.js';
 
 interface CaptureFlags {
   json?: boolean;
@@ -166,13 +168,13 @@ function parseIntFlag(
     process.stderr.write(
       `flowtrail capture: --${name}: expected an integer from ${min} to ${max}, got ${JSON.stringify(value)}\n`,
     );
-    process.exit(2);
+    process.exit(EXIT_USAGE);
   }
   return n;
 }
 
 export function registerCapture(program: Command): void {
-  program
+  const cmd = program
     .command('capture')
     .description('print decoded conntrack and NFLOG events (debugging, like conntrack -E)')
     .option('--json', 'one JSON object a line (see docs/format.md)')
@@ -196,182 +198,185 @@ export function registerCapture(program: Command): void {
     .addHelpText(
       'after',
       '\nRun it in the network namespace whose conntrack you want (as root or with CAP_NET_ADMIN).',
-    )
-    .action(async (flags: CaptureFlags) => {
-      const filter: CaptureFilter = {};
-      if (flags.src) filter.src = flags.src;
-      if (flags.dst) filter.dst = flags.dst;
-      const port = parseIntFlag('port', flags.port, 0, 65535);
-      if (port !== undefined) filter.port = port;
-      if (flags.proto !== undefined) {
-        const p =
-          PROTO_NAMES[flags.proto.toLowerCase()] ?? parseIntFlag('proto', flags.proto, 0, 255);
-        if (p !== undefined) filter.proto = p;
-      }
-      const limit = parseIntFlag('count', flags.count, 1, Number.MAX_SAFE_INTEGER);
-      const duration = parseIntFlag('duration', flags.duration, 1, 86_400 * 365);
-      const rcvbufBytes = parseIntFlag('rcvbuf', flags.rcvbuf, 4096, 1 << 30);
-      const tickMs = parseIntFlag('tick', flags.tick, 0, 1000);
-      const events = new Set(
-        flags.events
-          .split(',')
-          .map((s) => s.trim())
-          .filter(Boolean),
-      );
-      for (const e of events) {
-        if (!['new', 'destroy', 'update'].includes(e)) {
-          process.stderr.write(
-            `flowtrail capture: --events: expected new, destroy or update, got ${JSON.stringify(e)}\n`,
-          );
-          process.exit(2);
-        }
-      }
-      const groups = flags.nflog
-        ? flags.nflogGroups
-            .split(',')
-            .filter(Boolean)
-            .map((g) => parseIntFlag('nflog-groups', g.trim(), 1, 65535)!)
-        : [];
-
-      const out = process.stdout;
-      let printed = 0;
-      let pending: string[] = [];
-      let stopping = false;
-      const summary = {
-        conntrack: 0,
-        nflog: 0,
-        kdrops: 0,
-        overruns: 0,
-        resyncs: 0,
-        decodeErrors: 0,
-      };
-      const flush = () => {
-        if (pending.length === 0) return;
-        out.write(`${pending.join('\n')}\n`);
-        pending = [];
-      };
-      out.on('error', (err: NodeJS.ErrnoException) => {
-        if (err.code === 'EPIPE') void stop(0);
-      });
-      const emit = (line: string) => {
-        if (stopping) return;
-        pending.push(line);
-        printed++;
-        if (limit !== undefined && printed >= limit) void stop(0);
-      };
-      const ct = (ev: ConntrackEvent) => {
-        if (!events.has(ev.type) && !ev.fromDump) return;
-        const o = ev.orig;
-        if (!matches(filter, o.proto, o.src, o.dst, o.sport, o.dport)) return;
-        summary.conntrack++;
-        emit(flags.json ? conntrackJson(ev) : conntrackText(ev));
-      };
-      const nf = (p: NflogPacket) => {
-        if (!matches(filter, p.proto, p.src, p.dst, p.sport, p.dport)) return;
-        summary.nflog++;
-        emit(flags.json ? nflogJson(p) : nflogText(p));
-      };
-
-      const kd = (d: KernelDrop) => {
-        if (!matches(filter, d.proto, d.src, d.dst, d.sport, d.dport)) return;
-        summary.kdrops++;
-        emit(flags.json ? kdropJson(d) : kdropText(d));
-      };
-
-      let conntrack: ConntrackListener | undefined;
-      let nflog: NflogListener | undefined;
-      let kdrops: KernelDropListener | undefined;
-      async function stop(code: number): Promise<void> {
-        if (stopping) return;
-        flush();
-        stopping = true;
-        await conntrack?.close();
-        await nflog?.close();
-        kdrops?.close();
+    );
+  exitCodes(cmd, {
+    0: 'stopped: Ctrl-C, SIGTERM, --count, --duration, --dump done, or the reader of stdout went away',
+    1: 'the netlink sockets could not be opened (not root or CAP_NET_ADMIN, group taken)',
+    2: 'bad usage',
+  });
+  cmd.action(async (flags: CaptureFlags) => {
+    const filter: CaptureFilter = {};
+    if (flags.src) filter.src = flags.src;
+    if (flags.dst) filter.dst = flags.dst;
+    const port = parseIntFlag('port', flags.port, 0, 65535);
+    if (port !== undefined) filter.port = port;
+    if (flags.proto !== undefined) {
+      const p =
+        PROTO_NAMES[flags.proto.toLowerCase()] ?? parseIntFlag('proto', flags.proto, 0, 255);
+      if (p !== undefined) filter.proto = p;
+    }
+    const limit = parseIntFlag('count', flags.count, 1, Number.MAX_SAFE_INTEGER);
+    const duration = parseIntFlag('duration', flags.duration, 1, 86_400 * 365);
+    const rcvbufBytes = parseIntFlag('rcvbuf', flags.rcvbuf, 4096, 1 << 30);
+    const tickMs = parseIntFlag('tick', flags.tick, 0, 1000);
+    const events = new Set(
+      flags.events
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
+    );
+    for (const e of events) {
+      if (!['new', 'destroy', 'update'].includes(e)) {
         process.stderr.write(
-          `flowtrail capture: ${summary.conntrack} conntrack events, ${summary.nflog} NFLOG packets, ${flags.kernelDrops ? `${summary.kdrops} kernel drops, ` : ''}${summary.overruns} overruns, ${summary.resyncs} resyncs, ${summary.decodeErrors} decode errors\n`,
+          `flowtrail capture: --events: expected new, destroy or update, got ${JSON.stringify(e)}\n`,
         );
-        out.write('', () => process.exit(code));
+        process.exit(EXIT_USAGE);
       }
+    }
+    const groups = flags.nflog
+      ? flags.nflogGroups
+          .split(',')
+          .filter(Boolean)
+          .map((g) => parseIntFlag('nflog-groups', g.trim(), 1, 65535)!)
+      : [];
 
-      try {
-        conntrack = new ConntrackListener({
-          subscribeUpdates: events.has('update'),
+    const out = process.stdout;
+    let printed = 0;
+    let pending: string[] = [];
+    let stopping = false;
+    const summary = {
+      conntrack: 0,
+      nflog: 0,
+      kdrops: 0,
+      overruns: 0,
+      resyncs: 0,
+      decodeErrors: 0,
+    };
+    const flush = () => {
+      if (pending.length === 0) return;
+      out.write(`${pending.join('\n')}\n`);
+      pending = [];
+    };
+    onClosedPipe(() => void stop(0));
+    const emit = (line: string) => {
+      if (stopping) return;
+      pending.push(line);
+      printed++;
+      if (limit !== undefined && printed >= limit) void stop(0);
+    };
+    const ct = (ev: ConntrackEvent) => {
+      if (!events.has(ev.type) && !ev.fromDump) return;
+      const o = ev.orig;
+      if (!matches(filter, o.proto, o.src, o.dst, o.sport, o.dport)) return;
+      summary.conntrack++;
+      emit(flags.json ? conntrackJson(ev) : conntrackText(ev));
+    };
+    const nf = (p: NflogPacket) => {
+      if (!matches(filter, p.proto, p.src, p.dst, p.sport, p.dport)) return;
+      summary.nflog++;
+      emit(flags.json ? nflogJson(p) : nflogText(p));
+    };
+
+    const kd = (d: KernelDrop) => {
+      if (!matches(filter, d.proto, d.src, d.dst, d.sport, d.dport)) return;
+      summary.kdrops++;
+      emit(flags.json ? kdropJson(d) : kdropText(d));
+    };
+
+    let conntrack: ConntrackListener | undefined;
+    let nflog: NflogListener | undefined;
+    let kdrops: KernelDropListener | undefined;
+    async function stop(code: number): Promise<void> {
+      if (stopping) return;
+      flush();
+      stopping = true;
+      await conntrack?.close();
+      await nflog?.close();
+      kdrops?.close();
+      process.stderr.write(
+        `flowtrail capture: ${summary.conntrack} conntrack events, ${summary.nflog} NFLOG packets, ${flags.kernelDrops ? `${summary.kdrops} kernel drops, ` : ''}${summary.overruns} overruns, ${summary.resyncs} resyncs, ${summary.decodeErrors} decode errors\n`,
+      );
+      out.write('', () => process.exit(code));
+    }
+
+    try {
+      conntrack = new ConntrackListener({
+        subscribeUpdates: events.has('update'),
+        rcvbufBytes,
+        tickMs,
+        onEvents: (evs) => {
+          for (const ev of evs) ct(ev);
+          flush();
+        },
+        onOverrun: (info) => {
+          summary.overruns += info.count;
+          process.stderr.write(
+            `flowtrail capture: conntrack socket overran (${info.count}): events were lost; resyncing with a dump (raise --rcvbuf)\n`,
+          );
+        },
+        onResync: (evs) => {
+          summary.resyncs++;
+          for (const ev of evs) ct(ev);
+          flush();
+        },
+        onDecodeError: () => {
+          summary.decodeErrors++;
+        },
+        onError: (err) => process.stderr.write(`flowtrail capture: ${err.message}\n`),
+      });
+      if (flags.dump) {
+        for (const ev of await conntrack.dump()) ct(ev);
+        flush();
+        await stop(0);
+        return;
+      }
+      if (flags.conntrack) conntrack.start();
+      if (groups.length > 0) {
+        nflog = new NflogListener({
+          groups,
           rcvbufBytes,
           tickMs,
-          onEvents: (evs) => {
-            for (const ev of evs) ct(ev);
+          onPackets: (ps) => {
+            for (const p of ps) nf(p);
             flush();
           },
-          onOverrun: (info) => {
-            summary.overruns += info.count;
+          onOverrun: (n) => {
+            summary.overruns += n;
             process.stderr.write(
-              `flowtrail capture: conntrack socket overran (${info.count}): events were lost; resyncing with a dump (raise --rcvbuf)\n`,
+              `flowtrail capture: NFLOG socket overran (${n}): packets were lost\n`,
             );
           },
-          onResync: (evs) => {
-            summary.resyncs++;
-            for (const ev of evs) ct(ev);
+          onDecodeError: () => {
+            summary.decodeErrors++;
+          },
+        });
+        await nflog.start();
+      }
+      if (flags.kernelDrops) {
+        kdrops = new KernelDropListener({
+          tickMs,
+          onDrops: (ds) => {
+            for (const d of ds) kd(d);
             flush();
           },
           onDecodeError: () => {
             summary.decodeErrors++;
           },
-          onError: (err) => process.stderr.write(`flowtrail capture: ${err.message}\n`),
         });
-        if (flags.dump) {
-          for (const ev of await conntrack.dump()) ct(ev);
-          flush();
-          await stop(0);
-          return;
-        }
-        if (flags.conntrack) conntrack.start();
-        if (groups.length > 0) {
-          nflog = new NflogListener({
-            groups,
-            rcvbufBytes,
-            tickMs,
-            onPackets: (ps) => {
-              for (const p of ps) nf(p);
-              flush();
-            },
-            onOverrun: (n) => {
-              summary.overruns += n;
-              process.stderr.write(
-                `flowtrail capture: NFLOG socket overran (${n}): packets were lost\n`,
-              );
-            },
-            onDecodeError: () => {
-              summary.decodeErrors++;
-            },
-          });
-          await nflog.start();
-        }
-        if (flags.kernelDrops) {
-          kdrops = new KernelDropListener({
-            tickMs,
-            onDrops: (ds) => {
-              for (const d of ds) kd(d);
-              flush();
-            },
-            onDecodeError: () => {
-              summary.decodeErrors++;
-            },
-          });
-          kdrops.start();
-        }
-      } catch (err) {
-        const message = err instanceof FlowtrailError ? err.message : String(err);
-        process.stderr.write(`flowtrail capture: ${message}\n`);
-        await conntrack?.close();
-        await nflog?.close();
-        process.exit(1);
+        kdrops.start();
       }
-      process.stderr.write(
-        `flowtrail capture: listening (conntrack ${flags.conntrack ? [...events].join(',') : 'off'}; NFLOG groups ${groups.join(',') || 'none'}${flags.kernelDrops ? '; kernel drops' : ''}); Ctrl-C to stop\n`,
-      );
-      process.once('SIGINT', () => void stop(0));
-      process.once('SIGTERM', () => void stop(0));
-      if (duration !== undefined) setTimeout(() => void stop(0), duration * 1000).unref();
-    });
+    } catch (err) {
+      const message = err instanceof FlowtrailError ? err.message : String(err);
+      process.stderr.write(`flowtrail capture: ${message}\n`);
+      await conntrack?.close();
+      await nflog?.close();
+      process.exit(1);
+    }
+    process.stderr.write(
+      `flowtrail capture: listening (conntrack ${flags.conntrack ? [...events].join(',') : 'off'}; NFLOG groups ${groups.join(',') || 'none'}${flags.kernelDrops ? '; kernel drops' : ''}); Ctrl-C to stop\n`,
+    );
+    process.once('SIGINT', () => void stop(0));
+    process.once('SIGTERM', () => void stop(0));
+    if (duration !== undefined) setTimeout(() => void stop(0), duration * 1000).unref();
+  });
 }

@@ -13,7 +13,7 @@ import type { ChildProcess } from 'node:child_process';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import pc from 'picocolors';
+import { createStyle, type Style } from '../cli/output.js';
 import { decodeRecord } from '../format/codec.js';
 import type { FlowRecord } from '../format/record.js';
 import {
@@ -49,6 +49,10 @@ export interface DemoOptions {
   out: NodeJS.WritableStream;
   /** Where policy is enforced: iptables with NFLOG (default) or TC eBPF programs (kernel drop events). */
   dataplane?: DataplaneName;
+  /** Colours and tables for `out` (default: none). */
+  style?: Style;
+  /** Aborted: stop as on Ctrl-C (e.g. the reader of `out` went away). */
+  stop?: AbortSignal;
 }
 
 export interface DemoResult {
@@ -84,11 +88,13 @@ function missingTools(): string[] {
   });
 }
 
-function table(rows: PairRow[], empty: string): string {
-  return rows.length === 0 ? pc.dim(`  ${empty}`) : pairsTable(rows, 12);
+function table(style: Style, rows: PairRow[], empty: string): string {
+  return rows.length === 0 ? style.c.dim(`  ${empty}`) : pairsTable(rows, 12, style.table);
 }
 
 export async function runDemo(o: DemoOptions): Promise<DemoResult> {
+  const style = o.style ?? createStyle(false);
+  const pc = style.c;
   const say = (s: string) => {
     if (!o.json) o.out.write(`${s}\n`);
   };
@@ -131,9 +137,12 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
   };
   process.on('SIGINT', onSigint);
   process.on('SIGTERM', onSigint);
-  const wait = async (ms: number) => {
+  o.stop?.addEventListener('abort', onSigint);
+  /** Waits `ms`, or less when interrupted; true when interrupted. */
+  const wait = async (ms: number): Promise<boolean> => {
     const end = Date.now() + ms;
     while (!interrupted && Date.now() < end) await sleep(Math.min(250, end - Date.now()));
+    return interrupted;
   };
 
   try {
@@ -204,7 +213,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
       startPeriodicTcp(node!, pods.get(t.from)!, target(t.to), t.port, 1_000),
     );
     const denyPhase = Math.max(o.flushSeconds * 2, Math.floor(o.durationSeconds / 3)) * 1000;
-    await liveStatus(wait, denyPhase, file, say, policy);
+    await liveStatus(wait, denyPhase, file, say, policy, style);
     const phaseBoundary = Math.floor(Date.now() / 1000);
 
     say(
@@ -229,10 +238,11 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
       file,
       say,
       policy,
+      style,
     );
     if (o.keep && !interrupted) {
       say(pc.bold('  --keep: running until Ctrl-C'));
-      while (!interrupted) await liveStatus(wait, o.flushSeconds * 1000, file, say, policy);
+      while (!interrupted) await liveStatus(wait, o.flushSeconds * 1000, file, say, policy, style);
     }
 
     say(
@@ -290,12 +300,13 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
     if (o.json) {
       o.out.write(`${JSON.stringify({ ...result, totals: totals(records) })}\n`);
     } else {
-      printAnswers(result, say, file);
+      printAnswers(result, say, file, style);
     }
     return result;
   } finally {
     process.off('SIGINT', onSigint);
     process.off('SIGTERM', onSigint);
+    o.stop?.removeEventListener('abort', onSigint);
     if (agent) await stopProcess(agent, 5_000);
     await moto?.stop();
     await node?.destroy();
@@ -314,16 +325,18 @@ function readRecords(file: string): FlowRecord[] {
 }
 
 async function liveStatus(
-  wait: (ms: number) => Promise<void>,
+  wait: (ms: number) => Promise<boolean>,
   ms: number,
   file: string,
   say: (s: string) => void,
   policy: DemoDataplane,
+  { c: pc }: Style,
 ): Promise<void> {
   const end = Date.now() + ms;
   let shown = 0;
   while (Date.now() < end) {
-    await wait(Math.min(3_000, end - Date.now()));
+    // Interrupted (Ctrl-C, a closed stdout): on to the clean-up at once.
+    if (await wait(Math.min(3_000, end - Date.now()))) break;
     const records = readRecords(file);
     const t = totals(records);
     const dropped = policy.dropped();
@@ -346,7 +359,8 @@ async function liveStatus(
   }
 }
 
-function printAnswers(r: DemoResult, say: (s: string) => void, file: string): void {
+function printAnswers(r: DemoResult, say: (s: string) => void, file: string, style: Style): void {
+  const pc = style.c;
   const t = totals(r.records);
   say('');
   say(
@@ -355,13 +369,13 @@ function printAnswers(r: DemoResult, say: (s: string) => void, file: string): vo
     ),
   );
   say(pc.bold('\nWhich flows did policy deny, and between whom?'));
-  say(table(deniedFlows(r.records), 'none'));
+  say(table(style, deniedFlows(r.records), 'none'));
   say(pc.bold('\nWhich pods sent traffic to the public internet?'));
-  say(table(egressToInternet(r.records), 'none'));
+  say(table(style, egressToInternet(r.records), 'none'));
   say(pc.bold('\nWho connected into namespace stars from another namespace?'));
-  say(table(crossNamespaceIngress(r.records, 'stars'), 'none'));
+  say(table(style, crossNamespaceIngress(r.records, 'stars'), 'none'));
   say(pc.bold('\nTop talkers by bytes'));
-  say(table(topTalkers(r.records, 8), 'none'));
+  say(table(style, topTalkers(r.records, 8), 'none'));
   const drop = r.dropCounters.reduce((n, c) => n + c.packets, 0);
   say(
     `\nDenied packets: ${t.deniedPackets} in the records; the ${r.dataplane === 'ebpf' ? "TC programs' drop counters" : "kernel's DROP counters"} say ${drop} ${t.deniedPackets === drop ? pc.green('(equal)') : pc.red('(differ)')}`,

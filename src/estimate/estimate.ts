@@ -15,6 +15,13 @@ import { encodeRecord } from '../format/codec.js';
 import type { FlowRecord, RecordVariant } from '../format/record.js';
 import { FlowtrailError } from '../util/errors.js';
 import { aggregatedOf, type Kind, kindOf, reaggregate } from './reaggregate.js';
+import {
+  perDayRange,
+  type Range,
+  type SampleWidth,
+  sampleWarnings,
+  sampleWidth,
+} from './uncertainty.js';
 
 export const EVENT_OVERHEAD_BYTES = 26;
 export const GB = 1e9;
@@ -38,14 +45,25 @@ export interface EstimateRow {
   ingestGbPerDay: number;
   monthlyUsdStandard: number;
   monthlyUsdInfrequentAccess: number;
+  /** 95 % ranges of the per-day and monthly figures (src/estimate/uncertainty.ts); null from one interval. */
+  range95: {
+    recordsPerDay: Range;
+    ingestGbPerDay: Range;
+    monthlyUsdStandard: Range;
+    monthlyUsdInfrequentAccess: Range;
+  } | null;
 }
 
 export interface Estimate {
   inputRecords: number;
   inputKind: Kind;
   spanSeconds: number;
+  /** How wide the sample is: span, flush interval, intervals, short, coversDay. */
+  sample: SampleWidth;
   rows: EstimateRow[];
   prices: Prices;
+  /** What limits the projection (a short sample, no daily cycle, a single interval). */
+  warnings: string[];
   notes: string[];
 }
 
@@ -82,16 +100,52 @@ function withPolicyFields(r: FlowRecord): FlowRecord {
 
 const KIND_LABELS = ['kind 0 (5-tuple)', 'kind 1 (no source port)', 'kind 2 (pod prefixes)'];
 
+/** Where a row's records come from: the sample's width and its first second. */
+interface SampleFrame {
+  width: SampleWidth;
+  start: number;
+}
+
+function ranges(
+  records: readonly FlowRecord[],
+  sizes: readonly number[],
+  frame: SampleFrame,
+  prices: Prices,
+): EstimateRow['range95'] {
+  const recordsPerDay = perDayRange(records, () => 1, frame.width, frame.start);
+  const ingest = perDayRange(
+    records,
+    (_, i) => sizes[i]! + EVENT_OVERHEAD_BYTES,
+    frame.width,
+    frame.start,
+  );
+  if (!recordsPerDay || !ingest) return null;
+  const gb: Range = [ingest[0] / GB, ingest[1] / GB];
+  const monthly = (perGb: number): Range => [
+    gb[0] * DAYS_PER_MONTH * perGb,
+    gb[1] * DAYS_PER_MONTH * perGb,
+  ];
+  return {
+    recordsPerDay: [Math.round(recordsPerDay[0]), Math.round(recordsPerDay[1])],
+    ingestGbPerDay: gb,
+    monthlyUsdStandard: monthly(prices.standardPerGb),
+    monthlyUsdInfrequentAccess: monthly(prices.infrequentAccessPerGb),
+  };
+}
+
 function row(
   label: string,
   kind: Kind | 'configured',
   records: readonly FlowRecord[],
-  spanSeconds: number,
+  frame: SampleFrame,
   o: EstimateOptions,
 ): EstimateRow {
   const { prices } = o;
-  const bytes = recordBytes(records, o.includePolicies ? 27 : 24);
-  const perDay = 86_400 / spanSeconds;
+  const variant = o.includePolicies ? 27 : 24;
+  // Each record encoded once: its size feeds the total and the per-interval range.
+  const sizes = records.map((r) => Buffer.byteLength(encodeRecord(r, { variant })));
+  const bytes = sizes.reduce((n, b) => n + b, 0);
+  const perDay = 86_400 / frame.width.spanSeconds;
   const ingestGbPerDay = ((bytes + EVENT_OVERHEAD_BYTES * records.length) * perDay) / GB;
   return {
     label,
@@ -103,6 +157,7 @@ function row(
     ingestGbPerDay,
     monthlyUsdStandard: ingestGbPerDay * DAYS_PER_MONTH * prices.standardPerGb,
     monthlyUsdInfrequentAccess: ingestGbPerDay * DAYS_PER_MONTH * prices.infrequentAccessPerGb,
+    range95: ranges(records, sizes, frame, prices),
   };
 }
 
@@ -133,6 +188,9 @@ export function estimate(
     );
   }
   const inputKind = kindOf(input);
+  let start = Number.POSITIVE_INFINITY;
+  for (const r of input) if (r.startTime < start) start = r.startTime;
+  const frame: SampleFrame = { width: sampleWidth(input, spanSeconds), start };
   const notes: string[] = [];
   let records = input;
   if (o.includePolicies) {
@@ -147,7 +205,7 @@ export function estimate(
   const rows: EstimateRow[] = [];
   for (const kind of [0, 1, 2] as const) {
     if (kind < inputKind) continue;
-    rows.push(row(KIND_LABELS[kind]!, kind, reaggregate(records, kind), spanSeconds, o));
+    rows.push(row(KIND_LABELS[kind]!, kind, reaggregate(records, kind), frame, o));
   }
   if (inputKind > 0) {
     notes.push(
@@ -179,7 +237,7 @@ export function estimate(
   const volume = new VolumeControl(o.volume);
   const configured = [...byInterval.values()].flatMap((rs) => volume.apply(rs));
   const label = `configured (allowed kind ${allowedKind}${o.enabledForAllowed ? '' : ' off'}, denied kind ${deniedKind}${o.enabledForDenied ? '' : ' off'}, ${o.includePolicies ? 27 : 24} fields${volume.active ? ', volume controls' : ''})`;
-  rows.push(row(label, 'configured', configured, spanSeconds, o));
+  rows.push(row(label, 'configured', configured, frame, o));
   if (volume.stats.filteredByNamespace > 0) {
     notes.push(`${volume.stats.filteredByNamespace} records dropped by the namespace filters`);
   }
@@ -188,5 +246,14 @@ export function estimate(
       `${volume.stats.folded} records folded into ${volume.stats.overflowRecords} overflow records by maxRecordsPerFlush`,
     );
   }
-  return { inputRecords: input.length, inputKind, spanSeconds, rows, prices: o.prices, notes };
+  return {
+    inputRecords: input.length,
+    inputKind,
+    spanSeconds,
+    sample: frame.width,
+    rows,
+    prices: o.prices,
+    warnings: sampleWarnings(frame.width),
+    notes,
+  };
 }

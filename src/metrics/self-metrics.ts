@@ -1,10 +1,14 @@
 /**
  * The agent's own metrics for Prometheus, in a registry of its own (never
  * the global default). Values are read from each component's stats at
- * scrape time, so components need not know about Prometheus.
+ * scrape time, so components need not know about Prometheus. Beside them,
+ * prom-client's default process_* and nodejs_* metrics (memory, CPU, file
+ * descriptors, event-loop lag, GC) and flowtrail_build_info. Label values
+ * are snake_case, as Prometheus conventions and most dashboards expect.
  */
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import { LOSS_KINDS, type LossKind } from '../loss/ledger.js';
+import { type BuildInfo, buildInfo } from '../util/build-info.js';
 
 type Reader = () => number;
 
@@ -59,6 +63,11 @@ function counter(registry: Registry, name: string, help: string, read: Reader): 
   });
 }
 
+/** `ConntrackOverrun` → `conntrack_overrun`: label values in snake_case. */
+export function snakeCase(value: string): string {
+  return value.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toLowerCase();
+}
+
 function labelledCounter<L extends string>(
   registry: Registry,
   name: string,
@@ -74,7 +83,7 @@ function labelledCounter<L extends string>(
     registers: [registry],
     collect() {
       this.reset();
-      for (const v of values) this.inc({ [label]: v }, read(v));
+      for (const v of values) this.inc({ [label]: snakeCase(v) }, read(v));
     },
   });
 }
@@ -93,7 +102,7 @@ function gauge(registry: Registry, name: string, help: string, read: Reader): vo
 /** PutLogEvents latency, observed by the sink as requests complete. */
 export function createPutLatencyHistogram(): Histogram {
   return new Histogram({
-    name: 'flowtrail_cloudwatch_put_latency_seconds_histogram',
+    name: 'flowtrail_cloudwatch_put_latency_seconds',
     help: 'PutLogEvents latency',
     buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [],
@@ -103,26 +112,21 @@ export function createPutLatencyHistogram(): Histogram {
 export function createSelfMetrics(
   s: SelfMetricSources,
   extra: readonly Histogram[] = [],
+  build: BuildInfo = buildInfo(),
 ): Registry {
   const r = new Registry();
   for (const m of extra) r.registerMetric(m);
-  // What operators graph next to the container's memory limit.
-  gauge(r, 'flowtrail_process_resident_memory_bytes', 'resident set size of the agent', () =>
-    process.memoryUsage.rss(),
-  );
-  gauge(r, 'flowtrail_heap_used_bytes', 'V8 heap in use', () => process.memoryUsage().heapUsed);
-  gauge(
-    r,
-    'flowtrail_heap_total_bytes',
-    'V8 heap committed',
-    () => process.memoryUsage().heapTotal,
-  );
-  gauge(
-    r,
-    'flowtrail_external_memory_bytes',
-    'memory outside the V8 heap held by JavaScript objects (buffers)',
-    () => process.memoryUsage().external,
-  );
+  // process_resident_memory_bytes, nodejs_heap_size_used_bytes,
+  // nodejs_external_memory_bytes … : what operators graph next to the
+  // container's memory limit (they replace flowtrail_process_resident_memory_bytes,
+  // flowtrail_heap_used_bytes, flowtrail_heap_total_bytes and flowtrail_external_memory_bytes).
+  collectDefaultMetrics({ register: r });
+  new Gauge({
+    name: 'flowtrail_build_info',
+    help: 'always 1; the labels say which build runs (version, commit, node_version)',
+    labelNames: ['version', 'commit', 'node_version'],
+    registers: [r],
+  }).set({ version: build.version, commit: build.commit, node_version: build.nodeVersion }, 1);
   labelledCounter(
     r,
     'flowtrail_conntrack_events_total',
@@ -280,8 +284,8 @@ export function createSelfMetrics(
     );
     gauge(
       r,
-      'flowtrail_cloudwatch_put_latency_seconds',
-      'latency of the last PutLogEvents call',
+      'flowtrail_cloudwatch_last_put_latency_seconds',
+      'latency of the last PutLogEvents call (the distribution: flowtrail_cloudwatch_put_latency_seconds)',
       k.lastPutLatencySeconds,
     );
   }

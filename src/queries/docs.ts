@@ -15,6 +15,16 @@ export function renderQueriesMarkdown(): string {
     '`flowtrail report` answers the same questions from record files or a log',
     'group without Logs Insights, selecting the same records.',
     '',
+    '```sh',
+    'flowtrail query --list                               # names, default ranges, parameters',
+    'flowtrail query denied-flows --cluster prod          # over its default range',
+    'flowtrail query namespace-talkers --cluster prod --param namespace=payments --since 6h',
+    '```',
+    '',
+    'Without `--since`, a query runs over its default range below. `--param',
+    'name=value` sets a parameter; a name the query does not take is refused',
+    '(exit 2) with the names it does take.',
+    '',
     'Records are space-delimited; Logs Insights splits them with `parse`, by',
     'position. Every query below starts with the same line, which reads both',
     'record variants: 24 fields, and 27 with `flowLogs.includePolicies` (the',
@@ -38,9 +48,9 @@ export function renderQueriesMarkdown(): string {
   for (const q of QUERY_PACK) {
     out.push(`## ${q.name}: ${q.title}`, '', q.description, '');
     const facts = [`Default range: last ${q.defaultSince}.`];
-    if (q.params) {
+    for (const [name, spec] of Object.entries(q.params ?? {})) {
       facts.push(
-        `Parameter: \`namespace\` (default \`${q.params.namespace}\`; the saved query uses the default, edit the two literals to ask about another).`,
+        `Parameter \`${name}\`: ${spec.description}, default \`${spec.default}\` (\`flowtrail query ${q.name} --param ${name}=VALUE\`; the query saved by \`flowtrail setup\` uses the default).`,
       );
     }
     out.push(facts.join(' '), '', '```', `| ${q.body}`, '```', '');

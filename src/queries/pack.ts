@@ -11,6 +11,7 @@
  * (test/unit/query-pack.test.ts checks the selections agree).
  */
 import { POLICY_FIELDS, RECORD_FIELDS } from '../format/record.js';
+import { FlowtrailError } from '../util/errors.js';
 
 const field = (name: string) => `(?<${name}>[^ ]+)`;
 
@@ -22,9 +23,13 @@ const field = (name: string) => `(?<${name}>[^ ]+)`;
  */
 export const PARSE_LINE = `parse @message /^${RECORD_FIELDS.map(field).join(' ')}(?: ${POLICY_FIELDS.map(field).join(' ')})?$/`;
 
-/** Values a query can be given (today: the namespace a question is about). */
-export interface QueryParams {
-  namespace?: string;
+/** Values a query is given, by parameter name (today: the namespace a question is about). */
+export type QueryParams = Readonly<Record<string, string>>;
+
+/** One parameter a query takes. */
+export interface QueryParamSpec {
+  readonly default: string;
+  readonly description: string;
 }
 
 export interface QueryDefinition {
@@ -34,8 +39,8 @@ export interface QueryDefinition {
   readonly title: string;
   /** What the answer shows and how it counts, one paragraph. */
   readonly description: string;
-  /** The parameters it takes, with their defaults; absent when none. */
-  readonly params?: { readonly namespace: string };
+  /** The parameters it takes, by name, with their defaults; absent when none. */
+  readonly params?: Readonly<Record<string, QueryParamSpec>>;
   /** Default time range for an interactive run (e.g. `flowtrail query`). */
   readonly defaultSince: string;
   /** The query after the parse line, starting with its first command. */
@@ -50,6 +55,13 @@ export interface QueryDefinition {
  */
 const NAMESPACE = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
+/** A parameter the query does not take, or a value it cannot use: `flowtrail query` exits 2. */
+export class QueryParamError extends FlowtrailError {
+  constructor(message: string, context: { query: string; param: string; value?: string }) {
+    super('ERR_QUERY_PARAM', message, context);
+  }
+}
+
 function namespaceParam(params: QueryParams | undefined, fallback: string): string {
   const ns = params?.namespace ?? fallback;
   if (!NAMESPACE.test(ns)) {
@@ -59,6 +71,11 @@ function namespaceParam(params: QueryParams | undefined, fallback: string): stri
   }
   return ns;
 }
+
+const namespaceSpec = (fallback: string, role: string): QueryParamSpec => ({
+  default: fallback,
+  description: `the namespace ${role} (a Kubernetes namespace name)`,
+});
 
 function define(
   d: Omit<QueryDefinition, 'body' | 'query'> & { query(params?: QueryParams): string },
@@ -92,7 +109,7 @@ export const QUERY_PACK: readonly QueryDefinition[] = [
     title: 'Who connected into namespace prod from another namespace?',
     description:
       'Allowed records reported by the receiving side (reporter dst) whose destination is in the namespace (parameter `namespace`, default prod) and whose source is not, grouped by source pod and destination pod and port.',
-    params: { namespace: 'prod' },
+    params: { namespace: namespaceSpec('prod', 'connected into') },
     defaultSince: '24h',
     query: (p) => {
       const ns = namespaceParam(p, 'prod');
@@ -106,7 +123,7 @@ export const QUERY_PACK: readonly QueryDefinition[] = [
     title: 'What did namespace stars talk to?',
     description:
       'Everything the namespace (parameter `namespace`, default stars) sent, as reported by its side (reporter src), and everything it received from other namespaces (reporter dst), allowed and denied, grouped by both ends, port and action.',
-    params: { namespace: 'stars' },
+    params: { namespace: namespaceSpec('stars', 'whose traffic is shown') },
     defaultSince: '1h',
     query: (p) => {
       const ns = namespaceParam(p, 'stars');
@@ -131,6 +148,53 @@ export const QUERY_PACK: readonly QueryDefinition[] = [
 
 export function findQuery(name: string): QueryDefinition | undefined {
   return QUERY_PACK.find((q) => q.name === name);
+}
+
+/**
+ * The parameters for a run of `q`: its defaults, overridden by `given`.
+ * Throws QueryParamError naming an unknown parameter (and listing the ones
+ * the query takes) or a value the query cannot use.
+ */
+export function resolveParams(q: QueryDefinition, given: QueryParams): QueryParams {
+  const specs = q.params ?? {};
+  const valid = Object.keys(specs);
+  const out: Record<string, string> = {};
+  for (const [name, spec] of Object.entries(specs)) out[name] = spec.default;
+  for (const [name, value] of Object.entries(given)) {
+    if (!Object.hasOwn(specs, name)) {
+      throw new QueryParamError(
+        `${q.name} has no parameter ${JSON.stringify(name)}; ${
+          valid.length > 0
+            ? `it takes ${valid.map((v) => `${v} (default ${specs[v]!.default})`).join(', ')}`
+            : 'it takes none'
+        }`,
+        { query: q.name, param: name },
+      );
+    }
+    out[name] = value;
+  }
+  try {
+    q.query(out);
+  } catch (err) {
+    if (!(err instanceof RangeError)) throw err;
+    const param = err.message.split(':')[0] ?? '';
+    throw new QueryParamError(`${q.name}: --param ${err.message}`, {
+      query: q.name,
+      param,
+      value: out[param],
+    });
+  }
+  return out;
+}
+
+/** The question as a heading for these parameters ("… namespace payments …"). */
+export function titleFor(q: QueryDefinition, params: QueryParams): string {
+  let title = q.title;
+  for (const [name, spec] of Object.entries(q.params ?? {})) {
+    const value = params[name];
+    if (value !== undefined) title = title.replace(`${name} ${spec.default}`, `${name} ${value}`);
+  }
+  return title;
 }
 
 /** The full query text of a pack entry: the parse line, then the query. */

@@ -118,21 +118,37 @@ export function createFileSink(options: FileSinkOptions): Sink & { readonly stat
   return new FileSink(options);
 }
 
-/** StdoutSink: records on stdout, one a line, for log routers that read container output. */
+/**
+ * StdoutSink: records on stdout, one a line, for log routers that read
+ * container output. A reader that went away (EPIPE, `--stdout | head`) is
+ * not a failure: nothing more is written there, and the CLI stops the agent
+ * as on SIGTERM (src/cli/agent.ts), so the other sinks still get the last
+ * interval.
+ */
 export function createStdoutSink(
   out: NodeJS.WritableStream = process.stdout,
-): Sink & { readonly stats: { recordsWritten: number } } {
-  const stats = { recordsWritten: 0 };
+): Sink & { readonly stats: { recordsWritten: number; readerGone: boolean } } {
+  const stats = { recordsWritten: 0, readerGone: false };
   return {
     name: 'stdout',
     stats,
     async start() {},
     write(_records, lines) {
-      if (lines.length === 0) return Promise.resolve();
-      stats.recordsWritten += lines.length;
+      if (lines.length === 0 || stats.readerGone) return Promise.resolve();
       const text = `${lines.map((l) => l.line).join('\n')}\n`;
       return new Promise<void>((resolve, reject) => {
-        out.write(text, (err) => (err ? reject(err) : resolve()));
+        out.write(text, (err) => {
+          const code = (err as NodeJS.ErrnoException | null | undefined)?.code;
+          if (code === 'EPIPE' || code === 'ERR_STREAM_DESTROYED') {
+            stats.readerGone = true;
+            resolve();
+          } else if (err) {
+            reject(err);
+          } else {
+            stats.recordsWritten += lines.length;
+            resolve();
+          }
+        });
       });
     },
     async close() {},

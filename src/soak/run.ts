@@ -57,9 +57,9 @@ export interface Sample {
 
 /** The gauges of the agent's /metrics the soak samples, by sample field. */
 const SCRAPED = {
-  heapUsedMiB: 'flowtrail_heap_used_bytes',
-  heapTotalMiB: 'flowtrail_heap_total_bytes',
-  externalMiB: 'flowtrail_external_memory_bytes',
+  heapUsedMiB: 'nodejs_heap_size_used_bytes',
+  heapTotalMiB: 'nodejs_heap_size_total_bytes',
+  externalMiB: 'nodejs_external_memory_bytes',
   flowsTracked: 'flowtrail_flows_tracked',
   spoolRecords: 'flowtrail_spool_records',
 } as const;

@@ -91,8 +91,7 @@ describe.skipIf(skipKernel || skipMoto)('agent → CloudWatch Logs (moto)', () =
     // Scrape once the first PutLogEvents has completed (a slow machine may take longer).
     for (let i = 0; i < 50; i++) {
       metricsText = node.exec(['curl', '-s', 'http://127.0.0.1:9099/metrics']);
-      if (/^flowtrail_cloudwatch_put_latency_seconds_histogram_count [1-9]/m.test(metricsText))
-        break;
+      if (/^flowtrail_cloudwatch_put_latency_seconds_count [1-9]/m.test(metricsText)) break;
       await sleep(200);
     }
     readyz = node.exec(['curl', '-s', 'http://127.0.0.1:9099/readyz']);
@@ -186,10 +185,12 @@ describe.skipIf(skipKernel || skipMoto)('agent → CloudWatch Logs (moto)', () =
     for (const line of metricsText.split('\n')) {
       if (line === '') continue;
       if (line.startsWith('#')) {
-        expect(line).toMatch(/^# (HELP|TYPE) flowtrail_[a-z_]+ .+/);
+        // Ours, and prom-client's default process_* and nodejs_* metrics.
+        expect(line).toMatch(/^# (HELP|TYPE) (flowtrail|process|nodejs)_[a-z0-9_]+ .+/);
         continue;
       }
-      const m = /^([a-z_]+)(\{[a-z_]+="[^"]*"(,[a-z_]+="[^"]*")*\})? (-?[0-9.e+]+)$/.exec(line);
+      const m =
+        /^([a-z0-9_]+)(\{[a-z_]+="[^"]*"(,[a-z_]+="[^"]*")*\})? (-?[0-9.e+-]+|NaN|Nan)$/.exec(line);
       expect(m, line).not.toBeNull();
       samples.set(`${m![1]}${m![2] ?? ''}`, Number(m![4]));
     }
@@ -198,9 +199,11 @@ describe.skipIf(skipKernel || skipMoto)('agent → CloudWatch Logs (moto)', () =
     expect(samples.get('flowtrail_nflog_packets_total')).toBeGreaterThanOrEqual(deniedSent + 1);
     expect(samples.get('flowtrail_netlink_overruns_total{source="conntrack"}')).toBe(0);
     // The put latency histogram counted the requests that succeeded.
-    expect(
-      samples.get('flowtrail_cloudwatch_put_latency_seconds_histogram_count'),
-    ).toBeGreaterThanOrEqual(1);
+    expect(samples.get('flowtrail_cloudwatch_put_latency_seconds_count')).toBeGreaterThanOrEqual(1);
+    // Which build runs, and the process metrics operators graph.
+    const build = [...samples.keys()].find((k) => k.startsWith('flowtrail_build_info{'));
+    expect(build).toMatch(/version="\d+\.\d+\.\d+",commit="[^"]+",node_version="\d+\.\d+\.\d+"/);
+    expect(samples.get('process_resident_memory_bytes')).toBeGreaterThan(10 * 1024 * 1024);
     expect(JSON.parse(readyz)).toEqual({ ready: true, reasons: [] });
   });
 });

@@ -3,7 +3,7 @@
  * simulated node shipping to the CloudWatch emulator. Asserts what the
  * records in CloudWatch say, and that the demo leaves nothing behind.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -50,7 +50,7 @@ describe.skipIf(skipKernel || skipMoto)('flowtrail demo', () => {
           'demo',
           '--duration',
           '12',
-          '--flush',
+          '--flush-interval',
           '2',
           '--json',
           '--work-dir',
@@ -162,6 +162,38 @@ describe.skipIf(skipKernel || skipMoto)('flowtrail demo', () => {
     },
     150_000,
   );
+
+  it('a closed stdout stops it as Ctrl-C does: cleaned up, exit 0, no stack trace', async () => {
+    const workDir = join(mkdtempSync(join(tmpdir(), 'ft-demo-')), 'work');
+    const child = spawn(
+      process.execPath,
+      [
+        CLI,
+        'demo',
+        '--duration',
+        '60',
+        '--flush-interval',
+        '1',
+        '--no-cloudwatch',
+        '--work-dir',
+        workDir,
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    // The reader goes away before the first line: `flowtrail demo | true`.
+    child.stdout.destroy();
+    let stderr = '';
+    child.stderr.on('data', (c: Buffer) => {
+      stderr += c.toString();
+    });
+    const started = Date.now();
+    const status = await new Promise<number | null>((resolve) => child.once('close', resolve));
+    expect(stderr).not.toMatch(/EPIPE|failed|\n\s+at /);
+    expect(status).toBe(0);
+    // It did not run its 60 s of traffic, and left no process of its own behind.
+    expect(Date.now() - started).toBeLessThan(45_000);
+    expect(ours().filter((p) => p.args.includes(workDir))).toEqual([]);
+  }, 90_000);
 
   it('refuses clearly, with exit code 2, when a flag is bad', () => {
     const run = spawnSync(process.execPath, [CLI, 'demo', '--duration', 'soon'], {

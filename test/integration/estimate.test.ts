@@ -293,7 +293,9 @@ describe('flowtrail estimate', () => {
     }
     const none = spawnSync(process.execPath, [CLI, 'estimate'], { encoding: 'utf8' });
     expect(none.status).toBe(2);
-    expect(none.stderr).toMatch(/exactly one of --file PATH, --log-group NAME or --live MINUTES/);
+    expect(none.stderr).toMatch(
+      /exactly one of --file PATH, --log-group NAME \(or --cluster NAME\) or --live MINUTES/,
+    );
     const missing = spawnSync(
       process.execPath,
       [CLI, 'estimate', '--file', join(dir, 'nope.log')],

@@ -170,7 +170,14 @@ describe.skipIf(skipKernel || skipMoto)('loss made visible: overrun storm and a 
     await node?.destroy();
   });
 
-  const lost = (kind: string) => metrics.get(`flowtrail_lost_events_total{kind="${kind}"}`) ?? 0;
+  // /metrics labels the kinds in snake_case; the stream and the CloudWatch metric keep their names.
+  const LABEL: Record<string, string> = {
+    ConntrackOverrun: 'conntrack_overrun',
+    HiddenConnections: 'hidden_connections',
+    SpoolFull: 'spool_full',
+  };
+  const lost = (kind: string) =>
+    metrics.get(`flowtrail_lost_events_total{kind="${LABEL[kind]}"}`) ?? 0;
   const streamed = (kind: string) =>
     losses.filter((l) => l.kind === kind).reduce((n, l) => n + l.count, 0);
 

@@ -4,14 +4,18 @@
  * prom-client itself), its values are read from the components' stats at
  * scrape time, and /readyz explains why the node is not ready.
  */
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LOSS_KINDS } from '../../src/loss/ledger.js';
 import type { HealthReport } from '../../src/metrics/health.js';
 import { startHttpServer } from '../../src/metrics/http-server.js';
 import {
   createPutLatencyHistogram,
   createSelfMetrics,
   type SelfMetricSources,
+  snakeCase,
 } from '../../src/metrics/self-metrics.js';
+import { scrapeGauges } from '../../src/soak/run.js';
 
 interface Sample {
   name: string;
@@ -67,7 +71,10 @@ function parseExposition(text: string): Map<string, Family> {
       for (const l of (m[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g))
         labels[l[1]!] = l[2]!;
       const value = m[3] === '+Inf' ? Infinity : m[3] === '-Inf' ? -Infinity : Number(m[3]);
-      if (Number.isNaN(value) && m[3] !== 'NaN') throw new Error(`bad value in ${line}`);
+      // Prometheus reads values with Go's ParseFloat, which takes NaN in any case
+      // (prom-client writes `Nan`, e.g. an event-loop lag before its first sample).
+      if (Number.isNaN(value) && m[3]!.toLowerCase() !== 'nan')
+        throw new Error(`bad value in ${line}`);
       const key = `${m[1]}${JSON.stringify(Object.entries(labels).sort())}`;
       if (seen.has(key)) throw new Error(`duplicate series ${key}`);
       seen.add(key);
@@ -76,15 +83,25 @@ function parseExposition(text: string): Map<string, Family> {
   }
   for (const f of families.values()) {
     if (f.type !== 'histogram') continue;
-    const buckets = f.samples.filter((s) => s.name.endsWith('_bucket'));
-    const les = buckets.map((b) => (b.labels.le === '+Inf' ? Infinity : Number(b.labels.le)));
-    if (les.at(-1) !== Infinity) throw new Error(`${f.name}: no +Inf bucket`);
-    for (let i = 1; i < buckets.length; i++) {
-      if (!(les[i]! > les[i - 1]!) || buckets[i]!.value < buckets[i - 1]!.value)
-        throw new Error(`${f.name}: buckets not cumulative`);
+    // One histogram per label set (other than le); a labelled one may have none yet.
+    const series = new Map<string, Sample[]>();
+    for (const s of f.samples) {
+      const { le: _, ...rest } = s.labels;
+      const key = JSON.stringify(Object.entries(rest).sort());
+      series.set(key, [...(series.get(key) ?? []), s]);
     }
-    const count = f.samples.find((s) => s.name === `${f.name}_count`);
-    if (count?.value !== buckets.at(-1)?.value) throw new Error(`${f.name}: +Inf != _count`);
+    for (const [key, samples] of series) {
+      const buckets = samples.filter((s) => s.name.endsWith('_bucket'));
+      const les = buckets.map((b) => (b.labels.le === '+Inf' ? Infinity : Number(b.labels.le)));
+      if (les.at(-1) !== Infinity) throw new Error(`${f.name}${key}: no +Inf bucket`);
+      for (let i = 1; i < buckets.length; i++) {
+        if (!(les[i]! > les[i - 1]!) || buckets[i]!.value < buckets[i - 1]!.value)
+          throw new Error(`${f.name}${key}: buckets not cumulative`);
+      }
+      const count = samples.find((s) => s.name === `${f.name}_count`);
+      if (count?.value !== buckets.at(-1)?.value)
+        throw new Error(`${f.name}${key}: +Inf != _count`);
+    }
   }
   return families;
 }
@@ -176,6 +193,7 @@ describe('/metrics', () => {
       '# HELP a x\n# TYPE a gauge\nb 1\n', // sample of another family
       '# HELP a x\n# TYPE a gauge\na 1\na 2\n', // duplicate series
       '# HELP h x\n# TYPE h histogram\nh_bucket{le="1"} 2\nh_bucket{le="+Inf"} 1\nh_count 1\n',
+      '# HELP h x\n# TYPE h histogram\nh_bucket{k="a",le="1"} 1\nh_count{k="a"} 1\n', // no +Inf
     ])
       expect(() => parseExposition(bad)).toThrow();
   });
@@ -184,14 +202,96 @@ describe('/metrics', () => {
     const fams = await scrape();
     expect(fams.size).toBeGreaterThanOrEqual(20);
     for (const f of fams.values()) {
-      expect(f.name).toMatch(/^flowtrail_/);
+      // Ours, and prom-client's default process_* and nodejs_* families.
+      expect(f.name).toMatch(/^(flowtrail|process|nodejs)_/);
       expect(f.help.length).toBeGreaterThan(5);
       if (f.type === 'counter') expect(f.name).toMatch(/_total$/);
+      // A histogram is named for what it measures, never for being a histogram.
+      expect(f.name).not.toMatch(/_histogram$/);
     }
     expect(fams.get('flowtrail_conntrack_events_total')?.type).toBe('counter');
     expect(fams.get('flowtrail_flows_tracked')?.type).toBe('gauge');
-    expect(fams.get('flowtrail_cloudwatch_put_latency_seconds_histogram')?.type).toBe('histogram');
+    expect(fams.get('flowtrail_cloudwatch_put_latency_seconds')?.type).toBe('histogram');
     expect(value(fams, 'flowtrail_conntrack_events_total', { kind: 'new' })).toBe(0);
+  });
+
+  it('serves the default process_* and nodejs_* metrics in place of its own copies', async () => {
+    const fams = await scrape();
+    for (const [name, type] of [
+      ['process_resident_memory_bytes', 'gauge'],
+      ['process_cpu_seconds_total', 'counter'],
+      ['process_open_fds', 'gauge'],
+      ['process_start_time_seconds', 'gauge'],
+      ['nodejs_heap_size_used_bytes', 'gauge'],
+      ['nodejs_heap_size_total_bytes', 'gauge'],
+      ['nodejs_external_memory_bytes', 'gauge'],
+      ['nodejs_eventloop_lag_seconds', 'gauge'],
+    ] as const) {
+      expect({ name, type: fams.get(name)?.type }).toEqual({ name, type });
+    }
+    expect(value(fams, 'process_resident_memory_bytes')).toBeGreaterThan(10 * 1024 * 1024);
+    expect(value(fams, 'process_open_fds')).toBeGreaterThan(2);
+    // The flowtrail_ copies they replace are gone (docs/operations.md says which is which).
+    for (const old of [
+      'flowtrail_process_resident_memory_bytes',
+      'flowtrail_heap_used_bytes',
+      'flowtrail_heap_total_bytes',
+      'flowtrail_external_memory_bytes',
+    ])
+      expect(fams.has(old)).toBe(false);
+  });
+
+  it('flowtrail_build_info is 1 with the version, the commit and the Node.js version', async () => {
+    const fams = await scrape();
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'));
+    expect(fams.get('flowtrail_build_info')?.type).toBe('gauge');
+    expect(fams.get('flowtrail_build_info')?.samples).toEqual([
+      {
+        name: 'flowtrail_build_info',
+        labels: {
+          version: pkg.version,
+          commit: process.env.FLOWTRAIL_BUILD_COMMIT || 'unknown',
+          node_version: process.versions.node,
+        },
+        value: 1,
+      },
+    ]);
+    const given = createSelfMetrics(sources, [], {
+      version: '9.8.7',
+      commit: '0123abc',
+      nodeVersion: '24.1.0',
+    });
+    expect(parseExposition(await given.metrics()).get('flowtrail_build_info')?.samples).toEqual([
+      {
+        name: 'flowtrail_build_info',
+        labels: { version: '9.8.7', commit: '0123abc', node_version: '24.1.0' },
+        value: 1,
+      },
+    ]);
+  });
+
+  it('label values are snake_case (loss kinds too)', async () => {
+    const counts = new Map(LOSS_KINDS.map((k, i) => [k, i + 1]));
+    const registry = createSelfMetrics({ ...sources, lost: (k) => counts.get(k)! });
+    const fams = parseExposition(await registry.metrics());
+    const lost = fams.get('flowtrail_lost_events_total')!.samples;
+    expect(Object.fromEntries(lost.map((s) => [s.labels.kind, s.value]))).toEqual({
+      conntrack_overrun: 1,
+      hidden_connections: 2,
+      nflog_overrun: 3,
+      flows_shed: 4,
+      spool_full: 5,
+      spool_corrupt: 6,
+      rejected: 7,
+      inconsistent: 8,
+    });
+    for (const f of fams.values()) {
+      if (!f.name.startsWith('flowtrail_') || f.name === 'flowtrail_build_info') continue;
+      for (const s of f.samples)
+        for (const [label, v] of Object.entries(s.labels))
+          if (label !== 'le')
+            expect({ series: f.name, v }).toEqual({ series: f.name, v: snakeCase(v) });
+    }
   });
 
   it('reads the stats at scrape time: counters and gauges move exactly with them', async () => {
@@ -229,8 +329,8 @@ describe('/metrics', () => {
     expect(value(fams, 'flowtrail_cloudwatch_bytes_sent_total')).toBe(1_260);
     expect(value(fams, 'flowtrail_spool_records')).toBe(2);
     expect(value(fams, 'flowtrail_spool_dropped_total')).toBe(4);
-    expect(value(fams, 'flowtrail_cloudwatch_put_latency_seconds')).toBe(0.25);
-    const h = 'flowtrail_cloudwatch_put_latency_seconds_histogram';
+    expect(value(fams, 'flowtrail_cloudwatch_last_put_latency_seconds')).toBe(0.25);
+    const h = 'flowtrail_cloudwatch_put_latency_seconds';
     expect(value(fams, `${h}_count`)).toBe(2);
     expect(value(fams, `${h}_bucket`, { le: '0.025' })).toBe(1);
     expect(value(fams, `${h}_bucket`, { le: '0.5' })).toBe(2);
@@ -240,6 +340,14 @@ describe('/metrics', () => {
     const again = await scrape();
     expect(value(again, 'flowtrail_conntrack_events_total', { kind: 'new' })).toBe(121);
     expect(value(again, 'flowtrail_flows_tracked')).toBe(3);
+  });
+
+  it('the soak finds every gauge it samples under the names served', async () => {
+    const scraped = scrapeGauges(await createSelfMetrics(sources).metrics());
+    expect(Object.keys(scraped).sort()).toEqual(
+      ['externalMiB', 'flowsTracked', 'heapTotalMiB', 'heapUsedMiB', 'spoolRecords'].sort(),
+    );
+    expect(scraped.heapUsedMiB).toBeGreaterThan(1);
   });
 
   it('each agent gets its own registry: two never share a series', async () => {

@@ -101,15 +101,21 @@ describe.skipIf(skipMoto)('flowtrail report', () => {
     );
     moto = await startMoto();
     const logs = new CloudWatchLogsClient(awsTestConfig(moto.endpoint));
-    await logs.send(new CreateLogGroupCommand({ logGroupName: 'g' }));
-    await logs.send(new CreateLogStreamCommand({ logGroupName: 'g', logStreamName: 's' }));
-    await logs.send(
-      new PutLogEventsCommand({
-        logGroupName: 'g',
-        logStreamName: 's',
-        logEvents: records.map((r) => ({ timestamp: r.endTime * 1000, message: encodeRecord(r) })),
-      }),
-    );
+    // The same records under a free name and under the name of cluster rtest.
+    for (const logGroupName of ['g', 'flowtrail-flowlogs-rtest']) {
+      await logs.send(new CreateLogGroupCommand({ logGroupName }));
+      await logs.send(new CreateLogStreamCommand({ logGroupName, logStreamName: 's' }));
+      await logs.send(
+        new PutLogEventsCommand({
+          logGroupName,
+          logStreamName: 's',
+          logEvents: records.map((r) => ({
+            timestamp: r.endTime * 1000,
+            message: encodeRecord(r),
+          })),
+        }),
+      );
+    }
     // A group written before and after includePolicies changed: both variants side by side.
     await logs.send(new CreateLogGroupCommand({ logGroupName: 'mixed' }));
     await logs.send(new CreateLogStreamCommand({ logGroupName: 'mixed', logStreamName: 's' }));
@@ -180,6 +186,43 @@ describe.skipIf(skipMoto)('flowtrail report', () => {
     const fromCw = JSON.parse(r.stdout);
     expect(fromCw.answers).toEqual(fromFile.answers);
     expect(fromCw.totals).toEqual(fromFile.totals);
+  });
+
+  it("--cluster and -c/--config name the cluster's log group (and the config its region and endpoint)", async () => {
+    const fromFile = JSON.parse((await run(['-f', file, '--json'])).stdout);
+    const byCluster = await run([
+      '--cluster',
+      'rtest',
+      '--region',
+      'us-east-1',
+      '--endpoint',
+      moto.endpoint,
+      '--json',
+    ]);
+    expect(byCluster.status).toBe(0);
+    expect(JSON.parse(byCluster.stdout).totals).toEqual(fromFile.totals);
+    // As deploy/kubernetes/config.yaml: no nodeName (the DaemonSet gives it).
+    const config = join(dir, 'flowtrail.yaml');
+    writeFileSync(
+      config,
+      `clusterName: rtest\nsinks:\n  cloudwatch: { region: us-east-1, endpoint: '${moto.endpoint}' }\n`,
+    );
+    const byConfig = await runCli(['report', '-c', config, '--json'], { AWS_REGION: '' });
+    expect(byConfig.stderr).toBe('');
+    expect(byConfig.status).toBe(0);
+    expect(JSON.parse(byConfig.stdout).answers).toEqual(fromFile.answers);
+    // CloudWatch that cannot be read: exit 1 with the cause, no stack trace.
+    const down = await run([
+      '--cluster',
+      'rtest',
+      '--region',
+      'us-east-1',
+      '--endpoint',
+      'http://127.0.0.1:1',
+    ]);
+    expect(down.status).toBe(1);
+    expect(down.stderr).toMatch(/^flowtrail report: flowtrail-flowlogs-rtest: .*ECONNREFUSED/);
+    expect(down.stderr).not.toMatch(/\n\s+at /);
   });
 
   it('answers the same from 27-field records, naming the policies of each row', async () => {

@@ -5,9 +5,8 @@
  * CloudFormation template staying in step with `flowtrail setup` and the
  * query pack.
  */
-import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -31,25 +30,22 @@ function docs(path: string): Doc[] {
   });
 }
 
-const k8sFiles = [
-  'namespace.yaml',
-  'serviceaccount.yaml',
-  'rbac.yaml',
-  'configmap.yaml',
-  'daemonset.yaml',
-];
+const k8sFiles = ['namespace.yaml', 'serviceaccount.yaml', 'rbac.yaml', 'daemonset.yaml'];
 const all = k8sFiles.flatMap((f) => docs(`kubernetes/${f}`));
 const byKind = (kind: string) => all.filter((d) => d.kind === kind);
 const ds = byKind('DaemonSet')[0];
 const pod = ds.spec.template.spec;
 const agent = pod.containers.find((c: Doc) => c.name === 'agent');
-const configText: string = byKind('ConfigMap')[0].data['config.yaml'];
+const configText = read('kubernetes/config.yaml');
 
 describe('deploy/kubernetes', () => {
-  it('every manifest parses and the kustomization lists each of them', () => {
+  it('every manifest parses and the kustomization lists each of them, the config through its generator', () => {
     for (const d of all) expect(d.apiVersion && d.kind && d.metadata?.name).toBeTruthy();
     const kust = docs('kubernetes/kustomization.yaml')[0];
     expect([...kust.resources].sort()).toEqual([...k8sFiles].sort());
+    expect(kust.configMapGenerator).toEqual([
+      expect.objectContaining({ name: 'flowtrail-config', files: ['config.yaml'] }),
+    ]);
   });
 
   it('the agent runs with the heap flags the soak measured it with', async () => {
@@ -112,7 +108,7 @@ describe('deploy/kubernetes', () => {
     expect(agent.livenessProbe.httpGet).toEqual({ host, path: '/healthz', port: Number(port) });
     expect(agent.readinessProbe.httpGet).toEqual({ host, path: '/readyz', port: Number(port) });
     // Nothing to scrape on the node's address by default: no scrape annotations.
-    const ann = ds.spec.template.metadata.annotations;
+    const ann = ds.spec.template.metadata.annotations ?? {};
     expect(Object.keys(ann).filter((k) => k.startsWith('prometheus.io/'))).toEqual([]);
     expect(agent.resources.requests.cpu && agent.resources.requests.memory).toBeTruthy();
     expect(agent.resources.limits.memory).toBeTruthy();
@@ -133,9 +129,12 @@ describe('deploy/kubernetes', () => {
     expect(parse(configText).spool.dir.startsWith('/var/lib/flowtrail/')).toBe(true);
   });
 
-  it('checksum/config is the sha256 of the ConfigMap config (rolls the pods on change)', () => {
-    const sum = createHash('sha256').update(configText).digest('hex');
-    expect(ds.spec.template.metadata.annotations['checksum/config']).toBe(sum);
+  it('no hand-kept checksum: the config volume names the generated ConfigMap (kustomize hashes it)', () => {
+    expect(Object.keys(ds.spec.template.metadata.annotations ?? {})).not.toContain(
+      'checksum/config',
+    );
+    const volume = pod.volumes.find((v: Doc) => v.name === 'config');
+    expect(volume.configMap.name).toBe('flowtrail-config');
   });
 
   it('the ConfigMap config is valid agent config once the downward API gives nodeName', () => {
@@ -186,20 +185,45 @@ if (skipKubectl)
     'kubectl kustomize check skipped: kubectl not installed (apt-get install kubernetes-client)',
   );
 
+const kustomize = (dir: string) =>
+  parseAllDocuments(execFileSync('kubectl', ['kustomize', dir], { encoding: 'utf8' })).map(
+    (d) => d.toJS() as Doc,
+  );
+const kinds = (rendered: Doc[]) => rendered.map((d) => d.kind).sort();
+const BASE_KINDS = [
+  'ClusterRole',
+  'ClusterRoleBinding',
+  'ConfigMap',
+  'DaemonSet',
+  'Namespace',
+  'ServiceAccount',
+];
+
+/** An overlay in a temporary directory: the base plus `components` (kustomize wants relative paths). */
+function overlay(components: string[]): { dir: string; remove(): void } {
+  const dir = mkdtempSync(join(tmpdir(), 'ft-kustomize-'));
+  const base = relative(dir, `${root}kubernetes`);
+  writeFileSync(
+    join(dir, 'kustomization.yaml'),
+    [
+      'apiVersion: kustomize.config.k8s.io/v1beta1',
+      'kind: Kustomization',
+      `resources: [${base}]`,
+      `components: [${components.map((c) => `${base}/components/${c}`).join(', ')}]`,
+      '',
+    ].join('\n'),
+  );
+  return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+const components = readdirSync(`${root}kubernetes/components`, { withFileTypes: true })
+  .filter((e) => e.isDirectory())
+  .map((e) => e.name);
+
 describe.skipIf(skipKubectl)('kubectl kustomize deploy/kubernetes', () => {
   it('renders every object into the flowtrail namespace with the image set', () => {
-    const out = execFileSync('kubectl', ['kustomize', `${root}kubernetes`], { encoding: 'utf8' });
-    const rendered = parseAllDocuments(out).map((d) => d.toJS() as Doc);
-    expect(rendered.map((d) => d.kind).sort()).toEqual(
-      [
-        'ClusterRole',
-        'ClusterRoleBinding',
-        'ConfigMap',
-        'DaemonSet',
-        'Namespace',
-        'ServiceAccount',
-      ].sort(),
-    );
+    const rendered = kustomize(`${root}kubernetes`);
+    expect(kinds(rendered)).toEqual([...BASE_KINDS].sort());
     for (const d of rendered)
       if (!d.kind.startsWith('Cluster') && d.kind !== 'Namespace')
         expect(d.metadata.namespace).toBe('flowtrail');
@@ -208,6 +232,201 @@ describe.skipIf(skipKubectl)('kubectl kustomize deploy/kubernetes', () => {
       .spec.template.spec.containers.map((c: Doc) => c.image);
     expect(images).toEqual(['ghcr.io/flowtrail/flowtrail:0.1.0']);
   });
+
+  it('the ConfigMap is generated from config.yaml with a content hash the DaemonSet follows, so an edit rolls the pods', () => {
+    const name = (rendered: Doc[]) => {
+      const cm = rendered.find((d) => d.kind === 'ConfigMap');
+      const volume = rendered
+        .find((d) => d.kind === 'DaemonSet')
+        .spec.template.spec.volumes.find((v: Doc) => v.name === 'config');
+      expect(volume.configMap.name).toBe(cm.metadata.name);
+      return { name: cm.metadata.name as string, config: cm.data['config.yaml'] as string };
+    };
+    const before = name(kustomize(`${root}kubernetes`));
+    expect(before.name).toMatch(/^flowtrail-config-[a-z0-9]{10}$/);
+    expect(before.config).toBe(configText);
+    // The same base with one setting changed: another name, so the pod template changes.
+    const copy = mkdtempSync(join(tmpdir(), 'ft-kustomize-base-'));
+    try {
+      cpSync(`${root}kubernetes`, copy, { recursive: true });
+      writeFileSync(
+        join(copy, 'config.yaml'),
+        configText.replace('flushIntervalSeconds: 300', 'flushIntervalSeconds: 60'),
+      );
+      const after = name(kustomize(copy));
+      expect(after.config).toContain('flushIntervalSeconds: 60');
+      expect(after.name).not.toBe(before.name);
+    } finally {
+      rmSync(copy, { recursive: true, force: true });
+    }
+  });
+
+  it('components/ holds each optional part as a kustomize Component', () => {
+    expect(components).toContain('service-monitor');
+    for (const c of components) {
+      expect(docs(`kubernetes/components/${c}/kustomization.yaml`)[0]).toMatchObject({
+        apiVersion: 'kustomize.config.k8s.io/v1alpha1',
+        kind: 'Component',
+      });
+    }
+  });
+
+  for (const c of components) {
+    it(`the base with component ${c} renders, every base object still there`, () => {
+      const o = overlay([c]);
+      try {
+        const rendered = kustomize(o.dir);
+        for (const kind of BASE_KINDS) expect(kinds(rendered)).toContain(kind);
+        for (const d of rendered)
+          if (!d.kind.startsWith('Cluster') && d.kind !== 'Namespace')
+            expect(d.metadata.namespace).toBe('flowtrail');
+      } finally {
+        o.remove();
+      }
+    });
+  }
+
+  it('all components together render (they do not collide)', () => {
+    const o = overlay(components);
+    try {
+      expect(kustomize(o.dir).length).toBeGreaterThan(BASE_KINDS.length);
+    } finally {
+      o.remove();
+    }
+  });
+
+  it('the overlay docs/deployment.md shows renders: your image, your config, the component', () => {
+    const doc = readFileSync(new URL('../../docs/deployment.md', import.meta.url), 'utf8');
+    const block = /```yaml\n# my-cluster\/kustomization\.yaml\n([\s\S]*?)```/.exec(doc)?.[1];
+    expect(block).toBeDefined();
+    const dir = mkdtempSync(join(tmpdir(), 'ft-kustomize-doc-'));
+    try {
+      const base = relative(dir, `${root}kubernetes`);
+      writeFileSync(
+        join(dir, 'kustomization.yaml'),
+        block!.replaceAll('../flowtrail/deploy/kubernetes', base),
+      );
+      writeFileSync(join(dir, 'config.yaml'), configText.replace('my-cluster', 'prod-eu'));
+      const rendered = kustomize(dir);
+      const cm = rendered.find((d) => d.kind === 'ConfigMap');
+      expect(parse(cm.data['config.yaml']).clusterName).toBe('prod-eu');
+      const ds = rendered.find((d) => d.kind === 'DaemonSet').spec.template.spec;
+      expect(ds.volumes.find((v: Doc) => v.name === 'config').configMap.name).toBe(
+        cm.metadata.name,
+      );
+      expect(ds.containers[0].image).toBe(
+        '123456789012.dkr.ecr.eu-west-1.amazonaws.com/flowtrail:0.1.0',
+      );
+      expect(kinds(rendered)).toContain('ServiceMonitor');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('service-monitor (with metrics-on-pod-ip): a headless Service over the agent pods and a ServiceMonitor scraping its metrics port', () => {
+    const o = overlay(['metrics-on-pod-ip', 'service-monitor']);
+    try {
+      const rendered = kustomize(o.dir);
+      const agentPod = rendered.find((d) => d.kind === 'DaemonSet').spec.template;
+      const svc = rendered.find((d) => d.kind === 'Service');
+      const sm = rendered.find((d) => d.kind === 'ServiceMonitor');
+      expect(sm.apiVersion).toBe('monitoring.coreos.com/v1');
+      expect(svc.spec.clusterIP).toBe('None');
+      // The Service selects the agent pods, and its port is the container's metrics port.
+      for (const [k, v] of Object.entries(svc.spec.selector))
+        expect(agentPod.metadata.labels[k]).toBe(v);
+      const container = agentPod.spec.containers.find((x: Doc) => x.name === 'agent');
+      const port = container.ports.find((p: Doc) => p.name === svc.spec.ports[0].targetPort);
+      expect(port.containerPort).toBe(svc.spec.ports[0].port);
+      // The ServiceMonitor selects the Service, in its namespace, on that port and path.
+      for (const [k, v] of Object.entries(sm.spec.selector.matchLabels))
+        expect(svc.metadata.labels[k]).toBe(v);
+      expect(sm.spec.namespaceSelector.matchNames).toEqual([svc.metadata.namespace]);
+      expect(sm.spec.endpoints).toEqual([
+        expect.objectContaining({
+          port: svc.spec.ports[0].name,
+          path: agentPod.metadata.annotations['prometheus.io/path'],
+        }),
+      ]);
+      // The base listens on the loopback; the component moves it to the pod (node) address.
+      expect(container.env).toContainEqual({
+        name: 'FLOWTRAIL_HTTP_LISTEN',
+        value: `$(POD_IP):${port.containerPort}`,
+      });
+    } finally {
+      o.remove();
+    }
+  });
+});
+
+describe('deploy/Dockerfile (multi-arch: amd64 and arm64/Graviton)', () => {
+  const dockerfile = read('Dockerfile');
+
+  it('builds the addon inside a stage of the target platform, never the build host', () => {
+    // `FROM --platform=$BUILDPLATFORM` would compile the addon for the machine running
+    // buildx, not for the image's architecture: every stage takes the target's base image.
+    const froms = dockerfile.split('\n').filter((l) => /^FROM /i.test(l));
+    expect(froms).toEqual(['FROM node:24-bookworm AS build', 'FROM node:24-slim AS runtime']);
+    expect(dockerfile).toContain('RUN npx node-gyp rebuild --directory native');
+    expect(dockerfile).toContain(
+      'COPY --from=build /app/native/build/Release/flowtrail_netlink.node ./native/build/Release/flowtrail_netlink.node',
+    );
+    // esbuild is the only dependency with per-architecture packages: both are locked.
+    const lock = JSON.parse(
+      readFileSync(new URL('../../package-lock.json', import.meta.url), 'utf8'),
+    );
+    for (const arch of ['x64', 'arm64'])
+      expect(lock.packages[`node_modules/@esbuild/linux-${arch}`]).toBeDefined();
+  });
+
+  // No container engine here (docker has no daemon): what the arm64 build stage runs,
+  // node-gyp on native/, is run here with the aarch64 cross compiler instead.
+  const hasCross = (() => {
+    try {
+      execFileSync('aarch64-linux-gnu-gcc', ['--version'], { stdio: 'ignore' });
+      return true;
+    } catch {
+      return false;
+    }
+  })();
+  if (!hasCross && !underCI)
+    console.warn('arm64 addon build skipped: no aarch64-linux-gnu-gcc (scripts/host-deps.sh)');
+
+  it.skipIf(!hasCross && !underCI)(
+    'the addon compiles and links for arm64 without a warning (node-gyp, aarch64 cross compiler)',
+    () => {
+      const dir = mkdtempSync(join(tmpdir(), 'ft-arm64-'));
+      try {
+        const native = new URL('../../native/', import.meta.url).pathname;
+        cpSync(join(native, 'binding.gyp'), join(dir, 'binding.gyp'));
+        cpSync(join(native, 'src'), join(dir, 'src'), { recursive: true });
+        const build = spawnSync(
+          'npx',
+          ['node-gyp', 'rebuild', '--arch=arm64', '--directory', dir],
+          {
+            encoding: 'utf8',
+            env: {
+              ...process.env,
+              CC: 'aarch64-linux-gnu-gcc',
+              LINK: 'aarch64-linux-gnu-gcc',
+              AR: 'aarch64-linux-gnu-ar',
+            },
+          },
+        );
+        const out = `${build.stdout}${build.stderr}`;
+        expect(build.status, out).toBe(0);
+        expect(out).not.toMatch(/warning:/);
+        const elf = readFileSync(join(dir, 'build/Release/flowtrail_netlink.node'));
+        // ELF, 64-bit, little-endian, shared object, e_machine 183 = EM_AARCH64.
+        expect([elf.subarray(0, 4).toString('latin1'), elf[4], elf[5]]).toEqual(['\x7fELF', 2, 1]);
+        expect(elf.readUInt16LE(16)).toBe(3);
+        expect(elf.readUInt16LE(18)).toBe(183);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+    120_000,
+  );
 
   it('components/metrics-on-pod-ip: listens on the pod IP, probes it, and asks Prometheus to scrape it', () => {
     const overlay = mkdtempSync(join(tmpdir(), 'ft-overlay-'));

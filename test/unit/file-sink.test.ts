@@ -1,8 +1,9 @@
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { createFileSink } from '../../src/sinks/file-sink.js';
+import { createFileSink, createStdoutSink } from '../../src/sinks/file-sink.js';
 import type { EncodedRecord } from '../../src/sinks/types.js';
 
 function lines(n: number, tag: string): EncodedRecord[] {
@@ -74,5 +75,38 @@ describe('file sink', () => {
     await sink.write([], lines(1, 'b'));
     expect(sink.health()).toEqual({ healthy: true });
     expect(readFileSync(path, 'utf8')).toMatch(/^b-0 /);
+  });
+});
+
+describe('stdout sink', () => {
+  /** A stream that takes `ok` writes, then fails every write with `code`. */
+  function failingAfter(ok: number, code: string): Writable & { got: string[] } {
+    const got: string[] = [];
+    const w = new Writable({
+      write(chunk, _enc, cb) {
+        if (got.length < ok) {
+          got.push(String(chunk));
+          cb();
+        } else cb(Object.assign(new Error(`write ${code}`), { code }));
+      },
+    });
+    w.on('error', () => {});
+    return Object.assign(w, { got });
+  }
+
+  it('a reader that went away (EPIPE) ends its writes quietly; the records written before count', async () => {
+    const out = failingAfter(1, 'EPIPE');
+    const sink = createStdoutSink(out);
+    await sink.write([], lines(2, 'a'));
+    await expect(sink.write([], lines(3, 'b'))).resolves.toBeUndefined();
+    await expect(sink.write([], lines(1, 'c'))).resolves.toBeUndefined();
+    expect(out.got).toEqual(['a-0 xxxxxxxxxxxxxxxxxxxx\na-1 xxxxxxxxxxxxxxxxxxxx\n']);
+    expect(sink.stats).toEqual({ recordsWritten: 2, readerGone: true });
+  });
+
+  it('any other write error still fails the write', async () => {
+    const sink = createStdoutSink(failingAfter(0, 'ENOSPC'));
+    await expect(sink.write([], lines(1, 'a'))).rejects.toMatchObject({ code: 'ENOSPC' });
+    expect(sink.stats.readerGone).toBe(false);
   });
 });

@@ -9,7 +9,15 @@ import {
   recordFields,
 } from '../../src/format/record.js';
 import { renderQueriesMarkdown } from '../../src/queries/docs.js';
-import { findQuery, PARSE_LINE, QUERY_PACK, queryText } from '../../src/queries/pack.js';
+import {
+  findQuery,
+  PARSE_LINE,
+  QUERY_PACK,
+  QueryParamError,
+  queryText,
+  resolveParams,
+  titleFor,
+} from '../../src/queries/pack.js';
 import {
   crossNamespaceIngress,
   deniedFlows,
@@ -256,7 +264,7 @@ describe('the query pack', () => {
 
   it('puts the namespace parameter into the filter, and refuses what is not a namespace name', () => {
     const q = findQuery('cross-namespace-ingress')!;
-    expect(q.params).toEqual({ namespace: 'prod' });
+    expect(q.params).toEqual({ namespace: { default: 'prod', description: expect.any(String) } });
     expect(q.body).toBe(q.query({ namespace: 'prod' }));
     expect(q.query({ namespace: 'payments' })).toContain(
       'dstNamespace = "payments" and srcNamespace != "payments"',
@@ -266,6 +274,34 @@ describe('the query pack', () => {
     );
     expect(() => q.query({ namespace: 'x" or action = "deny' })).toThrow(/RFC 1123/);
     expect(() => q.query({ namespace: '' })).toThrow(/RFC 1123/);
+  });
+
+  it('resolveParams: the defaults, overridden by what is given; an unknown name or a bad value is refused', () => {
+    const talkers = findQuery('namespace-talkers')!;
+    expect(resolveParams(talkers, {})).toEqual({ namespace: 'stars' });
+    expect(resolveParams(talkers, { namespace: 'payments' })).toEqual({ namespace: 'payments' });
+    expect(() => resolveParams(talkers, { nmespace: 'payments' })).toThrow(
+      new QueryParamError(
+        'namespace-talkers has no parameter "nmespace"; it takes namespace (default stars)',
+        { query: 'namespace-talkers', param: 'nmespace' },
+      ),
+    );
+    expect(() => resolveParams(findQuery('top-talkers')!, { namespace: 'x' })).toThrow(
+      'top-talkers has no parameter "namespace"; it takes none',
+    );
+    expect(() => resolveParams(talkers, { namespace: 'Bad_Name' })).toThrow(QueryParamError);
+    expect(() => resolveParams(talkers, { namespace: 'Bad_Name' })).toThrow(/RFC 1123/);
+  });
+
+  it('titleFor puts the parameter into the heading', () => {
+    const q = findQuery('cross-namespace-ingress')!;
+    expect(titleFor(q, { namespace: 'payments' })).toBe(
+      'Who connected into namespace payments from another namespace?',
+    );
+    expect(titleFor(q, {})).toBe(q.title);
+    for (const p of QUERY_PACK)
+      for (const [name, spec] of Object.entries(p.params ?? {}))
+        expect(p.title).toContain(`${name} ${spec.default}`);
   });
 
   /**

@@ -1,31 +1,17 @@
 /**
  * SigV4 for Amazon OpenSearch Service (service `es`) with
- * @smithy/signature-v4 and node:crypto, credentials from the Lambda
- * environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN).
+ * @smithy/signature-v4 and @smithy/hash-node (the SDK's own SHA-256 and
+ * HMAC on node:crypto), credentials from the Lambda environment
+ * (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN).
  */
-import { createHash, createHmac, type Hash, type Hmac } from 'node:crypto';
+import { Hash } from '@smithy/hash-node';
 import { SignatureV4 } from '@smithy/signature-v4';
 
-type SourceData = string | ArrayBuffer | ArrayBufferView;
-
-class NodeSha256 {
-  private readonly h: Hash | Hmac;
-  constructor(secret?: SourceData) {
-    this.h = secret === undefined ? createHash('sha256') : createHmac('sha256', toBuffer(secret));
+/** The SDK's hash constructor bound to SHA-256 (a secret makes it an HMAC). */
+class Sha256 extends Hash {
+  constructor(secret?: ConstructorParameters<typeof Hash>[1]) {
+    super('sha256', secret);
   }
-  update(data: SourceData): void {
-    this.h.update(toBuffer(data));
-  }
-  async digest(): Promise<Uint8Array> {
-    return new Uint8Array(this.h.digest());
-  }
-  reset(): void {}
-}
-
-function toBuffer(d: SourceData): Buffer {
-  if (typeof d === 'string') return Buffer.from(d, 'utf8');
-  if (ArrayBuffer.isView(d)) return Buffer.from(d.buffer, d.byteOffset, d.byteLength);
-  return Buffer.from(d);
 }
 
 export interface Credentials {
@@ -56,24 +42,29 @@ export async function signRequest(opts: {
   region: string;
   credentials: Credentials;
   service?: string;
+  /** When the request is signed (default now); tests sign at a fixed time. */
+  signingDate?: Date;
 }): Promise<Record<string, string>> {
   const signer = new SignatureV4({
     service: opts.service ?? 'es',
     region: opts.region,
     credentials: opts.credentials,
-    sha256: NodeSha256,
+    sha256: Sha256,
   });
   const query: Record<string, string> = {};
   for (const [k, v] of opts.url.searchParams) query[k] = v;
-  const signed = await signer.sign({
-    method: opts.method,
-    protocol: opts.url.protocol,
-    hostname: opts.url.hostname,
-    ...(opts.url.port ? { port: Number(opts.url.port) } : {}),
-    path: opts.url.pathname,
-    query,
-    headers: { ...opts.headers, host: opts.url.host },
-    body: opts.body,
-  });
+  const signed = await signer.sign(
+    {
+      method: opts.method,
+      protocol: opts.url.protocol,
+      hostname: opts.url.hostname,
+      ...(opts.url.port ? { port: Number(opts.url.port) } : {}),
+      path: opts.url.pathname,
+      query,
+      headers: { ...opts.headers, host: opts.url.host },
+      body: opts.body,
+    },
+    opts.signingDate ? { signingDate: opts.signingDate } : {},
+  );
   return signed.headers as Record<string, string>;
 }
