@@ -153,13 +153,13 @@ function netlinkCapture(
   const groups = [config.nflog.ingressGroup, config.nflog.egressGroup];
   const nflog = new NflogListener({
     groups,
-    rcvbufBytes: config.conntrack.receiveBufferBytes,
-    tickMs: config.conntrack.tickMs,
+    rcvbufBytes: config.nflog.receiveBufferBytes,
+    tickMs: config.nflog.tickMs,
     logger,
     onPackets: (packets) => handlers?.nflog(packets),
     onOverrun: (count) =>
       logger.warn(
-        { count, setting: 'conntrack.receiveBufferBytes' },
+        { count, setting: 'nflog.receiveBufferBytes' },
         'NFLOG socket overran: denied packets lost',
       ),
     onDecodeError: (err) =>

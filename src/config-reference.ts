@@ -4,7 +4,13 @@
  * `npm run docs:config` writes it, test/unit/config-reference.test.ts
  * compares. A key without a description here fails that test.
  */
-import { CONFIG_LEAVES, envName, RETENTION_DAYS, validateConfig } from './config.js';
+import {
+  CONFIG_LEAVES,
+  envName,
+  INHERITED_DEFAULTS,
+  RETENTION_DAYS,
+  validateConfig,
+} from './config.js';
 
 /** What each key does, by its dotted path. */
 export const CONFIG_DESCRIPTIONS: Readonly<Record<string, string>> = {
@@ -39,10 +45,24 @@ export const CONFIG_DESCRIPTIONS: Readonly<Record<string, string>> = {
   'nflog.ingressGroup':
     'NFLOG group of ingress verdicts (the destination reports), 0-65535; not the same as egressGroup.',
   'nflog.egressGroup': 'NFLOG group of egress verdicts (the source reports), 0-65535.',
+  'nflog.receiveBufferBytes':
+    'Receive buffer of the NFLOG socket (SO_RCVBUFFORCE), 65536 to 1 GiB; raise it when `NflogOverrun` appears.',
+  'nflog.tickMs':
+    'Milliseconds the NFLOG socket waits after it becomes readable before draining it (1-1000).',
+  'denies.source':
+    'Where denied packets come from: `nflog` (NFLOG rule prefixes), `kernel` (kernel drop events; NFLOG deny verdicts ignored) or `both` (matched, counted once). Absent: `both` where the kernel drop program loads, else `nflog` (`flowtrail doctor` says which and why).',
+  'denies.matchWindowMs':
+    'With `both`: how long a kernel drop event waits for the NFLOG copy of its packet before it counts as a kernel deny (10-60000).',
+  'denies.namePolicies':
+    'Name the NetworkPolicy behind kernel denies with the evaluator (from the informers with `endpoints.kubernetes`, from `denies.networkPoliciesFile` with `endpoints.file`).',
+  'denies.networkPoliciesFile':
+    'NetworkPolicy manifests (YAML) for naming kernel denies where endpoints come from a file; read at start.',
+  'denies.ringBufferBytes':
+    'Size of the BPF ring buffer of kernel drop events, a power of two from 4096 to 1 GiB; losses count as `flowtrail_kernel_drops_lost_total`.',
   'conntrack.receiveBufferBytes':
-    'Receive buffer of the netlink sockets (SO_RCVBUFFORCE), 65536 to 1 GiB; raise it when `ConntrackOverrun` appears.',
+    'Receive buffer of the conntrack netlink sockets (SO_RCVBUFFORCE), 65536 to 1 GiB; raise it when `ConntrackOverrun` appears.',
   'conntrack.tickMs':
-    'Milliseconds to wait after a socket becomes readable before draining it, so that wakeups are coalesced (1-1000).',
+    'Milliseconds to wait after the conntrack socket (and the kernel drop ring buffer) becomes readable before draining it, so that wakeups are coalesced (1-1000).',
   'conntrack.subscribeUpdates':
     'Also subscribe to conntrack UPDATE events (counts come from dumps either way; for debugging).',
   'sinks.cloudwatch.region':
@@ -61,6 +81,8 @@ export const CONFIG_DESCRIPTIONS: Readonly<Record<string, string>> = {
     'Also write records to stdout, one a line (for log routers reading container output).',
   'metrics.enabled':
     '`false`: push no CloudWatch metrics (DeniedPackets, NodeHealthy, LostEvents).',
+  'metrics.droppedPackets':
+    'Also push DroppedPackets per drop reason: kernel drops that are not policy denies (one metric series per reason).',
   'metrics.pushIntervalSeconds': 'Seconds between metric pushes (1-3600).',
   'metrics.namespace': 'CloudWatch metric namespace (the IAM policy conditions on it).',
   'spool.dir':
@@ -75,7 +97,9 @@ export const CONFIG_DESCRIPTIONS: Readonly<Record<string, string>> = {
     'trace, debug, info, warn, error, fatal or silent (also FLOWTRAIL_LOG_LEVEL). Logs are JSON lines on stderr.',
 };
 
-function shown(value: unknown): string {
+function shown(value: unknown, path: string): string {
+  const from = INHERITED_DEFAULTS[path];
+  if (from !== undefined) return `\`${from}\``;
   if (value === undefined) return '—';
   return `\`${JSON.stringify(value)}\``;
 }
@@ -139,7 +163,7 @@ export function renderConfigMarkdown(): string {
     const required = path === 'clusterName' || path === 'nodeName';
     const description = CONFIG_DESCRIPTIONS[path] ?? '';
     out.push(
-      `| \`${path}\` | \`${envName(leaf.path)}\` | ${required ? 'required' : shown(value)} | ${description} |`,
+      `| \`${path}\` | \`${envName(leaf.path)}\` | ${required ? 'required' : shown(value, path)} | ${description} |`,
     );
     const next = CONFIG_LEAVES[CONFIG_LEAVES.indexOf(leaf) + 1];
     if (!next || (next.path.length > 1 ? next.path[0] : 'top level') !== section) out.push('');

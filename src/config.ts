@@ -108,6 +108,9 @@ export const configSchema = z.strictObject({
     .strictObject({
       ingressGroup: int(0, 65_535).default(1),
       egressGroup: int(0, 65_535).default(2),
+      // Absent: the conntrack socket's (INHERITED_DEFAULTS).
+      receiveBufferBytes: int(65_536, 1 << 30).optional(),
+      tickMs: int(1, 1_000).optional(),
     })
     .prefault({}),
   denies: z
@@ -201,7 +204,17 @@ export const configSchema = z.strictObject({
     .prefault({}),
 });
 
-export type Config = z.output<typeof configSchema>;
+type ParsedConfig = z.output<typeof configSchema>;
+/** The validated config: keys that default to another key's value are filled in (INHERITED_DEFAULTS). */
+export type Config = Omit<ParsedConfig, 'nflog'> & {
+  nflog: Required<ParsedConfig['nflog']>;
+};
+
+/** Keys whose default is another key's value, by dotted path. */
+export const INHERITED_DEFAULTS: Readonly<Record<string, string>> = {
+  'nflog.receiveBufferBytes': 'conntrack.receiveBufferBytes',
+  'nflog.tickMs': 'conntrack.tickMs',
+};
 /** The raw, unvalidated shape a YAML file or override layer provides. */
 export type RawConfig = Record<string, unknown>;
 
@@ -524,7 +537,14 @@ export function parseConfigYaml(text: string, origin: string): RawConfig {
 export function validateConfig(raw: RawConfig): Config {
   const result = configSchema.safeParse(raw);
   if (!result.success) throw new ConfigError(formatIssues(result.error, raw));
-  const config = result.data;
+  const parsed = result.data;
+  for (const [key, from] of Object.entries(INHERITED_DEFAULTS)) {
+    const path = key.split('.');
+    if (getPath(parsed, path) === undefined) {
+      setPath(parsed as RawConfig, path, getPath(parsed, from.split('.')));
+    }
+  }
+  const config = parsed as Config;
   if (config.nflog.ingressGroup === config.nflog.egressGroup) {
     throw new ConfigError([
       `nflog.egressGroup: expected a group different from nflog.ingressGroup (${config.nflog.ingressGroup}), got ${config.nflog.egressGroup}`,

@@ -92,7 +92,8 @@ export class LossWatch {
       kind: 'NflogOverrun',
       count: this.d.nflogDrops.take(),
       ...window,
-      detail: 'NFLOG packets dropped by the kernel: denied packets not counted',
+      detail:
+        'NFLOG packets dropped by the kernel: denied packets not counted (raise nflog.receiveBufferBytes)',
     });
     this.ledger.note({
       kind: 'FlowsShed',

@@ -45,11 +45,27 @@ describe('config defaults', () => {
     expect(
       validateConfig({ ...base, flowLogs: { includePolicies: false } }).flowLogs,
     ).toMatchObject({ includePolicies: false });
-    expect(c.nflog).toEqual({ ingressGroup: 1, egressGroup: 2 });
+    // The NFLOG socket's buffer and tick default to the conntrack socket's.
+    expect(c.nflog).toEqual({
+      ingressGroup: 1,
+      egressGroup: 2,
+      receiveBufferBytes: c.conntrack.receiveBufferBytes,
+      tickMs: c.conntrack.tickMs,
+    });
     expect(c.metrics).toMatchObject({ pushIntervalSeconds: 60, namespace: 'flowtrail' });
     expect(c.spool).toEqual({ dir: './spool', maxBytes: 1073741824 });
     expect(c.http.listen).toBe('127.0.0.1:9099');
     expect(c.sinks.cloudwatch).toBeUndefined();
+  });
+
+  it('nflog.receiveBufferBytes and nflog.tickMs follow the conntrack keys unless set', () => {
+    const conntrack = { receiveBufferBytes: 65_536, tickMs: 250 };
+    expect(validateConfig({ ...base, conntrack }).nflog).toMatchObject(conntrack);
+    const nflog = { receiveBufferBytes: 1 << 20, tickMs: 5 };
+    expect(validateConfig({ ...base, conntrack, nflog }).nflog).toMatchObject(nflog);
+    expect(() => validateConfig({ ...base, nflog: { tickMs: 0 } })).toThrow(
+      'nflog.tickMs: expected an integer from 1 to 1000, got 0',
+    );
   });
 
   it('accepts the full example of DESIGN.md "Contracts"', () => {
