@@ -36,7 +36,8 @@ import { type CloudWatchLogsSink, createCloudWatchLogsSink } from './sinks/cloud
 import { createFileSink, createStdoutSink } from './sinks/file-sink.js';
 import { prepareSpoolDir } from './sinks/spool/spool-dir.js';
 import type { Sink } from './sinks/types.js';
-import { FlowtrailError } from './util/errors.js';
+import { AGENT_REGION_REQUIRED, resolveRegion } from './util/aws-region.js';
+import { ConfigError, FlowtrailError } from './util/errors.js';
 import type { Logger } from './util/log.js';
 
 export interface RunAgentDeps {
@@ -53,8 +54,11 @@ function signalStop(): Promise<void> {
   });
 }
 
+/** The CloudWatch region (util/aws-region.ts), or a configuration error: never a guess. */
 function cloudWatchRegion(cw: NonNullable<Config['sinks']['cloudwatch']>): string {
-  return cw.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1';
+  const region = resolveRegion(cw.region);
+  if (region === undefined) throw new ConfigError([AGENT_REGION_REQUIRED]);
+  return region;
 }
 
 function buildSinks(
@@ -279,6 +283,8 @@ function startKernelDrops(
 export async function runAgent(config: Config, deps: RunAgentDeps): Promise<void> {
   const { logger } = deps;
   const now = deps.now ?? Date.now;
+  // A missing region is a configuration error, said before anything starts.
+  if (config.sinks.cloudwatch) cloudWatchRegion(config.sinks.cloudwatch);
   // The spool directory holds the spool, the baselines and the unsent metric
   // points: a problem with it is a clear error now, before capture starts.
   prepareSpoolDir(config.spool.dir);

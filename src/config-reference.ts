@@ -66,7 +66,7 @@ export const CONFIG_DESCRIPTIONS: Readonly<Record<string, string>> = {
   'conntrack.subscribeUpdates':
     'Also subscribe to conntrack UPDATE events (counts come from dumps either way; for debugging).',
   'sinks.cloudwatch.region':
-    'AWS region of the log group; default AWS_REGION, then AWS_DEFAULT_REGION. The section `sinks.cloudwatch` turns CloudWatch on.',
+    'AWS region of the log group; default AWS_REGION, then AWS_DEFAULT_REGION; with none of them the agent stops (exit 2) rather than guess. The section `sinks.cloudwatch` turns CloudWatch on.',
   'sinks.cloudwatch.endpoint': 'CloudWatch endpoint URL, for emulators.',
   'sinks.cloudwatch.logGroupName': 'Default `flowtrail-flowlogs-<clusterName>`.',
   'sinks.cloudwatch.logStreamName': 'Default `<nodeName>_Flowlogs`.',

@@ -65,13 +65,16 @@ export function loadConfigOrExit(
     for (const w of warnings) process.stderr.write(`flowtrail: warning: ${w}\n`);
     return config;
   } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`flowtrail: invalid configuration${file ? ` (${file})` : ''}:\n`);
-      for (const line of err.issues) process.stderr.write(`  ${line}\n`);
-      process.exit(EXIT_USAGE);
-    }
+    if (err instanceof ConfigError) exitInvalidConfig(err, file);
     throw err;
   }
+}
+
+/** Exits 2 with a configuration's problems, one a line, never a stack trace. */
+function exitInvalidConfig(err: ConfigError, file: string | undefined): never {
+  process.stderr.write(`flowtrail: invalid configuration${file ? ` (${file})` : ''}:\n`);
+  for (const line of err.issues) process.stderr.write(`  ${line}\n`);
+  process.exit(EXIT_USAGE);
 }
 
 export function registerAgent(program: Command): void {
@@ -124,6 +127,8 @@ export function registerAgent(program: Command): void {
     try {
       await runAgent(config, { logger, stopSignal });
     } catch (err) {
+      // What only the agent can check (the region with the environment's variables): exit 2 too.
+      if (err instanceof ConfigError) exitInvalidConfig(err, configFile(flags));
       if (err instanceof FlowtrailError) {
         logger.fatal({ code: err.code, ...err.context }, err.message);
       } else {

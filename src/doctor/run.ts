@@ -9,12 +9,13 @@ import {
   defaultLogGroupName,
   defaultLogStreamName,
 } from '../config.js';
+import { AGENT_REGION_REQUIRED, resolveRegionFrom } from '../util/aws-region.js';
 import { checkAws } from './aws.js';
 import { checkKernelDrops } from './kdrops.js';
 import { checkConntrack, checkNflog, checkSysctls } from './kernel.js';
 import { checkNflogRules, collectNflogRules } from './policy.js';
 import { checkSpool } from './spool.js';
-import { type CheckResult, skip } from './types.js';
+import { type CheckResult, fail, skip } from './types.js';
 
 export interface DoctorOptions {
   writeTest: boolean;
@@ -54,20 +55,23 @@ export async function runDoctor(config: Config, o: DoctorOptions): Promise<Docto
   }
   checks.push(...kdrops);
   const cw = config.sinks.cloudwatch;
-  if (cw) {
-    const region = cw.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1';
-    const regionFrom = cw.region
-      ? 'sinks.cloudwatch.region'
-      : env.AWS_REGION
-        ? 'AWS_REGION'
-        : env.AWS_DEFAULT_REGION
-          ? 'AWS_DEFAULT_REGION'
-          : 'the default: set sinks.cloudwatch.region';
+  const region = cw ? resolveRegionFrom([['sinks.cloudwatch.region', cw.region]], env) : undefined;
+  if (cw && !region) {
+    // As the agent: no region is a configuration error, never a guessed one.
+    checks.push(
+      fail(
+        'aws.region',
+        'AWS region',
+        AGENT_REGION_REQUIRED,
+        'set sinks.cloudwatch.region (FLOWTRAIL_SINKS_CLOUDWATCH_REGION), or AWS_REGION in the DaemonSet',
+      ),
+    );
+  } else if (cw && region) {
     checks.push(
       ...(await checkAws(
         {
-          region,
-          regionFrom,
+          region: region.region,
+          regionFrom: region.from,
           endpoint: cw.endpoint,
           logGroupName: cw.logGroupName ?? defaultLogGroupName(config.clusterName),
           logStreamName: cw.logStreamName ?? defaultLogStreamName(config.nodeName),

@@ -7,6 +7,8 @@
  * - `capture --dump` without it names EPERM and the capability;
  * - `http.listen: 127.0.0.1:99999` fails validation (exit 2, naming the
  *   key), --print-config included;
+ * - sinks.cloudwatch without a region from the file or the environment:
+ *   exit 2 naming the key (doctor fails aws.region), never us-east-1;
  * - a spool.dir that is a file, or on a read-only filesystem, and an
  *   endpoints file with `ip: banana`: one clear line naming the key or
  *   entry, exit 1, no Node stack.
@@ -28,9 +30,9 @@ describe.skipIf(skipKernel)('errors that say what is wrong', () => {
   let mounted = false;
 
   /** Runs the CLI in the test's namespace, optionally through setpriv. */
-  function cli(args: string[], as: string[] = []) {
+  function cli(args: string[], as: string[] = [], env: NodeJS.ProcessEnv = process.env) {
     const argv = inNs(ns, [...as, process.execPath, CLI, ...args]);
-    const r = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8', timeout: 30_000 });
+    const r = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8', timeout: 30_000, env });
     return { status: r.status, stderr: r.stderr, stdout: r.stdout };
   }
   const nobody = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all'];
@@ -95,6 +97,24 @@ describe.skipIf(skipKernel)('errors that say what is wrong', () => {
         'http.listen: expected host:port with a port from 0 to 65535, got "127.0.0.1:99999"',
       );
     }
+  });
+
+  it('sinks.cloudwatch with no region from anywhere is a configuration error (exit 2), never a guessed us-east-1', () => {
+    const cfg = join(dir, 'region.yaml');
+    writeFileSync(
+      cfg,
+      `clusterName: ci\nnodeName: node-1\nsinks: { cloudwatch: {} }\nspool: { dir: ${join(dir, 'spool-region')} }\nhttp: { listen: '' }\n`,
+    );
+    const env = { ...process.env, AWS_REGION: '', AWS_DEFAULT_REGION: '' };
+    const r = cli(['agent', '--config', cfg], [], env);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain(
+      'sinks.cloudwatch.region: required, as neither AWS_REGION nor AWS_DEFAULT_REGION is set',
+    );
+    const doctor = cli(['doctor', '--config', cfg, '--json'], [], env);
+    const checks = JSON.parse(doctor.stdout).checks as { id: string; status: string }[];
+    expect(checks.find((c) => c.id === 'aws.region')?.status).toBe('fail');
+    expect(checks.some((c) => c.id === 'aws.credentials')).toBe(false);
   });
 
   it('a spool.dir that is a file or on a read-only filesystem: one clear error naming spool.dir, no stack', () => {
