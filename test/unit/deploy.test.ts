@@ -367,7 +367,13 @@ describe('deploy/Dockerfile (multi-arch: amd64 and arm64/Graviton)', () => {
     // buildx, not for the image's architecture: every stage takes the target's base image.
     const froms = dockerfile.split('\n').filter((l) => /^FROM /i.test(l));
     expect(froms).toEqual(['FROM node:24-bookworm AS build', 'FROM node:24-slim AS runtime']);
-    expect(dockerfile).toContain('RUN npx node-gyp rebuild --directory native');
+    // CI=true: a missing clang/bpftool/libbpf fails the image build instead of leaving out
+    // the kernel drop addon.
+    expect(dockerfile).toContain('RUN CI=true npx node-gyp rebuild --directory native');
+    expect(dockerfile).toContain('COPY native/bpf native/bpf');
+    expect(dockerfile).toContain(
+      'COPY --from=build /app/native/build/Release/flowtrail_kdrops.node ./native/build/Release/flowtrail_kdrops.node',
+    );
     expect(dockerfile).toContain(
       'COPY --from=build /app/native/build/Release/flowtrail_netlink.node ./native/build/Release/flowtrail_netlink.node',
     );
@@ -400,6 +406,10 @@ describe('deploy/Dockerfile (multi-arch: amd64 and arm64/Graviton)', () => {
         const native = new URL('../../native/', import.meta.url).pathname;
         cpSync(join(native, 'binding.gyp'), join(dir, 'binding.gyp'));
         cpSync(join(native, 'src'), join(dir, 'src'), { recursive: true });
+        cpSync(join(native, 'bpf'), join(dir, 'bpf'), { recursive: true });
+        // The kernel drop addon links the target's libbpf, which the arm64 image stage
+        // has natively and this host has not: left out of the link here
+        // (FLOWTRAIL_KDROPS=0), its C is compiled for arm64 below.
         const build = spawnSync(
           'npx',
           ['node-gyp', 'rebuild', '--arch=arm64', '--directory', dir],
@@ -410,6 +420,7 @@ describe('deploy/Dockerfile (multi-arch: amd64 and arm64/Graviton)', () => {
               CC: 'aarch64-linux-gnu-gcc',
               LINK: 'aarch64-linux-gnu-gcc',
               AR: 'aarch64-linux-gnu-ar',
+              FLOWTRAIL_KDROPS: '0',
             },
           },
         );
@@ -421,6 +432,31 @@ describe('deploy/Dockerfile (multi-arch: amd64 and arm64/Graviton)', () => {
         expect([elf.subarray(0, 4).toString('latin1'), elf[4], elf[5]]).toEqual(['\x7fELF', 2, 1]);
         expect(elf.readUInt16LE(16)).toBe(3);
         expect(elf.readUInt16LE(18)).toBe(183);
+        // The kernel drop addon's C, against the skeleton bpf/build.sh makes (BPF
+        // bytecode is the same on both architectures), with libbpf's headers.
+        const gen = join(dir, 'gen');
+        const skel = spawnSync('sh', [join(dir, 'bpf/build.sh'), gen, gen], { encoding: 'utf8' });
+        expect(skel.status, skel.stderr).toBe(0);
+        const kdrops = spawnSync(
+          'aarch64-linux-gnu-gcc',
+          [
+            '-std=gnu11',
+            '-O2',
+            '-Wall',
+            '-Wextra',
+            '-Wno-unused-parameter',
+            '-fsyntax-only',
+            `-I${join(dir, 'src')}`,
+            `-I${gen}`,
+            '-I/usr/include/node',
+            '-idirafter',
+            '/usr/include',
+            join(dir, 'src/kdrops.c'),
+          ],
+          { encoding: 'utf8' },
+        );
+        expect(kdrops.status, kdrops.stderr).toBe(0);
+        expect(kdrops.stderr).not.toMatch(/warning:/);
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }

@@ -86,6 +86,6 @@ describe('pods as policies see them', () => {
         'pods:\n  - { namespace: s, name: b, ports: [{ containerPort: 0 }] }\n',
         'e.yaml',
       ),
-    ).toThrow(/pods\[0\]\.ports\[0\]\.containerPort/);
+    ).toThrow(/pods\[0\] \(s\/b\)\.ports\[0\]\.containerPort: Too small/);
   });
 });
