@@ -58,6 +58,7 @@ console.log(
     `  groups exact ${c.exact}/${c.groups}, mismatched ${c.mismatched}, excused ${c.excusedDown} (down) + ${c.excusedOverrun} (overrun), without kernel truth ${c.unexplainedGroups}`,
     ...(result.truthFailure ? [`  kernel event log incomplete: ${result.truthFailure}`] : []),
     `  misattributed ${c.misattributed} of ${c.attributionChecked} checks; duplicates ${result.duplicates}; kills ${result.kills}; storms ${result.storms}; churns ${result.churns}`,
+    `  tuple reuse: ${result.reuseBursts} bursts, ${result.reuseConnections} connections; reopened 5-tuple groups exact ${c.reusedExact} of ${c.reusedChecked} checked (${c.reusedGroups} in all)`,
     `  losses reported ${JSON.stringify(result.lost)}`,
     `  RSS max ${result.rssMaxMiB.toFixed(1)} MiB, trend ${result.rssSlopeMiBPerHour.toFixed(1)} MiB/h; fd trend ${result.fdSlopePerHour.toFixed(1)}/h`,
     `  longest-running agent ${result.longestRun.minutes.toFixed(1)} min: RSS trend ${result.longestRun.rssSlopeMiBPerHour.toFixed(1)} MiB/h, fd trend ${result.longestRun.fdSlopePerHour.toFixed(1)}/h`,

@@ -55,6 +55,10 @@ export interface CheckResult {
   /** 5-tuple × reporter groups compared. */
   groups: number;
   exact: number;
+  /** Groups whose 5-tuple the kernel reopened (two connections or more), how many were checked (not excused), and how many of those are exact. */
+  reusedGroups: number;
+  reusedChecked: number;
+  reusedExact: number;
   mismatched: number;
   mismatchSamples: Mismatch[];
   /** Groups not exact whose connection was alive during a kill window (lost or repeated last interval). */
@@ -165,14 +169,22 @@ export function checkSoak(input: CheckInput): CheckResult {
     else byKey.set(k, [r]);
   }
   let exact = 0;
+  let reusedGroups = 0;
+  let reusedChecked = 0;
+  let reusedExact = 0;
   let mismatched = 0;
   const mismatchSamples: Mismatch[] = [];
   excusedDown = 0;
   excusedOverrun = 0;
   for (const [k, w] of want) {
     const g = got.get(k) ?? [0, 0, 0, 0];
-    if (g.every((v, i) => v === w[i])) exact++;
-    else if (excused.has(k)) {
+    const reused = (lifetimes.get(k)?.length ?? 0) >= 2;
+    if (reused) reusedGroups++;
+    if (reused && !excused.has(k)) reusedChecked++;
+    if (g.every((v, i) => v === w[i])) {
+      exact++;
+      if (reused && !excused.has(k)) reusedExact++;
+    } else if (excused.has(k)) {
       // Not exact, and in a window where the agent could not know: counted apart.
       if (downKeys.has(k)) excusedDown++;
       else excusedOverrun++;
@@ -243,6 +255,9 @@ export function checkSoak(input: CheckInput): CheckResult {
     connections,
     groups: want.size,
     exact,
+    reusedGroups,
+    reusedChecked,
+    reusedExact,
     mismatched,
     mismatchSamples,
     excusedDown,

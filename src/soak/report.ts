@@ -58,6 +58,10 @@ export function renderSoakHtml(r: SoakResult): string {
     ['CloudWatch faults', r.faults.join(', ') || 'none'],
     ['overrun storms', r.storms],
     ['pod churns (IP reused)', r.churns],
+    [
+      'tuple reuse: bursts, connections; reopened 5-tuple groups exact / checked / all',
+      `${r.reuseBursts ?? 0}, ${r.reuseConnections ?? 0}; ${c.reusedExact ?? 0} / ${c.reusedChecked ?? 0} / ${c.reusedGroups ?? 0}`,
+    ],
     ['losses the agent reported', JSON.stringify(r.lost)],
     ['RSS max (MiB)', r.rssMaxMiB.toFixed(1)],
     ['RSS trend after warm-up (MiB/h)', r.rssSlopeMiBPerHour.toFixed(2)],

@@ -16,6 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { decodeRecord } from '../format/codec.js';
+import { reuseClientPorts, runAb, startNginx } from '../sim/http-load.js';
 import { type Moto, readLogEvents, startMoto } from '../sim/moto.js';
 import { stopProcess } from '../sim/netns.js';
 import { Policy } from '../sim/policy.js';
@@ -85,6 +86,9 @@ export interface SoakResult {
   faults: string[];
   storms: number;
   churns: number;
+  /** Bursts that reopen 5-tuples (ab from 256 client ports with tw_reuse), and their connections. */
+  reuseBursts: number;
+  reuseConnections: number;
   deniedAttempts: number;
   records: number;
   duplicates: number;
@@ -228,8 +232,13 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
     const api1 = pod('backend', 'api-6b7c8d9e0f-ccccc', '10.244.8.4', 'api-6b7c8d9e0f-');
     const api2 = pod('backend', 'api-6b7c8d9e0f-ddddd', '10.244.8.5', 'api-6b7c8d9e0f-');
     const db = pod('data', 'postgres-0', '10.244.8.6');
+    // Reopened 5-tuples at a high rate: ab from a narrow port range to nginx (nginx closes
+    // first, so each client port is reused at once and conntrack reopens its TIME_WAIT entry).
+    const cache = pod('shop', 'cache-5f6d7c8b9a-eeeee', '10.244.8.7', 'cache-5f6d7c8b9a-');
+    const loadgen = pod('load', 'loadgen-0', '10.244.8.8');
     const sink = n.addSink();
-    const localIps = new Set([webA, webB, api1, api2, db].map((p) => p.ip));
+    const localIps = new Set([webA, webB, api1, api2, db, cache, loadgen].map((p) => p.ip));
+    await startNginx(n, cache, dir);
     for (const s of [api1, api2]) await startTcpServer(n, s, s.ip, 8080);
     await startTcpServer(n, db, db.ip, 5432);
     await startUdpServer(n, db, db.ip, 5353);
@@ -311,6 +320,13 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
     const downWindows: TimeWindow[] = [];
     let kills = 0;
     let storms = 0;
+    // Reuse bursts, kills and storms take turns, so reopened tuples are checked rather
+    // than excused by a kill or overrun window.
+    let lastRestartAtMs = 0;
+    let storming = false;
+    let stormEndedAtMs = 0;
+    let reusing = false;
+    let reuseEndedAtMs = 0;
     let deniedAttempts = 0;
     const quietly = async (f: () => Promise<unknown>) => {
       try {
@@ -369,10 +385,52 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
     const stormLoop = (async () => {
       await pause(10_000);
       while (running()) {
+        // Not over a reuse burst: the overrun window (a flush interval) would excuse it.
+        while (reusing || Date.now() - reuseEndedAtMs < (FLUSH_S + 2) * 1_000) await sleep(250);
         log('overrun storm: 1,500 connections at concurrency 40');
+        storming = true;
         await quietly(() => tcpMany(n, webB, api2.ip, 8080, { count: 1_500, concurrency: 40 }));
+        storming = false;
+        stormEndedAtMs = Date.now();
         storms++;
         await pause(Math.min(45_000, durationMs / 3));
+      }
+    })();
+
+    let reuseBursts = 0;
+    let reuseConnections = 0;
+    const reuseLoop = (async () => {
+      await pause(2_000);
+      while (running()) {
+        // A burst, its TIME_WAIT entries deleted right after (DESTROY with the final
+        // counters), after a restart and clear of storms' overrun windows (which last to
+        // the next flush).
+        const clear = () =>
+          !storming &&
+          Date.now() - stormEndedAtMs > (FLUSH_S + 2) * 1_000 &&
+          Date.now() - lastRestartAtMs > 2_000;
+        while (running() && !clear()) await sleep(250);
+        if (!running()) break;
+        // Each burst its own 256 ports (eight ranges in turn), so an overrun in one burst
+        // excuses only its own tuples.
+        reusing = true;
+        const first = 41_000 + (reuseBursts % 8) * 256;
+        reuseClientPorts(loadgen, [first, first + 255]);
+        log(`tuple reuse: 2,000 connections from ports ${first}-${first + 255}`);
+        // In slices of 50 at full rate: a 2,000-connection ab at once overruns the soak's
+        // deliberately small receive buffer, and an overrun excuses what it hides.
+        for (let k = 0; k < 40 && running(); k++) {
+          const ab = await runAb(loadgen, `http://${cache.ip}/`, 50, 1).catch(() => undefined);
+          reuseConnections += ab?.completed ?? 0;
+          await sleep(150);
+        }
+        try {
+          n.exec(['conntrack', '-D', '-s', loadgen.ip]);
+        } catch {} // none left
+        reusing = false;
+        reuseEndedAtMs = Date.now();
+        reuseBursts++;
+        await pause(Math.min(40_000, durationMs / 4));
       }
     })();
 
@@ -419,6 +477,8 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
       const every = Math.max(25_000, durationMs / planned);
       await pause(every * (0.5 + random() * 0.5));
       while (running()) {
+        // A kill window starts a flush before the kill: not over a reuse burst.
+        while (reusing || Date.now() - reuseEndedAtMs < (FLUSH_S + 2) * 1_000) await sleep(250);
         const victim = agent!;
         const killAt = Date.now();
         log('kill -9 of the agent');
@@ -427,12 +487,13 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
         kills++;
         await sleep(500 + random() * 2_000);
         await startAgent();
+        lastRestartAtMs = Date.now();
         downWindows.push({ fromMs: killAt - FLUSH_S * 1_000 - 1_000, toMs: Date.now() + 1_000 });
         await pause(every * (0.5 + random()));
       }
     })();
 
-    await Promise.all([steady, stormLoop, churnLoop, faultLoop, killLoop, sampler]);
+    await Promise.all([steady, stormLoop, reuseLoop, churnLoop, faultLoop, killLoop, sampler]);
     proxy('up');
     proxy('pass');
     log('stopping: final flush and delivery');
@@ -482,6 +543,8 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
       faults,
       storms,
       churns,
+      reuseBursts,
+      reuseConnections,
       deniedAttempts,
       records: records.length,
       duplicates,

@@ -33,6 +33,10 @@ describe.skipIf(skipKernel || skipMoto)('soak (short)', () => {
     expect(r.restarts).toBe(r.kills);
     expect(r.storms).toBeGreaterThanOrEqual(1);
     expect(r.churns).toBeGreaterThanOrEqual(3);
+    // Reopened 5-tuples (tw_reuse from a narrow port range) were checked, all exact.
+    expect(r.reuseBursts).toBeGreaterThanOrEqual(1);
+    expect(r.check.reusedChecked).toBeGreaterThanOrEqual(100);
+    expect(r.check.reusedExact).toBe(r.check.reusedChecked);
     expect(r.check.attributionChecked).toBeGreaterThan(0);
     expect(r.faults.length).toBeGreaterThanOrEqual(1);
     expect(r.lost.ConntrackOverrun ?? 0).toBeGreaterThan(0);
