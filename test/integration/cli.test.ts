@@ -413,15 +413,15 @@ describe('estimate says how wide the sample is and how uncertain the projection'
 
 describe('logs', () => {
   it('the agent logs JSON lines whose level is a word', async () => {
-    // No sink configured: a warning, then a fatal error, exit 1.
+    // No sink configured: a fatal error before anything starts, exit 1.
     const r = await runCli(['agent', '--cluster', 'c', '--node', 'n']);
     expect(r.status).toBe(1);
     const lines = r.stderr
       .trim()
       .split('\n')
       .map((l) => JSON.parse(l) as { level: unknown; msg: string });
-    expect(lines.map((l) => l.level)).toEqual(['warn', 'fatal']);
-    expect(lines[1]!.msg).toContain('no sink configured');
+    expect(lines.map((l) => l.level)).toEqual(['fatal']);
+    expect(lines[0]!.msg).toContain('no sink configured');
   });
 });
 
