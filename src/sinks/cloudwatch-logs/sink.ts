@@ -23,7 +23,7 @@ import type { Logger } from '../../util/log.js';
 import { Spool, SpoolWriteError } from '../spool/spool.js';
 import type { EncodedRecord, Sink, SinkHealth } from '../types.js';
 import { MAX_BATCH_EVENTS, planBatch } from './batcher.js';
-import { backoffMs, classify, isAccessDenied, SetupRequiredError } from './retry.js';
+import { backoffMs, classify, exponentialMs, isAccessDenied, SetupRequiredError } from './retry.js';
 
 /**
  * Actions the agent calls at start when it may, but does not need: the log
@@ -369,9 +369,7 @@ class CloudWatchLogsSink implements Sink {
             'CloudWatch Logs refused the request; records stay in the spool (check credentials and IAM permissions: deploy/aws/iam-policy.json)',
           );
           if (this.stopping) break;
-          await this.sleep(
-            Math.min(this.o.fatalRetryMs ?? 60_000, 1_000 * 2 ** Math.min(attempt, 6)),
-          );
+          await this.sleep(exponentialMs(attempt, 1_000, this.o.fatalRetryMs ?? 60_000, 6));
         } else {
           const wait = backoffMs(attempt, this.o.random);
           this.o.logger.warn(
