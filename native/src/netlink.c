@@ -432,33 +432,53 @@ static napi_value nl_open(napi_env env, napi_callback_info info) {
     st->msgs[i].msg_hdr.msg_iovlen = 1;
   }
   uv_loop_t *loop = NULL;
-  if (napi_get_uv_event_loop(env, &loop) != napi_ok || uv_poll_init(loop, &st->poll, fd) != 0 ||
-      uv_timer_init(loop, &st->timer) != 0) {
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok || uv_poll_init(loop, &st->poll, fd) != 0) {
     close(fd);
     free(slots);
     free(st);
     napi_throw_error(env, "ERR_UV", "cannot initialise libuv handles for the netlink socket");
     return NULL;
   }
-  st->handles_open = 2;
+  /* From here the loop holds the poll handle: st and the fd may only go in
+   * its close callback (on_handle_closed), never by free()/close() here. */
+  st->handles_open = 1;
   st->poll.data = st;
+  if (uv_timer_init(loop, &st->timer) != 0) {
+    st->closing = 1;
+    uv_close((uv_handle_t *)&st->poll, on_handle_closed);
+    napi_throw_error(env, "ERR_UV", "cannot initialise libuv handles for the netlink socket");
+    return NULL;
+  }
+  st->handles_open = 2;
   st->timer.data = st;
   /* Idle sockets must not keep the process alive on their own. */
   uv_unref((uv_handle_t *)&st->poll);
   uv_unref((uv_handle_t *)&st->timer);
 
-  NAPI_CALL(env, napi_create_reference(env, argv[1], 1, &st->on_batch));
-  NAPI_CALL(env, napi_create_reference(env, argv[2], 1, &st->on_overrun));
-  NAPI_CALL(env, napi_create_reference(env, argv[3], 1, &st->on_error));
+/* A failed N-API call throws and closes the handles; their close callbacks
+ * release the fd, and the state once the wrapper (if any) is finalized. */
+#define OPEN_CALL(call)                                                        \
+  do {                                                                         \
+    napi_status status_ = (call);                                              \
+    if (status_ != napi_ok) {                                                  \
+      throw_last_napi_error(env, #call);                                       \
+      close_state(st);                                                         \
+      return NULL;                                                             \
+    }                                                                          \
+  } while (0)
+  OPEN_CALL(napi_create_reference(env, argv[1], 1, &st->on_batch));
+  OPEN_CALL(napi_create_reference(env, argv[2], 1, &st->on_overrun));
+  OPEN_CALL(napi_create_reference(env, argv[3], 1, &st->on_error));
   napi_value resource_name;
-  NAPI_CALL(env, napi_create_string_utf8(env, "flowtrail:netlink", NAPI_AUTO_LENGTH, &resource_name));
-  NAPI_CALL(env, napi_create_object(env, &self));
-  NAPI_CALL(env, napi_async_init(env, self, resource_name, &st->async_ctx));
-  NAPI_CALL(env, napi_wrap(env, self, st, finalize, NULL, &st->self));
-  NAPI_CALL(env, napi_add_env_cleanup_hook(env, cleanup_hook, st));
+  OPEN_CALL(napi_create_string_utf8(env, "flowtrail:netlink", NAPI_AUTO_LENGTH, &resource_name));
+  OPEN_CALL(napi_create_object(env, &self));
+  OPEN_CALL(napi_async_init(env, self, resource_name, &st->async_ctx));
+  OPEN_CALL(napi_wrap(env, self, st, finalize, NULL, &st->self));
+  OPEN_CALL(napi_add_env_cleanup_hook(env, cleanup_hook, st));
   napi_value pid;
-  NAPI_CALL(env, napi_create_uint32(env, st->portid, &pid));
-  NAPI_CALL(env, napi_set_named_property(env, self, "portid", pid));
+  OPEN_CALL(napi_create_uint32(env, st->portid, &pid));
+  OPEN_CALL(napi_set_named_property(env, self, "portid", pid));
+#undef OPEN_CALL
   return self;
 }
 
@@ -474,8 +494,8 @@ static napi_value nl_listen(napi_env env, napi_callback_info info) {
   nl_state *st = unwrap(env, argv[0]);
   if (st == NULL) return NULL;
   if (st->closing) return throw_errno(env, EBADF, "listen");
-  bool ref = true;
-  if (argc >= 2) napi_get_value_bool(env, argv[1], &ref);
+  bool ref;
+  if (get_ref_arg(env, argc, argv, &ref) != 0) return NULL;
   if (ref) {
     uv_ref((uv_handle_t *)&st->poll);
     uv_ref((uv_handle_t *)&st->timer);
@@ -603,6 +623,13 @@ static napi_value init(napi_env env, napi_value exports) {
    * which such blocks come from the heap and fragment it. Measured in two
    * 10-minute soaks side by side: memory outside the JavaScript heap grew
    * 53 MiB without this and 21 MiB with it (RSS max 193 against 152 MiB).
+   *
+   * This is process-wide (glibc has no per-library threshold) and deliberate:
+   * the addon is loaded by the flowtrail agent and its CLI only, never as a
+   * library inside someone else's process. For the rest of the process it
+   * means every block of 128 KiB or more is mmap'd and returned to the
+   * kernel on free, instead of the heap growing to the largest block freed;
+   * V8's heap pages are mmap'd by V8 itself and are not affected.
    */
   mallopt(M_MMAP_THRESHOLD, 128 * 1024);
 #endif

@@ -68,6 +68,27 @@ describe('netlink addon (no root needed)', () => {
       }, 50),
     );
   });
+
+  it('listen() rejects a ref that is not a boolean', () => {
+    const addon = loadAddon();
+    // ref was read unchecked: a non-boolean silently meant "keep the loop alive".
+    const handle = addon.open(
+      { groups: [] },
+      () => {},
+      () => {},
+      () => {},
+    );
+    try {
+      expect(() => addon.listen(handle, 'no' as never)).toThrow(
+        expect.objectContaining({
+          code: 'ERR_INVALID_ARG',
+          message: expect.stringMatching(/ref must be a boolean/),
+        }),
+      );
+    } finally {
+      addon.close(handle);
+    }
+  });
 });
 
 describe.skipIf(skipKernel)('netlink addon on a simulated node', () => {
