@@ -18,7 +18,6 @@ import {
   TagResourceCommand,
 } from '@aws-sdk/client-cloudwatch-logs';
 import PQueue from 'p-queue';
-import type { FlowRecord } from '../../format/record.js';
 import type { Logger } from '../../util/log.js';
 import { Spool, SpoolWriteError } from '../spool/spool.js';
 import type { EncodedRecord, Sink, SinkHealth } from '../types.js';
@@ -185,7 +184,7 @@ class CloudWatchLogsSink implements Sink {
    * succeeds again, and the call rejects, so the agent does not save
    * baselines past records that were never spooled.
    */
-  async write(_records: readonly FlowRecord[], lines: readonly EncodedRecord[]): Promise<void> {
+  async write(lines: readonly EncodedRecord[]): Promise<void> {
     if (!this.spool) throw new Error('cloudwatch sink not started');
     if (lines.length === 0) return;
     try {
