@@ -65,7 +65,7 @@ if (process.argv[2] === '--receiver') {
   const spoolBytes = sink.spool.stats.bytes;
   const cpu0 = process.cpuUsage();
   const t0 = process.hrtime.bigint();
-  await sink.write([], []); // wakes the sender
+  await sink.write([]); // wakes the sender
   while (sink.spool.stats.depth > 0) await new Promise((r) => setTimeout(r, 20));
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
   const cpu = process.cpuUsage(cpu0);

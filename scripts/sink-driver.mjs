@@ -31,7 +31,7 @@ while (!stopping && n < count) {
   const lines = [];
   for (let i = 0; i < 50 && n < count; i++, n++)
     lines.push({ line: `g${gen}-${n}`, timestampMs: Date.now() });
-  await sink.write([], lines);
+  await sink.write(lines);
   process.stdout.write(`accepted ${n}\n`);
   await new Promise((r) => setTimeout(r, 20));
 }

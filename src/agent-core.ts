@@ -200,7 +200,7 @@ export class AgentCore {
       line: this.o.encode(r),
       timestampMs: r.endTime * 1000,
     }));
-    const results = await Promise.allSettled(this.o.sinks.map((s) => s.write(records, lines)));
+    const results = await Promise.allSettled(this.o.sinks.map((s) => s.write(lines)));
     this.stats.flushes++;
     this.stats.lastFlushMs = dumpAt;
     this.stats.recordsWritten += records.length;

@@ -359,10 +359,7 @@ export async function runAgent(config: Config, deps: RunAgentDeps): Promise<void
     if (entries.length === 0) return;
     unspooledLosses = [];
     await eventsSink
-      ?.write(
-        [],
-        entries.map((e) => ({ line: encodeLossEvent(e, ids), timestampMs: e.notedAtMs })),
-      )
+      ?.write(entries.map((e) => ({ line: encodeLossEvent(e, ids), timestampMs: e.notedAtMs })))
       .catch((err: Error) => {
         unspooledLosses = entries;
         logger.error(

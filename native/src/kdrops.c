@@ -363,8 +363,8 @@ static napi_value kd_listen(napi_env env, napi_callback_info info) {
     if (e) napi_throw(env, e);
     return NULL;
   }
-  bool ref = true;
-  if (argc >= 2) napi_get_value_bool(env, argv[1], &ref);
+  bool ref;
+  if (get_ref_arg(env, argc, argv, &ref) != 0) return NULL;
   if (ref) {
     uv_ref((uv_handle_t *)&st->poll);
     uv_ref((uv_handle_t *)&st->timer);

@@ -98,4 +98,21 @@ static inline int get_uint32_prop(napi_env env, napi_value obj, const char *name
   return 0;
 }
 
+/* listen(handle, ref)'s ref: true when absent or undefined; -1 with a TypeError thrown when not a boolean. */
+static inline int get_ref_arg(napi_env env, size_t argc, napi_value *argv, bool *ref) {
+  *ref = true;
+  if (argc < 2) return 0;
+  napi_valuetype t;
+  if (napi_typeof(env, argv[1], &t) != napi_ok) {
+    throw_last_napi_error(env, "napi_typeof(ref)");
+    return -1;
+  }
+  if (t == napi_undefined) return 0;
+  if (t != napi_boolean || napi_get_value_bool(env, argv[1], ref) != napi_ok) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG", "listen(handle, ref): ref must be a boolean");
+    return -1;
+  }
+  return 0;
+}
+
 #endif

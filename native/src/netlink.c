@@ -439,26 +439,25 @@ static napi_value nl_open(napi_env env, napi_callback_info info) {
     napi_throw_error(env, "ERR_UV", "cannot initialise libuv handles for the netlink socket");
     return NULL;
   }
+  /* From here the loop holds the poll handle: st and the fd may only go in
+   * its close callback (on_handle_closed), never by free()/close() here. */
+  st->handles_open = 1;
   st->poll.data = st;
-  st->timer.data = st;
   if (uv_timer_init(loop, &st->timer) != 0) {
-    /* The poll handle exists: libuv closes it, then on_handle_closed closes the
-     * fd and frees the state (no wrapper yet). */
-    st->handles_open = 1;
     st->closing = 1;
     uv_close((uv_handle_t *)&st->poll, on_handle_closed);
     napi_throw_error(env, "ERR_UV", "cannot initialise libuv handles for the netlink socket");
     return NULL;
   }
   st->handles_open = 2;
+  st->timer.data = st;
   /* Idle sockets must not keep the process alive on their own. */
   uv_unref((uv_handle_t *)&st->poll);
   uv_unref((uv_handle_t *)&st->timer);
 
-/* From here a failed call closes the handles (and the fd, once libuv lets go of
- * it) and drops the references made so far instead of leaking them; the state is
- * freed when the handles are closed, or by the finalizer once wrapped. */
-#define OPEN_CALL(call)                                                          \
+/* A failed N-API call throws and closes the handles; their close callbacks
+ * release the fd, and the state once the wrapper (if any) is finalized. */
+#define OPEN_CALL(call)                                                        \
   do {                                                                         \
     napi_status status_ = (call);                                              \
     if (status_ != napi_ok) {                                                  \
@@ -495,11 +494,8 @@ static napi_value nl_listen(napi_env env, napi_callback_info info) {
   nl_state *st = unwrap(env, argv[0]);
   if (st == NULL) return NULL;
   if (st->closing) return throw_errno(env, EBADF, "listen");
-  bool ref = true;
-  if (argc >= 2 && napi_get_value_bool(env, argv[1], &ref) != napi_ok) {
-    napi_throw_type_error(env, "ERR_INVALID_ARG", "listen(handle, ref): ref must be a boolean");
-    return NULL;
-  }
+  bool ref;
+  if (get_ref_arg(env, argc, argv, &ref) != 0) return NULL;
   if (ref) {
     uv_ref((uv_handle_t *)&st->poll);
     uv_ref((uv_handle_t *)&st->timer);
@@ -627,9 +623,13 @@ static napi_value init(napi_env env, napi_value exports) {
    * which such blocks come from the heap and fragment it. Measured in two
    * 10-minute soaks side by side: memory outside the JavaScript heap grew
    * 53 MiB without this and 21 MiB with it (RSS max 193 against 152 MiB).
-   * It is process-wide (the addon runs inside the agent's process): blocks of
-   * 128 KiB and more come from mmap for everything else in it too, which costs
-   * a syscall per such block and nothing per small one.
+   *
+   * This is process-wide (glibc has no per-library threshold) and deliberate:
+   * the addon is loaded by the flowtrail agent and its CLI only, never as a
+   * library inside someone else's process. For the rest of the process it
+   * means every block of 128 KiB or more is mmap'd and returned to the
+   * kernel on free, instead of the heap growing to the largest block freed;
+   * V8's heap pages are mmap'd by V8 itself and are not affected.
    */
   mallopt(M_MMAP_THRESHOLD, 128 * 1024);
 #endif

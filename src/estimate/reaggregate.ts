@@ -12,6 +12,7 @@
  */
 import { aggregatedName } from '../endpoints/cache.js';
 import { addCounts, type FlowRecord } from '../format/record.js';
+import { hasPorts } from '../util/ip-proto.js';
 
 export type Kind = 0 | 1 | 2;
 
@@ -21,7 +22,7 @@ export function kindOf(records: readonly FlowRecord[]): Kind {
   for (const r of records) {
     // Kind 2 drops every IP; kind 1 every source port (ICMP has none at any kind).
     if (r.srcIP === '-' && r.dstIP === '-') return 2;
-    if (r.srcPort === '-' && (r.proto === 6 || r.proto === 17 || r.proto === 132)) kind = 1;
+    if (r.srcPort === '-' && hasPorts(r.proto)) kind = 1;
   }
   return kind;
 }

@@ -13,7 +13,7 @@
  */
 import type { ConntrackEvent } from '../conntrack/types.js';
 import { formatIPv4 } from '../netlink/ip.js';
-import { hasPorts } from './deny-counter.js';
+import { hasPorts } from '../util/ip-proto.js';
 
 // --- doubles per row -----------------------------------------------------------
 export const R_PO = 0;

@@ -12,11 +12,11 @@
 import type { EndpointLookup } from '../endpoints/types.js';
 import type { KernelDrop } from '../kdrops/types.js';
 import type { NflogPacket } from '../nflog/types.js';
+import { hasPorts } from '../util/ip-proto.js';
 import type { Contribution } from './aggregation.js';
 
-export function hasPorts(proto: number): boolean {
-  return proto === 6 || proto === 17 || proto === 132 || proto === 136 || proto === 33;
-}
+// Re-exported for flow-table.ts (its import is left alone while it is reworked).
+export { hasPorts } from '../util/ip-proto.js';
 
 /** The 5-tuple key used to join NFLOG packets with connections. */
 export function tupleKey(

@@ -12,11 +12,11 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseEndpointsFile } from '../endpoints/file-source.js';
-import { hasPorts } from '../flows/deny-counter.js';
 import type { DenyPolicyNamer, DropQuery } from '../flows/kernel-denies.js';
 import type { PolicyEvaluator } from '../policy/index.js';
 import { PolicyStore, parsePolicyYaml, policyName } from '../policy/index.js';
 import type { PolicyNode, PolicyPod } from '../policy/types.js';
+import { hasPorts } from '../util/ip-proto.js';
 import type { Reporter } from './reasons.js';
 
 /** What the namer needs of the endpoint cache. */

@@ -1,8 +1,9 @@
 /**
  * Netlink framing over one buffer, without copies: the 16-byte nlmsghdr
  * (host order: little-endian here), the 4-byte nfgenmsg of netfilter
- * messages, and the attribute walk (4-byte aligned, type mask 0x3fff,
- * netfilter values big-endian).
+ * messages, and the attribute layout (4-byte aligned, type mask 0x3fff,
+ * netfilter values big-endian; each decoder walks its attributes inline, on
+ * the hot path).
  *
  * Every read is preceded by a bounds check against the remaining length, and
  * a bad length stops the walk with a typed DecodeError rather than reading
@@ -150,48 +151,6 @@ export function errorRequestSeq(
 ): number | undefined {
   if (length < NLMSG_HDRLEN + 4 + NLMSG_HDRLEN) return undefined;
   return u32le(buf, offset + NLMSG_HDRLEN + 4 + 8);
-}
-
-/**
- * Visits the attributes in [start, end). Calls visit(type, flags-free type,
- * valueOffset, valueLength). Returns false (after onError) when an attribute
- * header is malformed; unknown types are the visitor's to skip.
- */
-export function forEachAttribute(
-  buf: Uint8Array,
-  start: number,
-  end: number,
-  visit: (type: number, nested: boolean, valueOffset: number, valueLength: number) => void,
-  onError: (err: DecodeError) => void,
-): boolean {
-  let o = start;
-  while (end - o >= NLA_HDRLEN) {
-    const len = u16le(buf, o);
-    const rawType = u16le(buf, o + 2);
-    if (len < NLA_HDRLEN || len > end - o) {
-      onError(
-        new DecodeError(
-          'ERR_ATTR_OVERRUN',
-          `attribute ${rawType & NLA_TYPE_MASK} length ${len} at offset ${o} overruns its container`,
-          {
-            offset: o,
-            attribute: rawType & NLA_TYPE_MASK,
-            length: len,
-            remaining: end - o,
-          },
-        ),
-      );
-      return false;
-    }
-    visit(
-      rawType & NLA_TYPE_MASK,
-      (rawType & NLA_F_NESTED) !== 0,
-      o + NLA_HDRLEN,
-      len - NLA_HDRLEN,
-    );
-    o += align4(len);
-  }
-  return true;
 }
 
 /** Writes an nlmsghdr + nfgenmsg into `out` at 0; returns the header size (20). */

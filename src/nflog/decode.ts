@@ -21,6 +21,7 @@ import {
 } from '../netlink/frame.js';
 import { formatIPv4, formatIPv6 } from '../netlink/ip.js';
 import { DecodeError } from '../util/errors.js';
+import { hasPorts } from '../util/ip-proto.js';
 import {
   NFULA_HWADDR,
   NFULA_IFINDEX_INDEV,
@@ -38,8 +39,6 @@ export interface NflogBatchHandler {
   error(err: DecodeError): void;
   nlError?(seq: number, errno: number): void;
 }
-
-const PORT_PROTOS = new Set([6, 17, 132, 136, 33]); // TCP UDP SCTP UDPLITE DCCP
 
 interface L3 {
   family: 4 | 6;
@@ -63,7 +62,7 @@ function l4(
   firstFragment: boolean,
 ): void {
   if (!firstFragment) return;
-  if (PORT_PROTOS.has(proto) && end - o >= 4) {
+  if (hasPorts(proto) && end - o >= 4) {
     out.sport = u16be(b, o);
     out.dport = u16be(b, o + 2);
   } else if ((proto === 1 || proto === 58) && end - o >= 2) {

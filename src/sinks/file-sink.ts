@@ -5,7 +5,6 @@
  * `flowtrail report --file`.
  */
 import { open, rename, rm, stat } from 'node:fs/promises';
-import type { FlowRecord } from '../format/record.js';
 import { FlowtrailError } from '../util/errors.js';
 import type { EncodedRecord, Sink, SinkHealth } from './types.js';
 
@@ -47,7 +46,7 @@ class FileSink implements Sink {
     await handle.close();
   }
 
-  write(_records: readonly FlowRecord[], lines: readonly EncodedRecord[]): Promise<void> {
+  write(lines: readonly EncodedRecord[]): Promise<void> {
     // Serialise writes so rotation never interleaves with an append.
     const next = this.chain.then(() => this.append(lines));
     this.chain = next.catch(() => {});
@@ -133,7 +132,7 @@ export function createStdoutSink(
     name: 'stdout',
     stats,
     async start() {},
-    write(_records, lines) {
+    write(lines) {
       if (lines.length === 0 || stats.readerGone) return Promise.resolve();
       const text = `${lines.map((l) => l.line).join('\n')}\n`;
       return new Promise<void>((resolve, reject) => {

@@ -1,5 +1,3 @@
-import type { FlowRecord } from '../format/record.js';
-
 /** One encoded record with the time CloudWatch should file it under. */
 export interface EncodedRecord {
   /** The record's line, without newline. */
@@ -16,12 +14,13 @@ export interface SinkHealth {
 
 /**
  * Where records go. `write` is called once per flush with that interval's
- * records; it must not lose them once it resolved (durable sinks spool first).
+ * records, encoded; it must not lose them once it resolved (durable sinks
+ * spool first).
  */
 export interface Sink {
   readonly name: string;
   start(): Promise<void>;
-  write(records: readonly FlowRecord[], lines: readonly EncodedRecord[]): Promise<void>;
+  write(lines: readonly EncodedRecord[]): Promise<void>;
   /** Deliver or persist everything accepted so far, then release resources. Idempotent. */
   close(): Promise<void>;
   health(): SinkHealth;

@@ -122,7 +122,7 @@ describe.skipIf(skipMoto)('CloudWatch Logs delivery (moto + fault proxy)', () =>
       lines(3, 'too-old', now - 15 * day), // dropped, counted
       lines(2, 'too-new', now + 3 * 3600 * 1000), // dropped, counted
     ];
-    for (const b of batches) await s.write([], b);
+    for (const b of batches) await s.write(b);
     await until(() => (s.spool?.stats.depth ?? 1) === 0, 60_000, 'the spool to drain');
     await s.close();
     const puts = proxy
@@ -152,11 +152,11 @@ describe.skipIf(skipMoto)('CloudWatch Logs delivery (moto + fault proxy)', () =>
     proxy.set('pass');
     const s = sink('ft-outage');
     await s.start();
-    await s.write([], lines(100, 'before'));
+    await s.write(lines(100, 'before'));
     await until(() => s.stats.recordsSent === 100, 20_000, 'the first records');
     await proxy.down();
     for (let i = 0; i < 5; i++) {
-      await s.write([], lines(200, `during${i}`));
+      await s.write(lines(200, `during${i}`));
       await sleep(300);
     }
     expect(s.spool!.stats.depth).toBe(1000); // held on disk, not in memory
@@ -183,7 +183,7 @@ describe.skipIf(skipMoto)('CloudWatch Logs delivery (moto + fault proxy)', () =>
       const s = sink('ft-chaos', { endpoint: chaos.endpoint });
       await s.start();
       for (let i = 0; i < 10; i++) {
-        await s.write([], lines(300, `c${i}`));
+        await s.write(lines(300, `c${i}`));
         if (i === 5) chaos.set('reset', 0.3);
         await sleep(150);
       }
@@ -206,10 +206,10 @@ describe.skipIf(skipMoto)('CloudWatch Logs delivery (moto + fault proxy)', () =>
     proxy.set('pass');
     const s = sink('ft-deleted');
     await s.start();
-    await s.write([], lines(10, 'first'));
+    await s.write(lines(10, 'first'));
     await until(() => s.stats.recordsSent === 10, 20_000, 'first records');
     await logs.send(new DeleteLogGroupCommand({ logGroupName: 'ft-deleted' }));
-    await s.write([], lines(20, 'after'));
+    await s.write(lines(20, 'after'));
     await until(() => s.stats.recordsSent === 30, 20_000, 'records after the deletion');
     await s.close();
     const got = await readAll(logs, 'ft-deleted', 'node-1_Flowlogs');
@@ -221,7 +221,7 @@ describe.skipIf(skipMoto)('CloudWatch Logs delivery (moto + fault proxy)', () =>
     proxy.set('deny');
     const s = sink('ft-denied');
     await s.start();
-    await s.write([], lines(25, 'held'));
+    await s.write(lines(25, 'held'));
     await until(() => !s.health().healthy, 10_000, 'unhealthy');
     expect(s.health().reason).toMatch(/AccessDeniedException/);
     expect(s.spool!.stats.depth).toBe(25);

@@ -99,7 +99,7 @@ describe.skipIf(skipMoto)(
       const s = sink('ft-runtime-only', logger);
       try {
         await s.start();
-        await s.write([], lines(12));
+        await s.write(lines(12));
         await until(() => s.stats.recordsSent === 12, 20_000, 'delivery');
         expect(s.health()).toEqual({ healthy: true });
       } finally {
@@ -126,7 +126,7 @@ describe.skipIf(skipMoto)(
       const s = sink('ft-never-created', logger);
       try {
         await s.start();
-        await s.write([], lines(3));
+        await s.write(lines(3));
         await until(() => !s.health().healthy, 10_000, 'unhealthy');
         expect(s.health().reason).toMatch(
           /log group ft-never-created does not exist and this role may not create it: run flowtrail setup/,
@@ -162,7 +162,7 @@ describe.skipIf(skipMoto)(
       });
       try {
         await s.start();
-        await s.write([], lines(2));
+        await s.write(lines(2));
         await until(() => !s.health().healthy, 10_000, 'unhealthy');
         const res = await fetch(`http://${http.address}/readyz`);
         const body = await res.text();

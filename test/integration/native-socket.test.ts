@@ -21,7 +21,7 @@ function probe(node: SimNode, code: string): Record<string, unknown> {
 }
 
 describe('netlink addon (no root needed)', () => {
-  it('rejects bad arguments with a clear TypeError', async () => {
+  it('rejects bad arguments with a clear TypeError', () => {
     const addon = loadAddon();
     expect(() =>
       addon.open(
@@ -48,19 +48,6 @@ describe('netlink addon (no root needed)', () => {
       ),
     ).toThrow(/group numbers start at 1/);
     expect(() => addon.send({} as never, Buffer.alloc(0))).toThrow(/expected a socket handle/);
-    const h = addon.open(
-      {},
-      () => {},
-      () => {},
-      () => {},
-    );
-    try {
-      expect(() => addon.listen(h, 'yes' as never)).toThrow(/ref must be a boolean/);
-    } finally {
-      addon.close(h);
-    }
-    // The fd closes once libuv has closed the handles: before the next test counts fds.
-    for (let i = 0; i < 3; i++) await new Promise((r) => setImmediate(r));
   });
 
   it('open/close many times leaks no file descriptor, and send after close fails with EBADF', () => {
@@ -80,6 +67,27 @@ describe('netlink addon (no root needed)', () => {
         resolve();
       }, 50),
     );
+  });
+
+  it('listen() rejects a ref that is not a boolean', () => {
+    const addon = loadAddon();
+    // ref was read unchecked: a non-boolean silently meant "keep the loop alive".
+    const handle = addon.open(
+      { groups: [] },
+      () => {},
+      () => {},
+      () => {},
+    );
+    try {
+      expect(() => addon.listen(handle, 'no' as never)).toThrow(
+        expect.objectContaining({
+          code: 'ERR_INVALID_ARG',
+          message: expect.stringMatching(/ref must be a boolean/),
+        }),
+      );
+    } finally {
+      addon.close(handle);
+    }
   });
 });
 

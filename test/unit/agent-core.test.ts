@@ -82,7 +82,7 @@ class MemorySink implements Sink {
   closed = false;
   fail = false;
   async start() {}
-  async write(_r: readonly FlowRecord[], lines: readonly EncodedRecord[]) {
+  async write(lines: readonly EncodedRecord[]) {
     if (this.fail) throw new Error('disk full');
     this.lines.push(...lines);
   }

@@ -18,8 +18,8 @@ describe('file sink', () => {
     const dir = mkdtempSync(join(tmpdir(), 'ft-file-'));
     const sink = createFileSink({ path: join(dir, 'flows.log'), maxBytes: 1 << 20, maxFiles: 2 });
     await sink.start();
-    await sink.write([], lines(3, 'a'));
-    await sink.write([], lines(2, 'b'));
+    await sink.write(lines(3, 'a'));
+    await sink.write(lines(2, 'b'));
     await sink.close();
     const text = readFileSync(join(dir, 'flows.log'), 'utf8');
     expect(
@@ -36,7 +36,7 @@ describe('file sink', () => {
     const path = join(dir, 'flows.log');
     const sink = createFileSink({ path, maxBytes: 100, maxFiles: 2 });
     await sink.start();
-    for (const tag of ['a', 'b', 'c', 'd']) await sink.write([], lines(3, tag)); // 3 × 27 bytes each
+    for (const tag of ['a', 'b', 'c', 'd']) await sink.write(lines(3, tag)); // 3 × 27 bytes each
     await sink.close();
     expect(sink.stats.rotations).toBe(3);
     const first = (p: string) => readFileSync(p, 'utf8').split('\n')[0]?.split(' ')[0];
@@ -64,15 +64,13 @@ describe('file sink', () => {
     // A directory where the file should be: open() fails even for root.
     rmSync(path);
     mkdirSync(path);
-    await expect(sink.write([], lines(1, 'a'))).rejects.toThrow(
-      /cannot write .*flows\.log \(EISDIR\)/,
-    );
+    await expect(sink.write(lines(1, 'a'))).rejects.toThrow(/cannot write .*flows\.log \(EISDIR\)/);
     expect(sink.health()).toMatchObject({
       healthy: false,
       reason: expect.stringContaining('EISDIR'),
     });
     rmSync(path, { recursive: true });
-    await sink.write([], lines(1, 'b'));
+    await sink.write(lines(1, 'b'));
     expect(sink.health()).toEqual({ healthy: true });
     expect(readFileSync(path, 'utf8')).toMatch(/^b-0 /);
   });
@@ -97,16 +95,16 @@ describe('stdout sink', () => {
   it('a reader that went away (EPIPE) ends its writes quietly; the records written before count', async () => {
     const out = failingAfter(1, 'EPIPE');
     const sink = createStdoutSink(out);
-    await sink.write([], lines(2, 'a'));
-    await expect(sink.write([], lines(3, 'b'))).resolves.toBeUndefined();
-    await expect(sink.write([], lines(1, 'c'))).resolves.toBeUndefined();
+    await sink.write(lines(2, 'a'));
+    await expect(sink.write(lines(3, 'b'))).resolves.toBeUndefined();
+    await expect(sink.write(lines(1, 'c'))).resolves.toBeUndefined();
     expect(out.got).toEqual(['a-0 xxxxxxxxxxxxxxxxxxxx\na-1 xxxxxxxxxxxxxxxxxxxx\n']);
     expect(sink.stats).toEqual({ recordsWritten: 2, readerGone: true });
   });
 
   it('any other write error still fails the write', async () => {
     const sink = createStdoutSink(failingAfter(0, 'ENOSPC'));
-    await expect(sink.write([], lines(1, 'a'))).rejects.toMatchObject({ code: 'ENOSPC' });
+    await expect(sink.write(lines(1, 'a'))).rejects.toMatchObject({ code: 'ENOSPC' });
     expect(sink.stats.readerGone).toBe(false);
   });
 });

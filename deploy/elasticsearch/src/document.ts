@@ -3,40 +3,46 @@
  * `ip` (absent when '-'), counts as `long`, times as `date` (ISO from epoch
  * seconds), labels and policies as keyword arrays. Pure.
  */
-import type { FlowRecord } from '../../../src/format/record.js';
+import { type FlowRecord, POLICY_FIELDS, RECORD_FIELDS } from '../../../src/format/record.js';
 
-export interface FlowDocument {
-  '@timestamp': string;
-  startTime: string;
-  endTime: string;
-  srcType: string;
-  srcNamespace?: string;
-  srcName?: string;
-  srcLabels?: string[];
-  dstType: string;
-  dstNamespace?: string;
-  dstName?: string;
-  dstLabels?: string[];
-  srcIP?: string;
-  dstIP?: string;
-  proto: number;
-  srcPort?: number;
-  dstPort?: number;
-  numFlows: number;
-  numFlowsStarted: number;
-  numFlowsCompleted: number;
-  reporter: 'src' | 'dst';
-  packetsIn: number;
-  packetsOut: number;
-  bytesIn: number;
-  bytesOut: number;
-  action: 'allow' | 'deny';
-  srcNameAggr?: string;
-  dstNameAggr?: string;
-  policies?: string[];
-  logGroup: string;
-  logStream: string;
-}
+/** Text fields where '-' means none: absent from the document. */
+const TEXT_OR_NONE = [
+  'srcNamespace',
+  'srcName',
+  'dstNamespace',
+  'dstName',
+  'srcIP',
+  'dstIP',
+  'srcNameAggr',
+  'dstNameAggr',
+] as const;
+type TextOrNone = (typeof TEXT_OR_NONE)[number];
+const TEXT_OR_NONE_SET: ReadonlySet<string> = new Set(TEXT_OR_NONE);
+
+/** The record's fields (names from src/format/record.ts), typed for the index template. */
+export type FlowDocument = Omit<
+  FlowRecord,
+  | TextOrNone
+  | 'startTime'
+  | 'endTime'
+  | 'srcLabels'
+  | 'dstLabels'
+  | 'srcPort'
+  | 'dstPort'
+  | 'policies'
+> &
+  Partial<Pick<FlowRecord, TextOrNone>> & {
+    '@timestamp': string;
+    startTime: string;
+    endTime: string;
+    srcLabels?: string[];
+    dstLabels?: string[];
+    srcPort?: number;
+    dstPort?: number;
+    policies?: string[];
+    logGroup: string;
+    logStream: string;
+  };
 
 const iso = (seconds: number) => new Date(seconds * 1000).toISOString();
 const opt = (v: string | undefined) => (v === undefined || v === '-' ? undefined : v);
@@ -56,45 +62,33 @@ export function indexName(r: FlowRecord, prefix = 'flowtrail-'): string {
   return `${prefix}${d.getUTCFullYear()}.${p(d.getUTCMonth() + 1)}.${p(d.getUTCDate())}`;
 }
 
+/** One field's document value; undefined leaves it out. */
+function fieldValue(field: string, v: string | number): unknown {
+  if (field === 'startTime' || field === 'endTime') return iso(v as number);
+  if (field === 'srcLabels' || field === 'dstLabels') return labelList(v as string);
+  if (field === 'srcPort' || field === 'dstPort') return v === '-' ? undefined : v;
+  if (field === 'policies') {
+    const policies = opt(v as string);
+    return policies ? policies.split('|') : undefined;
+  }
+  if (TEXT_OR_NONE_SET.has(field)) return opt(v as string);
+  return v;
+}
+
+const FIELDS = [...RECORD_FIELDS, ...POLICY_FIELDS];
+
 export function toDocument(
   r: FlowRecord,
   source: { logGroup: string; logStream: string },
 ): FlowDocument {
-  const doc: FlowDocument = {
-    '@timestamp': iso(r.endTime),
-    startTime: iso(r.startTime),
-    endTime: iso(r.endTime),
-    srcType: r.srcType,
-    dstType: r.dstType,
-    proto: r.proto,
-    numFlows: r.numFlows,
-    numFlowsStarted: r.numFlowsStarted,
-    numFlowsCompleted: r.numFlowsCompleted,
-    reporter: r.reporter,
-    packetsIn: r.packetsIn,
-    packetsOut: r.packetsOut,
-    bytesIn: r.bytesIn,
-    bytesOut: r.bytesOut,
-    action: r.action,
-    logGroup: source.logGroup,
-    logStream: source.logStream,
-  };
-  const set = <K extends keyof FlowDocument>(k: K, v: FlowDocument[K] | undefined) => {
-    if (v !== undefined) doc[k] = v;
-  };
-  set('srcNamespace', opt(r.srcNamespace));
-  set('srcName', opt(r.srcName));
-  set('srcLabels', labelList(r.srcLabels));
-  set('dstNamespace', opt(r.dstNamespace));
-  set('dstName', opt(r.dstName));
-  set('dstLabels', labelList(r.dstLabels));
-  set('srcIP', opt(r.srcIP));
-  set('dstIP', opt(r.dstIP));
-  set('srcPort', r.srcPort === '-' ? undefined : r.srcPort);
-  set('dstPort', r.dstPort === '-' ? undefined : r.dstPort);
-  set('srcNameAggr', opt(r.srcNameAggr));
-  set('dstNameAggr', opt(r.dstNameAggr));
-  const policies = opt(r.policies);
-  set('policies', policies ? policies.split('|') : undefined);
-  return doc;
+  const doc: Record<string, unknown> = { '@timestamp': iso(r.endTime) };
+  for (const field of FIELDS) {
+    const v = r[field];
+    if (v === undefined) continue;
+    const out = fieldValue(field, v);
+    if (out !== undefined) doc[field] = out;
+  }
+  doc.logGroup = source.logGroup;
+  doc.logStream = source.logStream;
+  return doc as FlowDocument;
 }

@@ -81,6 +81,16 @@ export function classify(err: unknown): Outcome {
   return out('fatal');
 }
 
+/** Capped exponential growth: min(cap, base·2^min(attempt, maxExponent)). */
+export function exponentialMs(
+  attempt: number,
+  baseMs: number,
+  capMs: number,
+  maxExponent = 20,
+): number {
+  return Math.min(capMs, baseMs * 2 ** Math.min(attempt, maxExponent));
+}
+
 /** Full-jitter exponential backoff: random in [0, min(cap, base·2^attempt)]. */
 export function backoffMs(
   attempt: number,
@@ -88,6 +98,5 @@ export function backoffMs(
   baseMs = 200,
   capMs = 30_000,
 ): number {
-  const ceiling = Math.min(capMs, baseMs * 2 ** Math.min(attempt, 20));
-  return Math.floor(random() * ceiling);
+  return Math.floor(random() * exponentialMs(attempt, baseMs, capMs));
 }

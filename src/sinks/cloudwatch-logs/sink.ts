@@ -18,12 +18,11 @@ import {
   TagResourceCommand,
 } from '@aws-sdk/client-cloudwatch-logs';
 import PQueue from 'p-queue';
-import type { FlowRecord } from '../../format/record.js';
 import type { Logger } from '../../util/log.js';
 import { Spool, SpoolWriteError } from '../spool/spool.js';
 import type { EncodedRecord, Sink, SinkHealth } from '../types.js';
 import { MAX_BATCH_EVENTS, planBatch } from './batcher.js';
-import { backoffMs, classify, isAccessDenied, SetupRequiredError } from './retry.js';
+import { backoffMs, classify, exponentialMs, isAccessDenied, SetupRequiredError } from './retry.js';
 
 /**
  * Actions the agent calls at start when it may, but does not need: the log
@@ -185,7 +184,7 @@ class CloudWatchLogsSink implements Sink {
    * succeeds again, and the call rejects, so the agent does not save
    * baselines past records that were never spooled.
    */
-  async write(_records: readonly FlowRecord[], lines: readonly EncodedRecord[]): Promise<void> {
+  async write(lines: readonly EncodedRecord[]): Promise<void> {
     if (!this.spool) throw new Error('cloudwatch sink not started');
     if (lines.length === 0) return;
     try {
@@ -369,9 +368,7 @@ class CloudWatchLogsSink implements Sink {
             'CloudWatch Logs refused the request; records stay in the spool (check credentials and IAM permissions: deploy/aws/iam-policy.json)',
           );
           if (this.stopping) break;
-          await this.sleep(
-            Math.min(this.o.fatalRetryMs ?? 60_000, 1_000 * 2 ** Math.min(attempt, 6)),
-          );
+          await this.sleep(exponentialMs(attempt, 1_000, this.o.fatalRetryMs ?? 60_000, 6));
         } else {
           const wait = backoffMs(attempt, this.o.random);
           this.o.logger.warn(
