@@ -10,11 +10,10 @@
 // and bytes per direction, none INVALID) and the policy's NFLOG+ACCEPT rule
 // (one packet per new connection). Counts are compared per reporter,
 // exactly; CPU is utime+stime from /proc over the traffic and two flushes
-// after it. `conntrack -E` with ids gives how many 5-tuples were reopened. Each of BENCH_RUNS runs (default
-// 3) is a fresh node; the figures are the median run by cpuRatio.
-//
-// BENCH_RUNS runs with a record per connection (aggregationKindForAllowed 0, the
-// headline figures), then as many at the shipped default (kind 2, `shippedDefaults`).
+// after it. `conntrack -E` with ids gives how many 5-tuples were reopened.
+// BENCH_RUNS runs (default 3) with a record per connection (aggregationKindForAllowed
+// 0, the headline figures), then as many at the shipped default (kind 2,
+// `shippedDefaults`); each run is a fresh node, the figures the median run by cpuRatio.
 // Writes bench-results/agent.json and the table in docs/benchmarks.md.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';

@@ -91,15 +91,7 @@ function buildSinks(
   }
   if (config.sinks.file) sinks.push(createFileSink(config.sinks.file));
   if (config.sinks.stdout) sinks.push(createStdoutSink());
-  if (sinks.length === 0) throw noSink();
   return sinks;
-}
-
-function noSink(): FlowtrailError {
-  return new FlowtrailError(
-    'ERR_NO_SINK',
-    'no sink configured: set sinks.cloudwatch, sinks.file.path or sinks.stdout (or --file/--stdout)',
-  );
 }
 
 /**
@@ -287,7 +279,12 @@ export async function runAgent(config: Config, deps: RunAgentDeps): Promise<void
   const now = deps.now ?? Date.now;
   // No sink or a missing region is a configuration error, said before anything starts.
   const { cloudwatch, file, stdout } = config.sinks;
-  if (!cloudwatch && !file && !stdout) throw noSink();
+  if (!cloudwatch && !file && !stdout) {
+    throw new FlowtrailError(
+      'ERR_NO_SINK',
+      'no sink configured: set sinks.cloudwatch, sinks.file.path or sinks.stdout (or --file/--stdout)',
+    );
+  }
   if (cloudwatch) cloudWatchRegion(cloudwatch);
   // The spool directory holds the spool, the baselines and the unsent metric
   // points: a problem with it is a clear error now, before capture starts.

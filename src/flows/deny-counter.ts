@@ -15,9 +15,6 @@ import type { NflogPacket } from '../nflog/types.js';
 import { hasPorts } from '../util/ip-proto.js';
 import type { Contribution } from './aggregation.js';
 
-// Re-exported for flow-table.ts (its import is left alone while it is reworked).
-export { hasPorts } from '../util/ip-proto.js';
-
 /** The 5-tuple key used to join NFLOG packets with connections. */
 export function tupleKey(
   proto: number,

@@ -47,6 +47,7 @@ import { type Endpoint, type EndpointLookup, NO_ENDPOINT } from '../endpoints/ty
 import type { FlowRecord } from '../format/record.js';
 import type { KernelDrop } from '../kdrops/types.js';
 import type { NflogPacket } from '../nflog/types.js';
+import { hasPorts } from '../util/ip-proto.js';
 import { AggregationKind, Aggregator, aggregate, type Contribution } from './aggregation.js';
 import {
   BaselineRows,
@@ -128,7 +129,7 @@ import {
   newFlushStep,
   PhaseKind,
 } from './connection-state.js';
-import { DenyCounter, hasPorts, tupleKey } from './deny-counter.js';
+import { DenyCounter, tupleKey } from './deny-counter.js';
 import { EndpointByAddress, hasSpans, Ipv4TextCache } from './ipv4-caches.js';
 import { type DenyPolicyNamer, kernelDeny } from './kernel-denies.js';
 import { TupleCounts, tupleHash, tupleHash4 } from './tuple-counts.js';

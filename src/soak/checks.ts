@@ -179,11 +179,12 @@ export function checkSoak(input: CheckInput): CheckResult {
   for (const [k, w] of want) {
     const g = got.get(k) ?? [0, 0, 0, 0];
     const reused = (lifetimes.get(k)?.length ?? 0) >= 2;
+    const reusedAndChecked = reused && !excused.has(k);
     if (reused) reusedGroups++;
-    if (reused && !excused.has(k)) reusedChecked++;
+    if (reusedAndChecked) reusedChecked++;
     if (g.every((v, i) => v === w[i])) {
       exact++;
-      if (reused && !excused.has(k)) reusedExact++;
+      if (reusedAndChecked) reusedExact++;
     } else if (excused.has(k)) {
       // Not exact, and in a window where the agent could not know: counted apart.
       if (downKeys.has(k)) excusedDown++;

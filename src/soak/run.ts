@@ -321,12 +321,15 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
     let kills = 0;
     let storms = 0;
     // Reuse bursts, kills and storms take turns, so reopened tuples are checked rather
-    // than excused by a kill or overrun window.
+    // than excused by a kill or overrun window. An end time is +Infinity while it runs.
     let lastRestartAtMs = 0;
-    let storming = false;
     let stormEndedAtMs = 0;
-    let reusing = false;
     let reuseEndedAtMs = 0;
+    /** A flush interval and then some after `endedAtMs` (an overrun window lasts to the next flush). */
+    const quietSince = (endedAtMs: number) => Date.now() - endedAtMs > (FLUSH_S + 2) * 1_000;
+    const waitUntil = async (ok: () => boolean) => {
+      while (!ok()) await sleep(250);
+    };
     let deniedAttempts = 0;
     const quietly = async (f: () => Promise<unknown>) => {
       try {
@@ -386,11 +389,10 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
       await pause(10_000);
       while (running()) {
         // Not over a reuse burst: the overrun window (a flush interval) would excuse it.
-        while (reusing || Date.now() - reuseEndedAtMs < (FLUSH_S + 2) * 1_000) await sleep(250);
+        await waitUntil(() => quietSince(reuseEndedAtMs));
         log('overrun storm: 1,500 connections at concurrency 40');
-        storming = true;
+        stormEndedAtMs = Number.POSITIVE_INFINITY;
         await quietly(() => tcpMany(n, webB, api2.ip, 8080, { count: 1_500, concurrency: 40 }));
-        storming = false;
         stormEndedAtMs = Date.now();
         storms++;
         await pause(Math.min(45_000, durationMs / 3));
@@ -403,17 +405,14 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
       await pause(2_000);
       while (running()) {
         // A burst, its TIME_WAIT entries deleted right after (DESTROY with the final
-        // counters), after a restart and clear of storms' overrun windows (which last to
-        // the next flush).
-        const clear = () =>
-          !storming &&
-          Date.now() - stormEndedAtMs > (FLUSH_S + 2) * 1_000 &&
-          Date.now() - lastRestartAtMs > 2_000;
-        while (running() && !clear()) await sleep(250);
+        // counters), after a restart and clear of storms' overrun windows.
+        await waitUntil(
+          () => !running() || (quietSince(stormEndedAtMs) && Date.now() - lastRestartAtMs > 2_000),
+        );
         if (!running()) break;
         // Each burst its own 256 ports (eight ranges in turn), so an overrun in one burst
         // excuses only its own tuples.
-        reusing = true;
+        reuseEndedAtMs = Number.POSITIVE_INFINITY;
         const first = 41_000 + (reuseBursts % 8) * 256;
         reuseClientPorts(loadgen, [first, first + 255]);
         log(`tuple reuse: 2,000 connections from ports ${first}-${first + 255}`);
@@ -427,7 +426,6 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
         try {
           n.exec(['conntrack', '-D', '-s', loadgen.ip]);
         } catch {} // none left
-        reusing = false;
         reuseEndedAtMs = Date.now();
         reuseBursts++;
         await pause(Math.min(40_000, durationMs / 4));
@@ -478,7 +476,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
       await pause(every * (0.5 + random() * 0.5));
       while (running()) {
         // A kill window starts a flush before the kill: not over a reuse burst.
-        while (reusing || Date.now() - reuseEndedAtMs < (FLUSH_S + 2) * 1_000) await sleep(250);
+        await waitUntil(() => quietSince(reuseEndedAtMs));
         const victim = agent!;
         const killAt = Date.now();
         log('kill -9 of the agent');
