@@ -14,14 +14,16 @@
  *   entry, exit 1, no Node stack.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createNamespace, inNs, removeNamespace, uniqueName } from '../../src/sim/netns.js';
 import { skipKernel } from '../harness/env.js';
 
-const CLI = new URL('../../bin/flowtrail.js', import.meta.url).pathname;
+const REPO = fileURLToPath(new URL('../..', import.meta.url));
+const CLI = join(REPO, 'bin/flowtrail.js');
 
 describe.skipIf(skipKernel)('errors that say what is wrong', () => {
   const ns = uniqueName('ftcli', 5);
@@ -29,13 +31,38 @@ describe.skipIf(skipKernel)('errors that say what is wrong', () => {
   const roFs = join(dir, 'ro');
   let mounted = false;
 
-  /** Runs the CLI in the test's namespace, optionally through setpriv. */
+  // `nobody` cannot reach a checkout under a 0700 directory (a clone in `mktemp -d`), so its
+  // runs see the checkout bind-mounted at a 0755 path, in a mount namespace of their own.
+  const view = mkdtempSync(join(tmpdir(), 'ft-clirepo-'));
+  chmodSync(view, 0o755);
+  const inView = (path: string) =>
+    path.startsWith(REPO) ? join(view, relative(REPO, path)) : path;
+  const nobody = [
+    'unshare',
+    '--mount',
+    '--propagation',
+    'private',
+    '--',
+    'sh',
+    '-c',
+    'mount --bind "$1" "$2" && shift 2 && exec "$@"',
+    'sh',
+    REPO,
+    view,
+    'setpriv',
+    '--reuid=65534',
+    '--regid=65534',
+    '--clear-groups',
+    '--inh-caps=-all',
+  ];
+
+  /** Runs the CLI in the test's namespace, optionally through setpriv (paths as `as` sees them). */
   function cli(args: string[], as: string[] = [], env: NodeJS.ProcessEnv = process.env) {
-    const argv = inNs(ns, [...as, process.execPath, CLI, ...args]);
+    const see = as === nobody ? inView : (path: string) => path;
+    const argv = inNs(ns, [...as, see(process.execPath), see(CLI), ...args]);
     const r = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8', timeout: 30_000, env });
     return { status: r.status, stderr: r.stderr, stdout: r.stdout };
   }
-  const nobody = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all'];
   const rootWithoutNetAdmin = ['setpriv', '--bounding-set=-net_admin', '--inh-caps=-net_admin'];
 
   function agentConfig(name: string, lines: string[]): string {
@@ -63,6 +90,7 @@ describe.skipIf(skipKernel)('errors that say what is wrong', () => {
     if (mounted) execFileSync('umount', ['-l', roFs]);
     removeNamespace(ns);
     rmSync(dir, { recursive: true, force: true });
+    rmdirSync(view); // never recursive: the checkout is bind-mounted here inside the runs
   });
 
   it('capture --no-conntrack without CAP_NET_ADMIN says so, not "already bound"; root binds the same groups', () => {
