@@ -65,7 +65,13 @@ export class DenyCounter {
   private previous = new Set<string>();
   private readonly allowPolicies = new Map<string, Set<string>>();
   /** 5-tuples (tupleKey) the kernel dropped packets of in this interval. */
-  private readonly kernelTuples = new Set<string>();
+  private kernelTuples = new Set<string>();
+  /**
+   * The same for the interval before. A drop drained just before a flush can be
+   * of a packet (a retransmitted SYN) that conntrack counted after that flush's
+   * dump read the entry: its count lands in the next interval, its drop in this one.
+   */
+  private kernelTuplesBefore = new Set<string>();
   private sinceTake = 0;
   /** Denied packets ever counted. */
   total = 0;
@@ -171,13 +177,13 @@ export class DenyCounter {
     }
   }
 
-  /** 5-tuples with kernel denies in this interval. */
+  /** 5-tuples with kernel denies in this interval or the one before. */
   get kernelDenied(): number {
-    return this.kernelTuples.size;
+    return this.kernelTuples.size + this.kernelTuplesBefore.size;
   }
 
   kernelDeniedTuple(key: string): boolean {
-    return this.kernelTuples.has(key);
+    return this.kernelTuples.has(key) || this.kernelTuplesBefore.has(key);
   }
 
   /** Whether any allowed packet named its policy in this interval. */
@@ -227,7 +233,10 @@ export class DenyCounter {
     this.previous = seen;
     this.entries = new Map();
     this.allowPolicies.clear();
-    this.kernelTuples.clear();
+    const before = this.kernelTuplesBefore;
+    this.kernelTuplesBefore = this.kernelTuples;
+    before.clear();
+    this.kernelTuples = before;
     return out;
   }
 }

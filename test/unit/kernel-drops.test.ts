@@ -493,4 +493,30 @@ describe('kernel denies in the flow table', () => {
     ]);
     expect(t.stats.kernelDeniedConnections).toBe(1);
   });
+
+  it('a retransmitted SYN counted after the dump of a flush but dropped (and drained) before that flush stays denied in the next interval', () => {
+    const t = table();
+    const tuple = { proto: 6, src: '10.244.1.2', dst: '10.244.1.3', sport: 40000, dport: 53 };
+    t.onConntrackEvent(conntrackEvent('new', tuple), 500);
+    // Flush 1: the dump read one SYN; both SYNs' drops were drained before the flush.
+    t.beginDump();
+    t.onDumpEvent(conntrackEvent('new', tuple, [1, 60, 0, 0], { fromDump: true }), 1_900);
+    t.endDump(1_900);
+    const tcp = { reasonName: 'TC_EGRESS', proto: 6 } as const;
+    t.onKernelDenies([drop(tcp), drop(tcp)], 1_950);
+    const first = t.flush(0, 2_000);
+    expect(first.map((r) => r.action)).toEqual(['deny']);
+    expect(t.stats.kernelDeniedConnections).toBe(1);
+    // Flush 2: the second SYN's count arrives by DESTROY, its drop was in interval 1.
+    t.onConntrackEvent(conntrackEvent('destroy', tuple, [2, 120, 0, 0]), 2_500);
+    expect(t.flush(2_000, 4_000)).toEqual([]);
+    expect(t.stats.kernelDeniedConnections).toBe(2);
+    // Two intervals on, a new unanswered connection on the tuple is no longer taken as denied.
+    t.flush(4_000, 6_000);
+    t.onConntrackEvent(conntrackEvent('new', { ...tuple, id: 9 }), 6_500);
+    t.onConntrackEvent(conntrackEvent('destroy', { ...tuple, id: 9 }, [1, 60, 0, 0]), 6_600);
+    const later = t.flush(6_000, 8_000);
+    expect(later.length).toBeGreaterThan(0);
+    expect(later.every((r) => r.action === 'allow')).toBe(true);
+  });
 });
