@@ -38,11 +38,15 @@ const TIME_WAIT_SECONDS = Number(process.env.BENCH_TIME_WAIT ?? 120);
 const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-/** utime and stime of a process, in seconds. */
+/** utime and stime of a process, in seconds, and its minor page faults. */
 function cpuTimes(pid) {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return { user: Number(fields[11]) / CLK_TCK, system: Number(fields[12]) / CLK_TCK };
+  return {
+    user: Number(fields[11]) / CLK_TCK,
+    system: Number(fields[12]) / CLK_TCK,
+    minorFaults: Number(fields[7]),
+  };
 }
 
 const cpuSeconds = (pid) => {
@@ -131,9 +135,14 @@ async function oneRun(index, allowedKind = 0) {
     const profile = process.env.BENCH_PROFILE
       ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_PROFILE]
       : [];
-    const agent = node.spawn([process.execPath, ...profile, CLI, 'agent', '--config', config], {
-      stdio: ['ignore', 'ignore', openSync(join(dir, 'agent.log'), 'w')],
-    });
+    // BENCH_NODE_FLAGS="...": V8/Node flags for the agent only (A/B of a flag in one sitting).
+    const flags = (process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean);
+    const agent = node.spawn(
+      [process.execPath, ...flags, ...profile, CLI, 'agent', '--config', config],
+      {
+        stdio: ['ignore', 'ignore', openSync(join(dir, 'agent.log'), 'w')],
+      },
+    );
     for (
       let i = 0;
       i < 100 && !/agent started/.test(readFileSync(join(dir, 'agent.log'), 'utf8'));
@@ -152,6 +161,7 @@ async function oneRun(index, allowedKind = 0) {
       agentSystem: after.system - before.agent.system,
       agent: after.user + after.system - before.agent.user - before.agent.system,
       conntrack: cpuSeconds(reference.pid) - before.conntrack,
+      minorFaults: after.minorFaults - before.agent.minorFaults,
     };
     const metricsText = scrape(node, 9099);
     // The last flush (a dump, then the partial interval) on SIGTERM.
@@ -235,13 +245,15 @@ async function oneRun(index, allowedKind = 0) {
       agentCpuSeconds: Number(cpu.agent.toFixed(3)),
       agentUserSeconds: Number(cpu.agentUser.toFixed(3)),
       agentSystemSeconds: Number(cpu.agentSystem.toFixed(3)),
+      // Pages the agent touched for the first time (fresh mmaps, V8 pages): system time.
+      agentMinorFaults: cpu.minorFaults,
       conntrackCpuSeconds: Number(cpu.conntrack.toFixed(3)),
       cpuRatio: Number((cpu.agent / cpu.conntrack).toFixed(3)),
     };
     console.log(
       `run ${index}: ${result.connections} connections at ${result.connectionsPerSecond}/s, ` +
         `${reused} tuples reused; numFlowsStarted ${result.numFlowsStarted}, exact ${result.countersExact}; ` +
-        `CPU agent ${result.agentCpuSeconds} s (user ${result.agentUserSeconds}), conntrack -E ${result.conntrackCpuSeconds} s, ratio ${result.cpuRatio}`,
+        `CPU agent ${result.agentCpuSeconds} s (user ${result.agentUserSeconds}, ${result.agentMinorFaults} minor faults), conntrack -E ${result.conntrackCpuSeconds} s, ratio ${result.cpuRatio}`,
     );
     if (!result.countersExact) console.log(JSON.stringify(result.perReporter));
     return result;
