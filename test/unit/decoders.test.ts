@@ -213,6 +213,85 @@ describe('conntrack decoder', () => {
       m[16] = 7;
       expect(decodeCt(m).errors[0]?.code).toBe('ERR_CT_FAMILY');
     });
+    // The exact error at every level of the attribute walk: which attribute,
+    // which length, which offset (20 is the first attribute after nlmsghdr +
+    // nfgenmsg; each level of nesting adds its 4-byte header).
+    const hdr = (len: number, type: number) => {
+      const b = Buffer.alloc(8);
+      b.writeUInt16LE(len, 0);
+      b.writeUInt16LE(type, 2);
+      return b;
+    };
+    const overrun = (where: string, type: number, len: number, offset: number) => ({
+      code: 'ERR_ATTR_OVERRUN',
+      message: `${where}: attribute ${type} length ${len} overruns its container at offset ${offset}`,
+      context: { offset, attribute: where },
+    });
+    const short = (where: string, len: number, want: number, offset: number) => ({
+      code: 'ERR_ATTR_SHORT',
+      message: `${where}: value of ${len} bytes, expected ${want} at offset ${offset}`,
+      context: { offset, attribute: where },
+    });
+    const firstAttrLength = (len: number) => {
+      const m = Buffer.from(destroy);
+      m.writeUInt16LE(len, 20);
+      return m;
+    };
+    const ct = (attrs: Parameters<typeof nfMessage>[0]['attrs']) =>
+      nfMessage({ type: 0x102, attrs });
+    it.each([
+      ['message', firstAttrLength(0x7fff), overrun('ctnetlink', 1, 0x7fff, 20)],
+      ['message, zero length', firstAttrLength(0), overrun('ctnetlink', 1, 0, 20)],
+      ['tuple', ct([{ type: 1, value: hdr(100, 1) }]), overrun('CTA_TUPLE_ORIG', 1, 100, 24)],
+      [
+        'tuple ip',
+        ct([{ type: 2, value: [{ type: 1, value: hdr(2, 3) }] }]),
+        overrun('CTA_TUPLE_IP', 3, 2, 28),
+      ],
+      [
+        'tuple proto',
+        ct([{ type: 1, value: [{ type: 2, value: hdr(9, 0x4003) }] }]),
+        overrun('CTA_TUPLE_PROTO', 3, 9, 28),
+      ],
+      ['counters', ct([{ type: 10, value: hdr(50, 2) }]), overrun('CTA_COUNTERS_REPLY', 2, 50, 24)],
+      ['protoinfo', ct([{ type: 4, value: hdr(50, 1) }]), overrun('CTA_PROTOINFO', 1, 50, 24)],
+      [
+        'protoinfo tcp',
+        ct([{ type: 4, value: [{ type: 1, value: hdr(3, 1) }] }]),
+        overrun('CTA_PROTOINFO_TCP', 1, 3, 28),
+      ],
+      ['timestamp', ct([{ type: 20, value: hdr(0, 2) }]), overrun('CTA_TIMESTAMP', 2, 0, 24)],
+      [
+        'short counter',
+        ct([{ type: 9, value: [{ type: 1, value: Buffer.alloc(4) }] }]),
+        short('CTA_COUNTERS_ORIG.PACKETS', 4, 8, 24),
+      ],
+      [
+        'short 32-bit counter',
+        ct([{ type: 9, value: [{ type: 4, value: Buffer.alloc(2) }] }]),
+        short('CTA_COUNTERS_ORIG.BYTES32', 2, 4, 24),
+      ],
+      [
+        'short stop time',
+        ct([{ type: 20, value: [{ type: 2, value: Buffer.alloc(7) }] }]),
+        short('CTA_TIMESTAMP_STOP', 7, 8, 24),
+      ],
+      ['short zone', ct([{ type: 18, value: u8(1) }]), short('CTA_ZONE', 1, 2, 20)],
+      [
+        'short IPv6 source',
+        ct([{ type: 1, value: [{ type: 1, value: [{ type: 3, value: Buffer.alloc(12) }] }] }]),
+        short('CTA_IP_V6_SRC', 12, 16, 28),
+      ],
+      [
+        'short ICMPv6 id',
+        ct([{ type: 1, value: [{ type: 2, value: [{ type: 7, value: u8(1) }] }] }]),
+        short('CTA_PROTO_ICMP_ID', 1, 2, 28),
+      ],
+    ])('names the attribute, length and offset: %s', (_, m, want) => {
+      const [err] = decodeCt(m).errors;
+      expect(err).toBeInstanceOf(DecodeError);
+      expect({ code: err?.code, message: err?.message, context: err?.context }).toEqual(want);
+    });
     it('a tuple without addresses', () => {
       const m = nfMessage({
         type: 0x102,
@@ -331,6 +410,25 @@ describe('NFLOG decoder', () => {
       attrs: [{ type: 10, value: Buffer.from('x\0') }],
     });
     expect(decodeNf(m).errors[0]?.code).toBe('ERR_NFLOG_NO_PAYLOAD');
+  });
+
+  it('an attribute length past the message names the attribute, length and offset', () => {
+    const m = nfMessage({
+      type: 0x400,
+      resId: 1,
+      attrs: [
+        { type: 10, value: Buffer.from('x\0') },
+        { type: 9, value: Buffer.alloc(20) },
+      ],
+    });
+    m.writeUInt16LE(300, 28);
+    const [err] = decodeNf(m).errors;
+    expect(err).toBeInstanceOf(DecodeError);
+    expect({ code: err?.code, message: err?.message, context: err?.context }).toEqual({
+      code: 'ERR_ATTR_OVERRUN',
+      message: 'NFLOG attribute 9 length 300 overruns the message',
+      context: { offset: 28, attribute: 9 },
+    });
   });
 
   it('a payload that is not IPv4 or IPv6 is an error', () => {
