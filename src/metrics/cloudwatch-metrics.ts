@@ -21,6 +21,7 @@ import {
   type PutMetricDataCommandInput,
 } from '@aws-sdk/client-cloudwatch';
 import PQueue from 'p-queue';
+import { exponentialMs } from '../util/backoff.js';
 import type { Logger } from '../util/log.js';
 import type { PointsJournal } from './points-journal.js';
 
@@ -243,7 +244,7 @@ export class MetricsPublisher {
     if (this.retryPending || this.stopped) return;
     const base = this.o.retryBaseMs ?? 1_000;
     const cap = Math.max(base, this.o.pushIntervalMs);
-    const delay = Math.min(cap, base * 2 ** Math.min(this.consecutiveFailures - 1, 30));
+    const delay = exponentialMs(this.consecutiveFailures - 1, base, cap, 30);
     // Equal jitter: at least half the delay, so retries of many nodes spread out.
     const ms = delay / 2 + Math.random() * (delay / 2);
     this.retryPending = true;

@@ -2,6 +2,8 @@
  * What a failed CloudWatch call means — classification only; when to retry
  * is the sender's business (capped exponential backoff with full jitter).
  */
+
+import { exponentialMs } from '../../util/backoff.js';
 import { FlowtrailError } from '../../util/errors.js';
 
 /**
@@ -79,16 +81,6 @@ export function classify(err: unknown): Outcome {
   if (status !== undefined && (status >= 500 || status === 429)) return out('retryable');
   if (status === undefined && !name.endsWith('Exception')) return out('retryable');
   return out('fatal');
-}
-
-/** Capped exponential growth: min(cap, base·2^min(attempt, maxExponent)). */
-export function exponentialMs(
-  attempt: number,
-  baseMs: number,
-  capMs: number,
-  maxExponent = 20,
-): number {
-  return Math.min(capMs, baseMs * 2 ** Math.min(attempt, maxExponent));
 }
 
 /** Full-jitter exponential backoff: random in [0, min(cap, base·2^attempt)]. */

@@ -18,11 +18,12 @@ import {
   TagResourceCommand,
 } from '@aws-sdk/client-cloudwatch-logs';
 import PQueue from 'p-queue';
+import { exponentialMs } from '../../util/backoff.js';
 import type { Logger } from '../../util/log.js';
 import { Spool, SpoolWriteError } from '../spool/spool.js';
 import type { EncodedRecord, Sink, SinkHealth } from '../types.js';
 import { MAX_BATCH_EVENTS, planBatch } from './batcher.js';
-import { backoffMs, classify, exponentialMs, isAccessDenied, SetupRequiredError } from './retry.js';
+import { backoffMs, classify, isAccessDenied, SetupRequiredError } from './retry.js';
 
 /**
  * Actions the agent calls at start when it may, but does not need: the log
