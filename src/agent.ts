@@ -13,7 +13,6 @@ import {
   defaultLogStreamName,
 } from './config.js';
 import { ConntrackListener } from './conntrack/listener.js';
-import type { ConntrackEvent } from './conntrack/types.js';
 import { EndpointCache } from './endpoints/cache.js';
 import { startFileSource } from './endpoints/file-source.js';
 import { FlowTable } from './flows/flow-table.js';
@@ -31,7 +30,6 @@ import { startHttpServer } from './metrics/http-server.js';
 import { fileJournal } from './metrics/points-journal.js';
 import { createPutLatencyHistogram, createSelfMetrics } from './metrics/self-metrics.js';
 import { NflogListener } from './nflog/listener.js';
-import type { NflogPacket } from './nflog/types.js';
 import { type CloudWatchLogsSink, createCloudWatchLogsSink } from './sinks/cloudwatch-logs/sink.js';
 import { createFileSink, createStdoutSink } from './sinks/file-sink.js';
 import { prepareSpoolDir } from './sinks/spool/spool-dir.js';
@@ -116,20 +114,17 @@ function buildEventsSink(config: Config, logger: Logger, now: () => number): Sin
   });
 }
 
-/** Netlink capture as the agent core sees it; `onOverrun` asks the core for a resync dump. */
+/** Netlink capture as the agent core sees it; an overrun asks the core for a resync dump. */
 function netlinkCapture(
   config: Config,
   logger: Logger,
   table: FlowTable,
   now: () => number,
-  onOverrun: () => void,
 ): CapturePort & {
   conntrack: ConntrackListener;
   nflog: NflogListener;
 } {
-  let handlers:
-    | { conntrackEvent(e: ConntrackEvent): void; nflog(p: readonly NflogPacket[]): void }
-    | undefined;
+  let handlers: Parameters<CapturePort['start']>[0] | undefined;
   const conntrack = new ConntrackListener({
     subscribeUpdates: config.conntrack.subscribeUpdates,
     rcvbufBytes: config.conntrack.receiveBufferBytes,
@@ -142,7 +137,7 @@ function netlinkCapture(
         { count: info.count, setting: 'conntrack.receiveBufferBytes' },
         'conntrack socket overran: events lost, resyncing with a dump',
       );
-      onOverrun();
+      handlers?.overrun();
     },
     onDecodeError: (err) =>
       logger.debug({ code: err.code, ...err.context }, 'conntrack message skipped'),
@@ -333,9 +328,7 @@ export async function runAgent(config: Config, deps: RunAgentDeps): Promise<void
   const ledger = new LossLedger();
   const sinks = buildSinks(config, logger, now, (seconds) => putLatency.observe(seconds), ledger);
   const eventsSink = buildEventsSink(config, logger, now);
-  // Overruns ask the core (made below) for a resync dump; before it, the start-up dump covers them.
-  let resync = (): void => {};
-  const capture = netlinkCapture(config, logger, table, now, () => resync());
+  const capture = netlinkCapture(config, logger, table, now);
   const losses = new LossWatch(ledger, {
     conntrackDrops: () => capture.conntrack.nativeStats()?.kernelDrops ?? 0,
     nflogDrops: () => capture.nflog.nativeStats()?.kernelDrops ?? 0,
@@ -425,7 +418,6 @@ export async function runAgent(config: Config, deps: RunAgentDeps): Promise<void
     },
   });
   let kernelLostAtClose = 0;
-  resync = () => core.resync();
   let captureOpen = false;
   const health = () =>
     evaluateHealth(
