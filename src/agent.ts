@@ -121,8 +121,11 @@ function netlinkCapture(
   table: FlowTable,
   now: () => number,
 ): CapturePort & {
-  conntrack: ConntrackListener;
-  nflog: NflogListener;
+  /** Both listeners' counters in one reading. */
+  readStats(): {
+    conntrack: ReturnType<ConntrackListener['readStats']>;
+    nflog: ReturnType<NflogListener['readStats']>;
+  };
 } {
   let handlers: Parameters<CapturePort['start']>[0] | undefined;
   const conntrack = new ConntrackListener({
@@ -160,8 +163,7 @@ function netlinkCapture(
     onError: (err) => logger.error({ err: err.message }, 'NFLOG listener error'),
   });
   return {
-    conntrack,
-    nflog,
+    readStats: () => ({ conntrack: conntrack.readStats(), nflog: nflog.readStats() }),
     async start(h) {
       handlers = h;
       conntrack.start();
@@ -330,8 +332,8 @@ export async function runAgent(config: Config, deps: RunAgentDeps): Promise<void
   const eventsSink = buildEventsSink(config, logger, now);
   const capture = netlinkCapture(config, logger, table, now);
   const losses = new LossWatch(ledger, {
-    conntrackDrops: () => capture.conntrack.nativeStats()?.kernelDrops ?? 0,
-    nflogDrops: () => capture.nflog.nativeStats()?.kernelDrops ?? 0,
+    conntrackDrops: () => capture.readStats().conntrack.kernelDrops,
+    nflogDrops: () => capture.readStats().nflog.kernelDrops,
     flowsShed: () => table.stats.shed,
     foundInDump: () => table.stats.foundInDump,
     unknownDestroys: () => table.stats.unknownDestroys,
@@ -417,7 +419,6 @@ export async function runAgent(config: Config, deps: RunAgentDeps): Promise<void
       cache.prune(now());
     },
   });
-  let kernelLostAtClose = 0;
   let captureOpen = false;
   const health = () =>
     evaluateHealth(
@@ -434,13 +435,15 @@ export async function runAgent(config: Config, deps: RunAgentDeps): Promise<void
   const cw = sinks.find((k): k is CloudWatchLogsSink => k.name === 'cloudwatch');
   const registry = createSelfMetrics(
     {
-      conntrackEvents: (kind) => capture.conntrack.stats[kind],
-      nflogPackets: () => capture.nflog.stats.packets,
-      overruns: (src) =>
-        src === 'conntrack' ? capture.conntrack.stats.overruns : capture.nflog.stats.overruns,
+      conntrackEvents: (kind) => capture.readStats().conntrack[kind],
+      nflogPackets: () => capture.readStats().nflog.packets,
+      overruns: (src) => capture.readStats()[src].overruns,
       resyncs: () => core.stats.resyncs,
-      decodeErrors: () => capture.conntrack.stats.decodeErrors + capture.nflog.stats.decodeErrors,
-      unparsedPrefixes: () => capture.nflog.stats.unparsedPrefixes,
+      decodeErrors: () => {
+        const { conntrack, nflog } = capture.readStats();
+        return conntrack.decodeErrors + nflog.decodeErrors;
+      },
+      unparsedPrefixes: () => capture.readStats().nflog.unparsedPrefixes,
       flowsTracked: () => table.stats.tracked,
       flowsShed: () => table.stats.shed,
       connectionsReopened: () => table.stats.reopened,
@@ -448,7 +451,7 @@ export async function runAgent(config: Config, deps: RunAgentDeps): Promise<void
       ...(kernel.listener
         ? {
             kernelDrops: () => router.counts.all(),
-            kernelDropsLost: () => kernel.listener?.nativeStats()?.lost ?? kernelLostAtClose,
+            kernelDropsLost: () => kernel.listener?.readStats().lost ?? 0,
             kernelDropsMatched: () => router.join.stats.matched,
           }
         : {}),
@@ -457,24 +460,7 @@ export async function runAgent(config: Config, deps: RunAgentDeps): Promise<void
       lost: (kind) => ledger.total(kind),
       recordsFiltered: () => volume.stats.filteredByNamespace,
       recordsFolded: () => volume.stats.folded,
-      ...(cw
-        ? {
-            sink: {
-              recordsSent: () => cw.stats.recordsSent,
-              bytesSent: () => cw.stats.bytesSent,
-              requests: () => cw.stats.requests,
-              failedRequests: () => cw.stats.failedRequests,
-              rejected: () =>
-                cw.stats.rejectedTooOld + cw.stats.rejectedTooNew + cw.stats.rejectedExpired,
-              dropped: () => cw.stats.droppedTooOld + cw.stats.droppedTooNew,
-              spoolDepth: () => cw.spool?.stats.depth ?? 0,
-              spoolBytes: () => cw.spool?.stats.bytes ?? 0,
-              spoolDropped: () =>
-                (cw.spool?.stats.droppedFull ?? 0) + (cw.spool?.stats.droppedCorrupt ?? 0),
-              lastPutLatencySeconds: () => (cw.stats.lastPutLatencyMs ?? 0) / 1000,
-            },
-          }
-        : {}),
+      ...(cw ? { sink: () => cw.readStats() } : {}),
     },
     [putLatency],
   );
@@ -539,7 +525,6 @@ export async function runAgent(config: Config, deps: RunAgentDeps): Promise<void
       'NFLOG/kernel drop matching',
     );
   }
-  kernelLostAtClose = kernel.listener?.nativeStats()?.lost ?? 0;
   kernel.listener?.close();
   await eventsSink?.close();
   // The last push reports health as it was while running: a rolling restart is not an unhealthy node.

@@ -217,6 +217,8 @@ export class ConntrackListener {
   private resyncing: Promise<void> | undefined;
   private resyncAgain: OverrunInfo | undefined;
   private closed = false;
+  /** Messages the kernel dropped on the socket, as last read. */
+  private kernelDrops = 0;
   private readonly now: () => number;
 
   constructor(private readonly options: ConntrackListenerOptions) {
@@ -336,6 +338,14 @@ export class ConntrackListener {
     return n;
   }
 
+  /** The listener's counters, with the messages the kernel dropped on its socket (sk_drops). */
+  readStats(): Readonly<ConntrackListenerStats> & { kernelDrops: number } {
+    // After close the last reading stands: the addon's handle is gone.
+    if (this.socket && !this.closed) this.kernelDrops = this.socket.stats().kernelDrops;
+    return { ...this.stats, kernelDrops: this.kernelDrops };
+  }
+
+  /** The addon's own counters (recv calls, datagrams, bytes), for diagnostics. */
   nativeStats() {
     return this.socket?.stats();
   }
