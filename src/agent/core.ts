@@ -10,12 +10,12 @@
  * through the narrow interfaces below, which keeps this file testable without
  * root and free of I/O of its own.
  */
-import type { ConntrackEvent } from './conntrack/types.js';
+import type { ConntrackEvent } from '../conntrack/types.js';
+import type { FlowRecord } from '../format/record.js';
+import type { NflogPacket } from '../nflog/types.js';
+import type { EncodedRecord, Sink } from '../sinks/types.js';
+import type { Logger } from '../util/log.js';
 import { FlushClock, type FlushInterval } from './flush-clock.js';
-import type { FlowRecord } from './format/record.js';
-import type { NflogPacket } from './nflog/types.js';
-import type { EncodedRecord, Sink } from './sinks/types.js';
-import type { Logger } from './util/log.js';
 
 export interface FlowTablePort {
   /** One conntrack event; the table keeps nothing of `ev` (it may be a reused decoder view). */

@@ -1,42 +1,45 @@
 /**
  * `flowtrail agent`: wires the validated config to the parts — endpoint
  * source, flow table, netlink listeners, sinks — and runs the flush loop
- * (src/agent-core.ts) until SIGTERM/SIGINT, then flushes the partial interval.
+ * (src/agent/core.ts) until SIGTERM/SIGINT, then flushes the partial interval.
  */
 import { join } from 'node:path';
-import { AgentCore, type CapturePort } from './agent-core.js';
-import { baselinesPath, loadBaselines, saveBaselines } from './baselines.js';
+import { ConntrackListener } from '../capture/conntrack-listener.js';
+import { KernelDropListener, KernelDropsUnavailable } from '../capture/kdrops-listener.js';
+import { NflogListener } from '../capture/nflog-listener.js';
 import {
   type Config,
   defaultEventsStreamName,
   defaultLogGroupName,
   defaultLogStreamName,
-} from './config.js';
-import { ConntrackListener } from './conntrack/listener.js';
-import { EndpointCache } from './endpoints/cache.js';
-import { startFileSource } from './endpoints/file-source.js';
-import { FlowTable } from './flows/flow-table.js';
-import { VolumeControl } from './flows/volume.js';
-import { encodeRecord } from './format/codec.js';
-import { KernelDropListener, KernelDropsUnavailable } from './kdrops/listener.js';
-import { NetworkPolicyNamer, policyStoreFromFiles } from './kdrops/policy-namer.js';
-import { DenyRouter, type DenySource } from './kdrops/router.js';
-import type { KernelDrop } from './kdrops/types.js';
-import { encodeLossEvent, LOSS_KINDS, type LossKind, LossLedger } from './loss/ledger.js';
-import { LossWatch } from './loss/watch.js';
-import { MetricsPublisher } from './metrics/cloudwatch-metrics.js';
-import { evaluateHealth } from './metrics/health.js';
-import { startHttpServer } from './metrics/http-server.js';
-import { fileJournal } from './metrics/points-journal.js';
-import { createPutLatencyHistogram, createSelfMetrics } from './metrics/self-metrics.js';
-import { NflogListener } from './nflog/listener.js';
-import { type CloudWatchLogsSink, createCloudWatchLogsSink } from './sinks/cloudwatch-logs/sink.js';
-import { createFileSink, createStdoutSink } from './sinks/file-sink.js';
-import { prepareSpoolDir } from './sinks/spool/spool-dir.js';
-import type { Sink } from './sinks/types.js';
-import { AGENT_REGION_REQUIRED, resolveRegion } from './util/aws-region.js';
-import { ConfigError, FlowtrailError } from './util/errors.js';
-import type { Logger } from './util/log.js';
+} from '../config.js';
+import { EndpointCache } from '../endpoints/cache.js';
+import { startFileSource } from '../endpoints/file-source.js';
+import { FlowTable } from '../flows/flow-table.js';
+import { VolumeControl } from '../flows/volume.js';
+import { encodeRecord } from '../format/codec.js';
+import { NetworkPolicyNamer, policyStoreFromFiles } from '../kdrops/policy-namer.js';
+import { DenyRouter, type DenySource } from '../kdrops/router.js';
+import type { KernelDrop } from '../kdrops/types.js';
+import { encodeLossEvent, LOSS_KINDS, type LossKind, LossLedger } from '../loss/ledger.js';
+import { LossWatch } from '../loss/watch.js';
+import { MetricsPublisher } from '../metrics/cloudwatch-metrics.js';
+import { evaluateHealth } from '../metrics/health.js';
+import { startHttpServer } from '../metrics/http-server.js';
+import { fileJournal } from '../metrics/points-journal.js';
+import { createPutLatencyHistogram, createSelfMetrics } from '../metrics/self-metrics.js';
+import {
+  type CloudWatchLogsSink,
+  createCloudWatchLogsSink,
+} from '../sinks/cloudwatch-logs/sink.js';
+import { createFileSink, createStdoutSink } from '../sinks/file-sink.js';
+import { prepareSpoolDir } from '../sinks/spool/spool-dir.js';
+import type { Sink } from '../sinks/types.js';
+import { AGENT_REGION_REQUIRED, resolveRegion } from '../util/aws-region.js';
+import { ConfigError, FlowtrailError } from '../util/errors.js';
+import type { Logger } from '../util/log.js';
+import { baselinesPath, loadBaselines, saveBaselines } from './baselines.js';
+import { AgentCore, type CapturePort } from './core.js';
 
 export interface RunAgentDeps {
   logger: Logger;
@@ -198,7 +201,7 @@ async function startPolicyNaming(
     return { namer: new NetworkPolicyNamer(store, cache), close: async () => {} };
   }
   if (!config.endpoints.kubernetes) return undefined;
-  const { PolicyStore, startPolicySource } = await import('./policy/index.js');
+  const { PolicyStore, startPolicySource } = await import('../policy/index.js');
   const store = new PolicyStore();
   try {
     const source = await startPolicySource({
@@ -294,7 +297,7 @@ export async function runAgent(config: Config, deps: RunAgentDeps): Promise<void
   if (config.endpoints.file) {
     source = await startFileSource({ path: config.endpoints.file, cache, logger, now });
   } else if (config.endpoints.kubernetes) {
-    const { startKubernetesSource } = await import('./endpoints/kubernetes-source.js');
+    const { startKubernetesSource } = await import('../endpoints/kubernetes-source.js');
     source = await startKubernetesSource({
       cache,
       logger,

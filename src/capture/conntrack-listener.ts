@@ -9,19 +9,24 @@
  * (ENOBUFS: the kernel dropped events), the listener reports the overrun;
  * with `onResync` it also runs a resync dump itself, so no open connection
  * stays unknown (the capture command). The agent passes none: its core takes
- * the resync dump, one dump at a time with the others (src/agent-core.ts).
+ * the resync dump, one dump at a time with the others (src/agent/core.ts).
  */
 
-import { errnoName, NEEDS_NET_ADMIN } from '../netlink/privilege.js';
-import { NetlinkError, NetlinkSocket } from '../netlink/socket.js';
-import type { DecodeError } from '../util/errors.js';
 import {
   type ConntrackEventView,
   decodeConntrackBatch,
   decodeConntrackBatchView,
-} from './decode.js';
-import { buildDumpRequest, CT_GROUP_DESTROY, CT_GROUP_NEW, CT_GROUP_UPDATE } from './request.js';
-import type { ConntrackEvent } from './types.js';
+} from '../conntrack/decode.js';
+import {
+  buildDumpRequest,
+  CT_GROUP_DESTROY,
+  CT_GROUP_NEW,
+  CT_GROUP_UPDATE,
+} from '../conntrack/request.js';
+import type { ConntrackEvent } from '../conntrack/types.js';
+import type { DecodeError } from '../util/errors.js';
+import { NetlinkError, NetlinkSocket } from './netlink-socket.js';
+import { errnoName, NEEDS_NET_ADMIN } from './privilege.js';
 
 export interface ConntrackListenerStats {
   new: number;

@@ -6,12 +6,12 @@
  */
 import { statSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { decodeKdropBatch } from '../kdrops/decode.js';
+import { ReasonTable } from '../kdrops/reasons.js';
+import type { KernelDrop } from '../kdrops/types.js';
 import type { DecodeError } from '../util/errors.js';
 import { FlowtrailError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
-import { decodeKdropBatch } from './decode.js';
-import { ReasonTable } from './reasons.js';
-import type { KernelDrop } from './types.js';
 
 /** What the kernel's BTF says: its drop reasons, and whether the kfree_skb tracepoint is there. */
 export interface KernelBtf {

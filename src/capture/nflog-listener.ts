@@ -4,13 +4,14 @@
  * bind a group, so a group held by another process (another flowtrail, or
  * ulogd) is reported with its number instead of failing obscurely.
  */
-import { errnoName, hasNetAdmin, NEEDS_NET_ADMIN } from '../netlink/privilege.js';
-import { NetlinkError, NetlinkSocket } from '../netlink/socket.js';
+
+import { decodeNflogBatch } from '../nflog/decode.js';
+import { buildNflogBindRequests, buildNflogUnbindRequest } from '../nflog/request.js';
+import type { NflogPacket } from '../nflog/types.js';
 import type { DecodeError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
-import { decodeNflogBatch } from './decode.js';
-import { buildNflogBindRequests, buildNflogUnbindRequest } from './request.js';
-import type { NflogPacket } from './types.js';
+import { NetlinkError, NetlinkSocket } from './netlink-socket.js';
+import { errnoName, hasNetAdmin, NEEDS_NET_ADMIN } from './privilege.js';
 
 export interface NflogListenerStats {
   packets: number;

@@ -116,7 +116,7 @@ export function registerAgent(program: Command): void {
       return;
     }
     const logger = createLogger({ level: config.log.level });
-    const { runAgent } = await import('../agent.js');
+    const { runAgent } = await import('../agent/run.js');
     // A closed stdout (`--stdout | head`) stops the agent like SIGTERM: the
     // partial interval still reaches the other sinks and the spool.
     const stopSignal = new Promise<void>((resolve) => {

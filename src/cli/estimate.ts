@@ -90,7 +90,7 @@ async function sampleLive(config: Config, minutes: number, dir: string): Promise
     spool: { ...config.spool, dir: join(dir, 'spool') },
     http: { listen: '' },
   };
-  const { runAgent } = await import('../agent.js');
+  const { runAgent } = await import('../agent/run.js');
   process.stderr.write(`sampling this node at kind 0 for ${minutes} min…\n`);
   await runAgent(sample, {
     logger: createLogger({ level: 'warn' }),

@@ -15,7 +15,7 @@ import {
   type SelfMetricSources,
   snakeCase,
 } from '../../src/metrics/self-metrics.js';
-import { scrapeGauges } from '../../src/soak/run.js';
+import { scrapeGauges } from '../../tooling/soak/run.js';
 
 interface Sample {
   name: string;

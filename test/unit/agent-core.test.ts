@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { AgentCore, type CapturePort, type FlowTablePort } from '../../src/agent-core.js';
+import { AgentCore, type CapturePort, type FlowTablePort } from '../../src/agent/core.js';
+import { FlushClock } from '../../src/agent/flush-clock.js';
 import type { ConntrackEvent } from '../../src/conntrack/types.js';
-import { FlushClock } from '../../src/flush-clock.js';
 import type { FlowRecord } from '../../src/format/record.js';
 import type { EncodedRecord, Sink } from '../../src/sinks/types.js';
 import { silentLogger } from '../../src/util/log.js';
