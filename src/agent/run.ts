@@ -1,12 +1,11 @@
 /**
  * `flowtrail agent`: wires the validated config to the parts — endpoint
- * source, flow table, netlink listeners, sinks — and runs the flush loop
+ * source, flow table, capture (src/capture/), sinks — and runs the flush loop
  * (src/agent/core.ts) until SIGTERM/SIGINT, then flushes the partial interval.
  */
 import { join } from 'node:path';
-import { ConntrackListener } from '../capture/conntrack-listener.js';
 import { KernelDropListener, KernelDropsUnavailable } from '../capture/kdrops-listener.js';
-import { NflogListener } from '../capture/nflog-listener.js';
+import { netlinkCapture } from '../capture/netlink-capture.js';
 import {
   type Config,
   defaultEventsStreamName,
@@ -39,7 +38,7 @@ import { AGENT_REGION_REQUIRED, resolveRegion } from '../util/aws-region.js';
 import { ConfigError, FlowtrailError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import { baselinesPath, loadBaselines, saveBaselines } from './baselines.js';
-import { AgentCore, type CapturePort } from './core.js';
+import { AgentCore } from './core.js';
 
 export interface RunAgentDeps {
   logger: Logger;
@@ -115,70 +114,6 @@ function buildEventsSink(config: Config, logger: Logger, now: () => number): Sin
     logger: logger.child({ stream: 'events' }),
     now,
   });
-}
-
-/** Netlink capture as the agent core sees it; an overrun asks the core for a resync dump. */
-function netlinkCapture(
-  config: Config,
-  logger: Logger,
-  table: FlowTable,
-  now: () => number,
-): CapturePort & {
-  /** Both listeners' counters in one reading. */
-  readStats(): {
-    conntrack: ReturnType<ConntrackListener['readStats']>;
-    nflog: ReturnType<NflogListener['readStats']>;
-  };
-} {
-  let handlers: Parameters<CapturePort['start']>[0] | undefined;
-  const conntrack = new ConntrackListener({
-    subscribeUpdates: config.conntrack.subscribeUpdates,
-    rcvbufBytes: config.conntrack.receiveBufferBytes,
-    tickMs: config.conntrack.tickMs,
-    now,
-    // Views, not copies: the flow table reads each event during the call.
-    onEvent: (ev) => handlers?.conntrackEvent(ev),
-    onOverrun: (info) => {
-      logger.warn(
-        { count: info.count, setting: 'conntrack.receiveBufferBytes' },
-        'conntrack socket overran: events lost, resyncing with a dump',
-      );
-      handlers?.overrun();
-    },
-    onDecodeError: (err) =>
-      logger.debug({ code: err.code, ...err.context }, 'conntrack message skipped'),
-    onError: (err) => logger.error({ err: err.message }, 'conntrack listener error'),
-  });
-  const groups = [config.nflog.ingressGroup, config.nflog.egressGroup];
-  const nflog = new NflogListener({
-    groups,
-    rcvbufBytes: config.nflog.receiveBufferBytes,
-    tickMs: config.nflog.tickMs,
-    logger,
-    onPackets: (packets) => handlers?.nflog(packets),
-    onOverrun: (count) =>
-      logger.warn(
-        { count, setting: 'nflog.receiveBufferBytes' },
-        'NFLOG socket overran: denied packets lost',
-      ),
-    onDecodeError: (err) =>
-      logger.debug({ code: err.code, ...err.context }, 'NFLOG message skipped'),
-    onError: (err) => logger.error({ err: err.message }, 'NFLOG listener error'),
-  });
-  return {
-    readStats: () => ({ conntrack: conntrack.readStats(), nflog: nflog.readStats() }),
-    async start(h) {
-      handlers = h;
-      conntrack.start();
-      table.markListening(now());
-      await nflog.start();
-    },
-    dumpInto: (onEvent) => conntrack.dumpInto(onEvent),
-    async close() {
-      await conntrack.close();
-      await nflog.close();
-    },
-  };
 }
 
 /**
@@ -333,7 +268,7 @@ export async function runAgent(config: Config, deps: RunAgentDeps): Promise<void
   const ledger = new LossLedger();
   const sinks = buildSinks(config, logger, now, (seconds) => putLatency.observe(seconds), ledger);
   const eventsSink = buildEventsSink(config, logger, now);
-  const capture = netlinkCapture(config, logger, table, now);
+  const capture = netlinkCapture(config, logger, now, (atMs) => table.markListening(atMs));
   const losses = new LossWatch(ledger, {
     conntrackDrops: () => capture.readStats().conntrack.kernelDrops,
     nflogDrops: () => capture.readStats().nflog.kernelDrops,

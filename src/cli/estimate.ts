@@ -16,7 +16,7 @@ import { type BadLine, cloudWatchLines, decodeAll, fileLines } from '../report/s
 import { regionRequired, resolveRegion } from '../util/aws-region.js';
 import { ConfigError, FlowtrailError } from '../util/errors.js';
 import { createLogger } from '../util/log.js';
-import { loadConfigOrExit, overridesOrExit } from './agent.js';
+import { loadConfigOrExit, overridesOrExit } from './load-config.js';
 import {
   clusterOption,
   collect,
