@@ -222,8 +222,6 @@ export class ConntrackListener {
   private resyncing: Promise<void> | undefined;
   private resyncAgain: OverrunInfo | undefined;
   private closed = false;
-  /** Messages the kernel dropped on the socket, as last read. */
-  private kernelDrops = 0;
   private readonly now: () => number;
 
   constructor(private readonly options: ConntrackListenerOptions) {
@@ -345,9 +343,7 @@ export class ConntrackListener {
 
   /** The listener's counters, with the messages the kernel dropped on its socket (sk_drops). */
   readStats(): Readonly<ConntrackListenerStats> & { kernelDrops: number } {
-    // After close the last reading stands: the addon's handle is gone.
-    if (this.socket && !this.closed) this.kernelDrops = this.socket.stats().kernelDrops;
-    return { ...this.stats, kernelDrops: this.kernelDrops };
+    return { ...this.stats, kernelDrops: this.socket?.stats().kernelDrops ?? 0 };
   }
 
   /** The addon's own counters (recv calls, datagrams, bytes), for diagnostics. */

@@ -57,8 +57,6 @@ export class NflogListener {
   private readonly pendingAcks = new Map<number, (errno: number) => void>();
   private seq = Math.floor(Math.random() * 0x7fff_0000);
   private closed = false;
-  /** Messages the kernel dropped on the socket, as last read. */
-  private kernelDrops = 0;
 
   constructor(private readonly options: NflogListenerOptions) {}
 
@@ -177,9 +175,7 @@ export class NflogListener {
 
   /** The listener's counters, with the messages the kernel dropped on its socket (sk_drops). */
   readStats(): Readonly<NflogListenerStats> & { kernelDrops: number } {
-    // After close the last reading stands: the addon's handle is gone.
-    if (this.socket && !this.closed) this.kernelDrops = this.socket.stats().kernelDrops;
-    return { ...this.stats, kernelDrops: this.kernelDrops };
+    return { ...this.stats, kernelDrops: this.socket?.stats().kernelDrops ?? 0 };
   }
 
   /** The addon's own counters (recv calls, datagrams, bytes), for diagnostics. */

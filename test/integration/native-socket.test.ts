@@ -190,7 +190,8 @@ describe.skipIf(skipKernel)('netlink addon on a simulated node', () => {
       [
         '-c',
         // Traffic only once capture says it is listening (node start-up can take seconds on a busy machine).
-        `f=$(mktemp); ip netns exec ${node.netns} ${process.execPath} ${new URL('../../bin/flowtrail.js', import.meta.url).pathname} capture --json --no-nflog --count 1 --duration 20 2>$f & for i in $(seq 200); do grep -q listening $f && break; sleep 0.1; done; ip netns exec ${client.netns} ${process.execPath} ${new URL('../../scripts/traffic-tool.mjs', import.meta.url).pathname} tcp-client ${server.ip} 80 10 10 0 >/dev/null; wait`,
+        // NEW only: the DESTROY of an earlier test's connection to the same server may come first.
+        `f=$(mktemp); ip netns exec ${node.netns} ${process.execPath} ${new URL('../../bin/flowtrail.js', import.meta.url).pathname} capture --json --no-nflog --events new --count 1 --duration 20 2>$f & for i in $(seq 200); do grep -q listening $f && break; sleep 0.1; done; ip netns exec ${client.netns} ${process.execPath} ${new URL('../../scripts/traffic-tool.mjs', import.meta.url).pathname} tcp-client ${server.ip} 80 10 10 0 >/dev/null; wait`,
       ],
       { encoding: 'utf8' },
     );
