@@ -20,11 +20,11 @@ import { mkdirSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'n
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decodeRecord } from '../dist/format/codec.js';
-import { reuseClientPorts, runAb, startNginx } from '../dist/sim/http-load.js';
 import { Policy } from '../dist/sim/policy.js';
 import { SimNode } from '../dist/sim/simnode.js';
-import { watchTcpFlow } from '../dist/sim/truth.js';
-import { TruthLog } from '../dist/soak/truth-log.js';
+import { reuseClientPorts, runAb, startNginx } from '../dist-tooling/sim/http-load.js';
+import { watchTcpFlow } from '../dist-tooling/sim/truth.js';
+import { TruthLog } from '../dist-tooling/soak/truth-log.js';
 import { replaceSection } from './lib/docs-table.js';
 
 const CLI = new URL('../bin/flowtrail.js', import.meta.url).pathname;

@@ -10,8 +10,8 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { reuseClientPorts, runAb, startNginx } from '../dist/sim/http-load.js';
 import { SimNode } from '../dist/sim/simnode.js';
+import { reuseClientPorts, runAb, startNginx } from '../dist-tooling/sim/http-load.js';
 
 const CLI = new URL('../bin/flowtrail.js', import.meta.url).pathname;
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 30_000);

@@ -120,6 +120,15 @@ function denied(group, src, dst, dport, prefix) {
 const feed = (fn) => {
   for (const t of tables) fn(t);
 };
+// The table's input as the agent streams it: events one at a time, a dump entry by entry.
+const feedEvents = (t, events, nowMs) => {
+  for (const e of events) t.onConntrackEvent(e, nowMs);
+};
+const feedDump = (t, entries, nowMs) => {
+  t.beginDump();
+  for (const e of entries) t.onDumpEvent(e, nowMs);
+  t.endDump(nowMs);
+};
 const pool = Array.from({ length: 12 }, (_, i) => ({
   src: pods.clients[i % 5][i % 6],
   dst: pods.db[i % 3],
@@ -127,9 +136,10 @@ const pool = Array.from({ length: 12 }, (_, i) => ({
   port: 50_000 + i,
 }));
 let nowMs = T0;
-feed((t) => t.applyDump([], nowMs));
+feed((t) => feedDump(t, [], nowMs));
 feed((t) =>
-  t.onConntrack(
+  feedEvents(
+    t,
     pool.map((p) => conn('new', p.src, p.dst, 6, 5432, undefined, p.id, p.port)),
     nowMs,
   ),
@@ -163,7 +173,7 @@ for (let i = 0; i < INTERVALS; i++) {
     if (sport > 60_000) sport = 20_000;
   }
   nowMs = start + 1_000;
-  feed((t) => t.onConntrack(events, nowMs));
+  feed((t) => feedEvents(t, events, nowMs));
   const packets = [];
   for (let p = 0; p < 20; p++) {
     for (const target of [pods.servers[0][0], pods.servers[1][0], pods.db[0]]) {
@@ -193,7 +203,7 @@ for (let i = 0; i < INTERVALS; i++) {
     fromDump: true,
   }));
   tables.forEach((t, kind) => {
-    t.applyDump(dump, nowMs);
+    feedDump(t, dump, nowMs);
     const records = t.flush(start, nowMs);
     for (const r of records) {
       out.bytes[kind] += Buffer.byteLength(encodeRecord(r));

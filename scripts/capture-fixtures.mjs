@@ -3,10 +3,10 @@
 // conntrack NEW/DESTROY events with counters, a dump reply, and NFLOG packets
 // for TCP, UDP, ICMP and ICMPv6, each batch as the addon delivered it, plus
 // fixtures.json with what `conntrack -L` and the traffic said about them.
-// Run: npm run build && node scripts/capture-fixtures.mjs
+// Run: npm run build && npm run build:tooling && node scripts/capture-fixtures.mjs
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { NetlinkSocket } from '../dist/capture/netlink-socket.js';
 import { buildDumpRequest } from '../dist/conntrack/request.js';
-import { NetlinkSocket } from '../dist/netlink/socket.js';
 import { buildNflogBindRequests } from '../dist/nflog/request.js';
 import { Policy } from '../dist/sim/policy.js';
 import { SimNode } from '../dist/sim/simnode.js';
@@ -18,7 +18,7 @@ import {
   tcpTransfer,
   udpSend,
 } from '../dist/sim/traffic.js';
-import { conntrackEntries, findEntry } from '../dist/sim/truth.js';
+import { conntrackEntries, findEntry } from '../dist-tooling/sim/truth.js';
 
 const out = new URL('../test/fixtures/netlink/', import.meta.url).pathname;
 mkdirSync(out, { recursive: true });

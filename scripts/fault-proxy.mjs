@@ -1,12 +1,12 @@
 #!/usr/bin/env node
-// The fault proxy (src/sim/fault-proxy.ts) as its own process, so that it can
+// The fault proxy (tooling/sim/fault-proxy.ts) as its own process, so that it can
 // run inside a simulated node's namespace next to the agent and moto.
 //   fault-proxy.mjs TARGET_URL
 // Prints {"endpoint":"http://127.0.0.1:PORT"} when listening, then reads
 // commands a line at a time on stdin: `<mode> [probability]` (pass, throttle,
 // fail500, fail503, deny, reset, stall) or `down` / `up`; each answered {"ok":…}.
 import { createInterface } from 'node:readline';
-import { FaultProxy } from '../dist/sim/fault-proxy.js';
+import { FaultProxy } from '../dist-tooling/sim/fault-proxy.js';
 
 const proxy = await FaultProxy.start(process.argv[2]);
 process.stdout.write(`${JSON.stringify({ endpoint: proxy.endpoint })}\n`);

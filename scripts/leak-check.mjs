@@ -1,9 +1,9 @@
 #!/usr/bin/env node
-import { buildDumpRequest } from '../dist/conntrack/request.js';
 // Exercised under valgrind by `npm run check:leaks`: opens, listens, sends,
 // receives and closes netlink sockets many times, so that any memory the
 // addon forgets to free shows up as "definitely lost" in its frames.
-import { NetlinkSocket } from '../dist/netlink/socket.js';
+import { NetlinkSocket } from '../dist/capture/netlink-socket.js';
+import { buildDumpRequest } from '../dist/conntrack/request.js';
 
 let batches = 0;
 for (let i = 0; i < 50; i++) {
@@ -21,7 +21,7 @@ for (let i = 0; i < 50; i++) {
 // The kernel drop addon, where it was built: load, attach, drain, detach.
 let kdropCycles = 0;
 try {
-  const { KernelDropListener } = await import('../dist/kdrops/listener.js');
+  const { KernelDropListener } = await import('../dist/capture/kdrops-listener.js');
   for (let i = 0; i < 10; i++) {
     const l = new KernelDropListener({ onDrops: () => {}, tickMs: 0 });
     l.start();

@@ -1,13 +1,13 @@
 #!/usr/bin/env node
 // npm run soak -- --minutes N [--kills K] [--out DIR]
-// Runs src/soak/run.ts (built into dist/) as root on a simulated node with
+// Runs tooling/soak/run.ts (built into dist-tooling/) as root on a simulated node with
 // moto, then writes DIR/soak.json and DIR/soak.html (default soak-results/)
 // and exits 1 when a check failed.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { renderSoakHtml } from '../dist/soak/report.js';
-import { runSoak } from '../dist/soak/run.js';
+import { renderSoakHtml } from '../dist-tooling/soak/report.js';
+import { runSoak } from '../dist-tooling/soak/run.js';
 
 const { values } = parseArgs({
   options: {

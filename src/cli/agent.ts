@@ -1,16 +1,10 @@
 import type { Command } from 'commander';
 import { stringify } from 'yaml';
-import { type Config, loadConfig, type RawConfig, setOverrides } from '../config.js';
+import { type RawConfig, setOverrides } from '../config.js';
 import { ConfigError, FlowtrailError } from '../util/errors.js';
 import { createLogger } from '../util/log.js';
-import {
-  collect,
-  configFile,
-  configOption,
-  EXIT_USAGE,
-  exitCodes,
-  hiddenAlias,
-} from './options.js';
+import { exitInvalidConfig, loadConfigOrExit, overridesOrExit } from './load-config.js';
+import { collect, configFile, configOption, exitCodes, hiddenAlias } from './options.js';
 import { onClosedPipe } from './output.js';
 
 interface AgentFlags {
@@ -35,46 +29,6 @@ export function flagOverrides(flags: AgentFlags): RawConfig {
     assignments.push(`flowLogs.flushIntervalSeconds=${flags.flushInterval}`);
   }
   return setOverrides(assignments);
-}
-
-/** Builds the flag layer, or exits 2 naming each bad `--set` (one a line). */
-export function overridesOrExit(build: () => RawConfig): RawConfig {
-  try {
-    return build();
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      for (const line of err.issues) process.stderr.write(`flowtrail: ${line}\n`);
-      process.exit(EXIT_USAGE);
-    }
-    throw err;
-  }
-}
-
-/**
- * Loads the config or exits 2 with the problems, one a line, never a stack
- * trace. `defaults` sit under the file (commands that never use nodeName
- * give a placeholder, so the DaemonSet's ConfigMap, which has none, loads).
- */
-export function loadConfigOrExit(
-  file: string | undefined,
-  overrides: RawConfig,
-  defaults?: RawConfig,
-): Config {
-  try {
-    const { config, warnings } = loadConfig({ file, overrides, ...(defaults ? { defaults } : {}) });
-    for (const w of warnings) process.stderr.write(`flowtrail: warning: ${w}\n`);
-    return config;
-  } catch (err) {
-    if (err instanceof ConfigError) exitInvalidConfig(err, file);
-    throw err;
-  }
-}
-
-/** Exits 2 with a configuration's problems, one a line, never a stack trace. */
-function exitInvalidConfig(err: ConfigError, file: string | undefined): never {
-  process.stderr.write(`flowtrail: invalid configuration${file ? ` (${file})` : ''}:\n`);
-  for (const line of err.issues) process.stderr.write(`  ${line}\n`);
-  process.exit(EXIT_USAGE);
 }
 
 export function registerAgent(program: Command): void {
@@ -116,7 +70,7 @@ export function registerAgent(program: Command): void {
       return;
     }
     const logger = createLogger({ level: config.log.level });
-    const { runAgent } = await import('../agent.js');
+    const { runAgent } = await import('../agent/run.js');
     // A closed stdout (`--stdout | head`) stops the agent like SIGTERM: the
     // partial interval still reaches the other sinks and the spool.
     const stopSignal = new Promise<void>((resolve) => {

@@ -5,12 +5,12 @@
  * --json exactly as docs/architecture.md "Contracts" says.
  */
 import type { Command } from 'commander';
+import { ConntrackListener } from '../capture/conntrack-listener.js';
+import { KernelDropListener } from '../capture/kdrops-listener.js';
+import { NflogListener } from '../capture/nflog-listener.js';
 import { TCP_STATES } from '../conntrack/constants.js';
-import { ConntrackListener } from '../conntrack/listener.js';
 import type { ConntrackEvent } from '../conntrack/types.js';
-import { KernelDropListener } from '../kdrops/listener.js';
 import type { KernelDrop } from '../kdrops/types.js';
-import { NflogListener } from '../nflog/listener.js';
 import type { NflogPacket } from '../nflog/types.js';
 import { FlowtrailError } from '../util/errors.js';
 import { EXIT_USAGE, exitCodes } from './options.js';

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { setOverrides } from '../config.js';
-import { loadConfigOrExit, overridesOrExit } from './agent.js';
+import { loadConfigOrExit, overridesOrExit } from './load-config.js';
 import { collect, configFile, configOption, exitCodes } from './options.js';
 
 interface DoctorFlags {

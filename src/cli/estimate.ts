@@ -16,7 +16,7 @@ import { type BadLine, cloudWatchLines, decodeAll, fileLines } from '../report/s
 import { regionRequired, resolveRegion } from '../util/aws-region.js';
 import { ConfigError, FlowtrailError } from '../util/errors.js';
 import { createLogger } from '../util/log.js';
-import { loadConfigOrExit, overridesOrExit } from './agent.js';
+import { loadConfigOrExit, overridesOrExit } from './load-config.js';
 import {
   clusterOption,
   collect,
@@ -90,7 +90,7 @@ async function sampleLive(config: Config, minutes: number, dir: string): Promise
     spool: { ...config.spool, dir: join(dir, 'spool') },
     http: { listen: '' },
   };
-  const { runAgent } = await import('../agent.js');
+  const { runAgent } = await import('../agent/run.js');
   process.stderr.write(`sampling this node at kind 0 for ${minutes} min…\n`);
   await runAgent(sample, {
     logger: createLogger({ level: 'warn' }),

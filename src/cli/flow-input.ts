@@ -11,7 +11,7 @@ import { defaultLogGroupName } from '../config.js';
 import type { FlowRecord } from '../format/record.js';
 import { type BadLine, cloudWatchLines, decodeAll, fileLines } from '../report/sources.js';
 import { regionRequired, resolveRegion } from '../util/aws-region.js';
-import { loadConfigOrExit } from './agent.js';
+import { loadConfigOrExit } from './load-config.js';
 import { collect } from './options.js';
 import { parseTime } from './report.js';
 

@@ -17,7 +17,7 @@ import {
 import { runInsightsQuery } from '../report/insights.js';
 import { regionRequired, resolveRegion } from '../util/aws-region.js';
 import { FlowtrailError } from '../util/errors.js';
-import { loadConfigOrExit } from './agent.js';
+import { loadConfigOrExit } from './load-config.js';
 import {
   clusterOption,
   collect,

@@ -22,7 +22,7 @@ import { renderHtml } from '../report/html.js';
 import { type BadLine, cloudWatchLines, decodeAll, fileLines } from '../report/sources.js';
 import { pairsTable } from '../report/text.js';
 import { regionRequired, resolveRegion } from '../util/aws-region.js';
-import { loadConfigOrExit } from './agent.js';
+import { loadConfigOrExit } from './load-config.js';
 import {
   clusterOption,
   collect,

@@ -12,7 +12,7 @@ import { applyChange, readCurrent } from '../setup/apply.js';
 import { type Current, describeChange, desiredResources, plan } from '../setup/plan.js';
 import { regionRequired, resolveRegion } from '../util/aws-region.js';
 import { FlowtrailError } from '../util/errors.js';
-import { loadConfigOrExit } from './agent.js';
+import { loadConfigOrExit } from './load-config.js';
 import {
   clusterOption,
   configFile,

@@ -6,13 +6,13 @@
  * only warns: the agent then uses NFLOG alone.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import type { Config } from '../config.js';
 import {
   KernelDropListener,
   type KernelDropsUnavailable,
   kernelBtf,
   loadKdropsAddon,
-} from '../kdrops/listener.js';
+} from '../capture/kdrops-listener.js';
+import type { Config } from '../config.js';
 import { type CheckResult, fail, ok, skip, warn } from './types.js';
 
 const CAP_SYS_ADMIN = 21;

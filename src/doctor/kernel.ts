@@ -4,8 +4,8 @@
  * be exact (counters, timestamps, events, table room).
  */
 import { readFileSync } from 'node:fs';
-import { ConntrackListener, dumpConntrack } from '../conntrack/listener.js';
-import { NflogGroupError, NflogListener } from '../nflog/listener.js';
+import { ConntrackListener, dumpConntrack } from '../capture/conntrack-listener.js';
+import { NflogGroupError, NflogListener } from '../capture/nflog-listener.js';
 import { describeHolder, findNflogHolder } from './holders.js';
 import { type CheckResult, errnoOf, fail, ok, warn } from './types.js';
 

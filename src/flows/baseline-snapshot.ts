@@ -1,7 +1,7 @@
 /**
  * What the flow table has reported, per connection, as rows of numbers: the
  * snapshot saved beside the spool at every flush and read back after a
- * restart (src/baselines.ts writes it). Rows, not an object per connection:
+ * restart (src/agent/baselines.ts writes it). Rows, not an object per connection:
  * with the kernel's TIME_WAIT of two minutes a busy node remembers tens of
  * thousands of completed connections, and a key string and an array for
  * each, every flush, cost more than the rest of the flush.

@@ -416,14 +416,9 @@ export class FlowTable {
 
   // --- conntrack ------------------------------------------------------------
 
-  /** Multicast events (NEW/UPDATE/DESTROY); dump replies in a batch are treated as dump entries. */
-  onConntrack(events: readonly ConntrackEvent[], nowMs: number): void {
-    for (const ev of events) this.onConntrackEvent(ev, nowMs);
-  }
-
   /**
-   * One event, as onConntrack. The table reads the event during the call and
-   * keeps none of it (numbers and strings are copied into its own records),
+   * One event (a dump entry when `fromDump`). The table reads the event
+   * during the call and keeps none of it (numbers and strings are copied into its own records),
    * so `ev` may be a reused decoder view (decodeConntrackBatchView).
    */
   onConntrackEvent(ev: ConntrackEvent, nowMs: number): void {
@@ -717,18 +712,6 @@ export class FlowTable {
   }
 
   /**
-   * Applies a full dump: entries update counters; open connections that the
-   * dump no longer holds ended without a DESTROY reaching us. Restored
-   * baselines apply to the first (start-up) dump only. Same as beginDump,
-   * onDumpBatch, endDump.
-   */
-  applyDump(events: readonly ConntrackEvent[], nowMs: number): void {
-    this.beginDump();
-    this.onDumpBatch(events, nowMs);
-    this.endDump(nowMs);
-  }
-
-  /**
    * Where this run's first interval begins when it resumes a previous run's
    * reports (importBaselines): the end of the last interval reported, if
    * within a day; undefined: at the start.
@@ -742,14 +725,12 @@ export class FlowTable {
     this.listeningSinceMs = sinceMs;
   }
 
-  /** Starts a dump whose replies arrive in batches (no need to hold the whole dump). */
+  /**
+   * Starts a dump, fed entry by entry (onDumpEvent) and ended by endDump when
+   * it completed. Restored baselines apply to the first (start-up) dump only.
+   */
   beginDump(): void {
     this.dumpGen++;
-  }
-
-  /** One batch of dump replies, between beginDump and endDump. */
-  onDumpBatch(events: readonly ConntrackEvent[], nowMs: number): void {
-    for (const ev of events) this.dumpEntry(ev, nowMs);
   }
 
   /** One dump reply, between beginDump and endDump; nothing of `ev` is kept (it may be a reused view). */

@@ -8,6 +8,7 @@
  */
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import { LOSS_KINDS, type LossKind } from '../loss/ledger.js';
+import type { DeliveryStats } from '../sinks/cloudwatch-logs/sink.js';
 import { type BuildInfo, buildInfo } from '../util/build-info.js';
 
 type Reader = () => number;
@@ -37,18 +38,8 @@ export interface SelfMetricSources {
   /** Records dropped by the namespace filters, and folded into overflow records by the cap. */
   recordsFiltered?(): number;
   recordsFolded?(): number;
-  sink?: {
-    recordsSent: Reader;
-    bytesSent: Reader;
-    requests: Reader;
-    failedRequests: Reader;
-    rejected: Reader;
-    dropped: Reader;
-    spoolDepth: Reader;
-    spoolBytes: Reader;
-    spoolDropped: Reader;
-    lastPutLatencySeconds: Reader;
-  };
+  /** The CloudWatch Logs sink's delivery and spool counters, one reading per scrape. */
+  sink?(): DeliveryStats;
 }
 
 function counter(registry: Registry, name: string, help: string, read: Reader): void {
@@ -241,52 +232,61 @@ export function createSelfMetrics(
   );
   counter(r, 'flowtrail_records_written_total', 'flow records produced', s.recordsWritten);
   counter(r, 'flowtrail_flushes_total', 'flush intervals completed', s.flushes);
-  if (s.sink) {
-    const k = s.sink;
+  const sink = s.sink;
+  if (sink) {
+    const k =
+      (field: keyof DeliveryStats): Reader =>
+      () =>
+        sink()[field];
     counter(
       r,
       'flowtrail_cloudwatch_records_sent_total',
       'records accepted by PutLogEvents',
-      k.recordsSent,
+      k('recordsSent'),
     );
     counter(
       r,
       'flowtrail_cloudwatch_bytes_sent_total',
       'bytes sent to PutLogEvents (message bytes + 26 each)',
-      k.bytesSent,
+      k('bytesSent'),
     );
-    counter(r, 'flowtrail_cloudwatch_requests_total', 'PutLogEvents requests', k.requests);
+    counter(r, 'flowtrail_cloudwatch_requests_total', 'PutLogEvents requests', k('requests'));
     counter(
       r,
       'flowtrail_cloudwatch_request_failures_total',
       'failed CloudWatch Logs requests (retried)',
-      k.failedRequests,
+      k('failedRequests'),
     );
     counter(
       r,
       'flowtrail_cloudwatch_rejected_events_total',
       'events CloudWatch rejected in rejectedLogEventsInfo',
-      k.rejected,
+      k('rejected'),
     );
     counter(
       r,
       'flowtrail_cloudwatch_dropped_events_total',
       'events dropped before sending (outside the accepted time window)',
-      k.dropped,
+      k('dropped'),
     );
-    gauge(r, 'flowtrail_spool_records', 'records in the spool waiting for delivery', k.spoolDepth);
-    gauge(r, 'flowtrail_spool_bytes', 'bytes of spool segments on disk', k.spoolBytes);
+    gauge(
+      r,
+      'flowtrail_spool_records',
+      'records in the spool waiting for delivery',
+      k('spoolDepth'),
+    );
+    gauge(r, 'flowtrail_spool_bytes', 'bytes of spool segments on disk', k('spoolBytes'));
     counter(
       r,
       'flowtrail_spool_dropped_total',
       'records dropped because the spool was full',
-      k.spoolDropped,
+      k('spoolDropped'),
     );
     gauge(
       r,
       'flowtrail_cloudwatch_last_put_latency_seconds',
       'latency of the last PutLogEvents call (the distribution: flowtrail_cloudwatch_put_latency_seconds)',
-      k.lastPutLatencySeconds,
+      k('lastPutLatencySeconds'),
     );
   }
   return r;

@@ -1,5 +1,5 @@
 /** Baseline snapshots for unit tests: through the real file codec, and as keyed text to assert on. */
-import { decodeBaselines, encodeBaselines } from '../../src/baselines.js';
+import { decodeBaselines, encodeBaselines } from '../../src/agent/baselines.js';
 import {
   type BaselineSnapshot,
   R_COMPLETED,

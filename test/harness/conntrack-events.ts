@@ -48,3 +48,31 @@ export function conntrackEvent(
     ...extra,
   };
 }
+
+/** The table's conntrack input, as the agent feeds it: one event at a time, a dump entry by entry. */
+interface StreamedTable {
+  onConntrackEvent(ev: ConntrackEvent, nowMs: number): void;
+  beginDump(): void;
+  onDumpEvent(ev: ConntrackEvent, nowMs: number): void;
+  endDump(nowMs: number): void;
+}
+
+/** Events from the event socket, in order, as the agent delivers them (AgentCore start handlers). */
+export function feedEvents(
+  t: StreamedTable,
+  events: readonly ConntrackEvent[],
+  nowMs: number,
+): void {
+  for (const ev of events) t.onConntrackEvent(ev, nowMs);
+}
+
+/** One complete dump listing `entries`, as AgentCore streams it: begin, each entry, end. */
+export function feedDump(
+  t: StreamedTable,
+  entries: readonly ConntrackEvent[],
+  nowMs: number,
+): void {
+  t.beginDump();
+  for (const ev of entries) t.onDumpEvent(ev, nowMs);
+  t.endDump(nowMs);
+}

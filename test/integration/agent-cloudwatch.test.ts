@@ -17,7 +17,7 @@ import { stopProcess } from '../../src/sim/netns.js';
 import { Policy } from '../../src/sim/policy.js';
 import { SimNode, type SimPod } from '../../src/sim/simnode.js';
 import { startTcpServer, tcpTransfer, udpSend } from '../../src/sim/traffic.js';
-import { conntrackEntries, findEntry, type TruthEntry } from '../../src/sim/truth.js';
+import { conntrackEntries, findEntry, type TruthEntry } from '../../tooling/sim/truth.js';
 import { skipKernel, skipMoto } from '../harness/env.js';
 import { waitForLog } from '../helpers/agent.js';
 

@@ -21,7 +21,7 @@ import {
   tcpTransfer,
   udpSend,
 } from '../../src/sim/traffic.js';
-import { conntrackEntries, findEntry, type TruthEntry } from '../../src/sim/truth.js';
+import { conntrackEntries, findEntry, type TruthEntry } from '../../tooling/sim/truth.js';
 import { skipKernel } from '../harness/env.js';
 import { waitForLog } from '../helpers/agent.js';
 

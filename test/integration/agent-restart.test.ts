@@ -13,7 +13,7 @@ import { decodeRecord } from '../../src/format/codec.js';
 import { stopProcess } from '../../src/sim/netns.js';
 import { SimNode } from '../../src/sim/simnode.js';
 import { openTcpConnection, startTcpServer } from '../../src/sim/traffic.js';
-import { conntrackEntries, findEntry } from '../../src/sim/truth.js';
+import { conntrackEntries, findEntry } from '../../tooling/sim/truth.js';
 import { skipKernel } from '../harness/env.js';
 import { waitForLog } from '../helpers/agent.js';
 

@@ -14,7 +14,6 @@ import {
   GetLogEventsCommand,
 } from '@aws-sdk/client-cloudwatch-logs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FaultProxy } from '../../src/sim/fault-proxy.js';
 import { awsTestConfig, type Moto, startMoto } from '../../src/sim/moto.js';
 import {
   EVENT_OVERHEAD,
@@ -24,6 +23,7 @@ import {
 import { createCloudWatchLogsSink } from '../../src/sinks/cloudwatch-logs/sink.js';
 import type { EncodedRecord } from '../../src/sinks/types.js';
 import { silentLogger } from '../../src/util/log.js';
+import { FaultProxy } from '../../tooling/sim/fault-proxy.js';
 import { skipMoto } from '../harness/env.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

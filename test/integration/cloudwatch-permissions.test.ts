@@ -25,13 +25,13 @@ import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { evaluateHealth } from '../../src/metrics/health.js';
 import { startHttpServer } from '../../src/metrics/http-server.js';
-import { DENIED_ACCOUNT, FaultProxy } from '../../src/sim/fault-proxy.js';
 import { awsTestConfig, type Moto, startMoto } from '../../src/sim/moto.js';
 import {
   createCloudWatchLogsSink,
   SETUP_TIME_ACTIONS,
 } from '../../src/sinks/cloudwatch-logs/sink.js';
 import type { Logger } from '../../src/util/log.js';
+import { DENIED_ACCOUNT, FaultProxy } from '../../tooling/sim/fault-proxy.js';
 import { skipMoto } from '../harness/env.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -27,8 +27,8 @@ import { type Moto, readFromEmulator, readLogEvents, startMoto } from '../../src
 import { stopProcess } from '../../src/sim/netns.js';
 import { SimNode, type SimPod } from '../../src/sim/simnode.js';
 import { startTcpServer, tcpMany } from '../../src/sim/traffic.js';
-import { conntrackEntries, type TruthEntry } from '../../src/sim/truth.js';
 import { Spool } from '../../src/sinks/spool/spool.js';
+import { conntrackEntries, type TruthEntry } from '../../tooling/sim/truth.js';
 import { skipKernel, skipMoto } from '../harness/env.js';
 import { waitForLog } from '../helpers/agent.js';
 

@@ -15,7 +15,7 @@ import {
   type SelfMetricSources,
   snakeCase,
 } from '../../src/metrics/self-metrics.js';
-import { scrapeGauges } from '../../src/soak/run.js';
+import { scrapeGauges } from '../../tooling/soak/run.js';
 
 interface Sample {
   name: string;
@@ -145,18 +145,18 @@ const sources: SelfMetricSources = {
   deniedPackets: () => stats.table.denied,
   recordsWritten: () => stats.core.records,
   flushes: () => stats.core.flushes,
-  sink: {
-    recordsSent: () => stats.sink.recordsSent,
-    bytesSent: () => stats.sink.bytesSent,
-    requests: () => stats.sink.requests,
-    failedRequests: () => stats.sink.failed,
-    rejected: () => stats.sink.rejected,
-    dropped: () => stats.sink.dropped,
-    spoolDepth: () => stats.sink.depth,
-    spoolBytes: () => stats.sink.bytes,
-    spoolDropped: () => stats.sink.spoolDropped,
-    lastPutLatencySeconds: () => stats.sink.latencyMs / 1000,
-  },
+  sink: () => ({
+    recordsSent: stats.sink.recordsSent,
+    bytesSent: stats.sink.bytesSent,
+    requests: stats.sink.requests,
+    failedRequests: stats.sink.failed,
+    rejected: stats.sink.rejected,
+    dropped: stats.sink.dropped,
+    spoolDepth: stats.sink.depth,
+    spoolBytes: stats.sink.bytes,
+    spoolDropped: stats.sink.spoolDropped,
+    lastPutLatencySeconds: stats.sink.latencyMs / 1000,
+  }),
 };
 
 let health: HealthReport = { healthy: true, reasons: [] };

@@ -8,9 +8,9 @@
 import { CloudWatchClient, type Dimension, GetMetricDataCommand } from '@aws-sdk/client-cloudwatch';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMetricsPublisher } from '../../src/metrics/cloudwatch-metrics.js';
-import { FaultProxy } from '../../src/sim/fault-proxy.js';
 import { awsTestConfig, type Moto, startMoto } from '../../src/sim/moto.js';
 import { silentLogger } from '../../src/util/log.js';
+import { FaultProxy } from '../../tooling/sim/fault-proxy.js';
 import { skipMoto } from '../harness/env.js';
 
 describe.skipIf(skipMoto)('DeniedPackets and NodeHealthy in CloudWatch (moto)', () => {

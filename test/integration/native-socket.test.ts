@@ -7,7 +7,7 @@
 import { execFileSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadAddon, NetlinkSocket } from '../../src/netlink/socket.js';
+import { loadAddon, NetlinkSocket } from '../../src/capture/netlink-socket.js';
 import { SimNode, type SimPod } from '../../src/sim/simnode.js';
 import { startTcpServer } from '../../src/sim/traffic.js';
 import { skipKernel } from '../harness/env.js';
@@ -111,7 +111,7 @@ describe.skipIf(skipKernel)('netlink addon on a simulated node', () => {
     const r = probe(
       node,
       `
-      import { ConntrackListener } from '${DIST}conntrack/listener.js';
+      import { ConntrackListener } from '${DIST}capture/conntrack-listener.js';
       import { execFileSync } from 'node:child_process';
       let news = 0, batches = 0;
       const l = new ConntrackListener({ onEvents: (evs) => { batches++; for (const e of evs) if (e.type === 'new' && e.orig.dport === 80) news++; } });
@@ -132,7 +132,7 @@ describe.skipIf(skipKernel)('netlink addon on a simulated node', () => {
     const r = probe(
       node,
       `
-      import { ConntrackListener } from '${DIST}conntrack/listener.js';
+      import { ConntrackListener } from '${DIST}capture/conntrack-listener.js';
       import { execFileSync } from 'node:child_process';
       let overruns = 0; let resynced = -1;
       const l = new ConntrackListener({ rcvbufBytes: 4096, tickMs: 200, onEvents: () => {}, onOverrun: (i) => { overruns += i.count; }, onResync: (evs) => { resynced = Math.max(resynced, evs.filter((e) => e.orig.dport === 80).length); } });
@@ -153,7 +153,7 @@ describe.skipIf(skipKernel)('netlink addon on a simulated node', () => {
     const r = probe(
       node,
       `
-      import { NetlinkSocket } from '${DIST}netlink/socket.js';
+      import { NetlinkSocket } from '${DIST}capture/netlink-socket.js';
       import { execFileSync } from 'node:child_process';
       let after = 0, closed = false;
       const s = NetlinkSocket.open({ groups: [1, 3], tickMs: 50, onBatch: () => { if (closed) after++; } });
@@ -171,7 +171,7 @@ describe.skipIf(skipKernel)('netlink addon on a simulated node', () => {
     const r = probe(
       node,
       `
-      import { NflogListener } from '${DIST}nflog/listener.js';
+      import { NflogListener } from '${DIST}capture/nflog-listener.js';
       const a = new NflogListener({ groups: [7], onPackets: () => {} });
       await a.start();
       const b = new NflogListener({ groups: [7], onPackets: () => {} });
@@ -190,7 +190,8 @@ describe.skipIf(skipKernel)('netlink addon on a simulated node', () => {
       [
         '-c',
         // Traffic only once capture says it is listening (node start-up can take seconds on a busy machine).
-        `f=$(mktemp); ip netns exec ${node.netns} ${process.execPath} ${new URL('../../bin/flowtrail.js', import.meta.url).pathname} capture --json --no-nflog --count 1 --duration 20 2>$f & for i in $(seq 200); do grep -q listening $f && break; sleep 0.1; done; ip netns exec ${client.netns} ${process.execPath} ${new URL('../../scripts/traffic-tool.mjs', import.meta.url).pathname} tcp-client ${server.ip} 80 10 10 0 >/dev/null; wait`,
+        // NEW only: the DESTROY of an earlier test's connection to the same server may come first.
+        `f=$(mktemp); ip netns exec ${node.netns} ${process.execPath} ${new URL('../../bin/flowtrail.js', import.meta.url).pathname} capture --json --no-nflog --events new --count 1 --duration 20 2>$f & for i in $(seq 200); do grep -q listening $f && break; sleep 0.1; done; ip netns exec ${client.netns} ${process.execPath} ${new URL('../../scripts/traffic-tool.mjs', import.meta.url).pathname} tcp-client ${server.ip} 80 10 10 0 >/dev/null; wait`,
       ],
       { encoding: 'utf8' },
     );

@@ -12,8 +12,8 @@ import {
 } from '@aws-sdk/client-cloudwatch-logs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PARSE_LINE, QUERY_PACK } from '../../src/queries/pack.js';
-import { FaultProxy } from '../../src/sim/fault-proxy.js';
 import { awsTestConfig, type Moto, startMoto } from '../../src/sim/moto.js';
+import { FaultProxy } from '../../tooling/sim/fault-proxy.js';
 import { runCli } from '../harness/cli.js';
 import { skipMoto } from '../harness/env.js';
 

@@ -23,7 +23,7 @@ import {
   tcpTransfer,
   udpSend,
 } from '../../src/sim/traffic.js';
-import { conntrackEntries, findEntry } from '../../src/sim/truth.js';
+import { conntrackEntries, findEntry } from '../../tooling/sim/truth.js';
 import { skipKernel, skipMoto } from '../harness/env.js';
 
 function alive(pid: number): boolean {

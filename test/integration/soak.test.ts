@@ -6,7 +6,7 @@
  * (moto) against the kernel's counters, and attribution under IP reuse.
  */
 import { describe, expect, it } from 'vitest';
-import { runSoak, type SoakResult } from '../../src/soak/run.js';
+import { runSoak, type SoakResult } from '../../tooling/soak/run.js';
 import { skipKernel, skipMoto } from '../harness/env.js';
 
 describe.skipIf(skipKernel || skipMoto)('soak (short)', () => {

@@ -23,12 +23,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeRecord } from '../../src/format/codec.js';
-import { reuseClientPorts, runAb, startNginx } from '../../src/sim/http-load.js';
 import { stopProcess } from '../../src/sim/netns.js';
 import { Policy } from '../../src/sim/policy.js';
 import { SimNode, type SimPod } from '../../src/sim/simnode.js';
-import { type FlowCounts, watchTcpFlow } from '../../src/sim/truth.js';
-import { TruthLog } from '../../src/soak/truth-log.js';
+import { reuseClientPorts, runAb, startNginx } from '../../tooling/sim/http-load.js';
+import { type FlowCounts, watchTcpFlow } from '../../tooling/sim/truth.js';
+import { TruthLog } from '../../tooling/soak/truth-log.js';
 import { skipKernel } from '../harness/env.js';
 import { waitForLog } from '../helpers/agent.js';
 

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { AgentCore, type CapturePort, type FlowTablePort } from '../../src/agent-core.js';
+import { AgentCore, type CapturePort, type FlowTablePort } from '../../src/agent/core.js';
+import { FlushClock } from '../../src/agent/flush-clock.js';
 import type { ConntrackEvent } from '../../src/conntrack/types.js';
-import { FlushClock } from '../../src/flush-clock.js';
 import type { FlowRecord } from '../../src/format/record.js';
 import type { EncodedRecord, Sink } from '../../src/sinks/types.js';
 import { silentLogger } from '../../src/util/log.js';
@@ -212,8 +212,11 @@ describe('agent core', () => {
       flush: () => [],
     };
     let fail = false;
+    let overrun = (): void => {};
     const capture: CapturePort = {
-      start: async () => {},
+      start: async (handlers) => {
+        overrun = handlers.overrun;
+      },
       dumpInto: async (onEvent) => {
         onEvent({} as ConntrackEvent);
         await new Promise((r) => setTimeout(r, 100));
@@ -239,8 +242,8 @@ describe('agent core', () => {
     log.length = 0;
     await vi.advanceTimersByTimeAsync(9_950);
     // Overruns while the flush dump runs: one resync after it, not inside it.
-    core.resync();
-    core.resync();
+    overrun();
+    overrun();
     await vi.advanceTimersByTimeAsync(1_000);
     expect(log).toEqual([
       ...['begin', 'entry', 'entry', 'end'],

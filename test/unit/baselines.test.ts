@@ -9,7 +9,7 @@ import {
   encodeBaselines,
   loadBaselines,
   saveBaselines,
-} from '../../src/baselines.js';
+} from '../../src/agent/baselines.js';
 import { BaselineRows, R_COMPLETED, R_V4, RI, RN } from '../../src/flows/baseline-snapshot.js';
 import { keyed } from '../harness/baselines.js';
 

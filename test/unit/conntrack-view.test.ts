@@ -17,6 +17,7 @@ import type { Endpoint, EndpointLookup } from '../../src/endpoints/types.js';
 import { AggregationKind } from '../../src/flows/aggregation.js';
 import { FlowTable } from '../../src/flows/flow-table.js';
 import { DecodeError } from '../../src/util/errors.js';
+import { feedEvents } from '../harness/conntrack-events.js';
 import { be16, be64, destroyMessage, nfMessage, tupleAttr, u8 } from '../helpers/netlink-bytes.js';
 
 const fixture = (name: string) =>
@@ -223,7 +224,7 @@ describe('conntrack view decoder', () => {
         throw e;
       },
     });
-    viaCopies.onConntrack(events, 1_000);
+    feedEvents(viaCopies, events, 1_000);
     const records = viaCopies.flush(0, 2_000_000_000_000);
     expect(records.length).toBeGreaterThan(0);
     expect(viaViews.flush(0, 2_000_000_000_000)).toEqual(records);

@@ -49,7 +49,7 @@ describe('deploy/kubernetes', () => {
   });
 
   it('the agent runs with the heap flags the soak measured it with', async () => {
-    const { AGENT_NODE_FLAGS } = await import('../../src/soak/run.js');
+    const { AGENT_NODE_FLAGS } = await import('../../tooling/soak/run.js');
     const env = agent.env.find((e: Doc) => e.name === 'NODE_OPTIONS');
     expect(env.value.split(' ')).toEqual(AGENT_NODE_FLAGS);
   });

@@ -10,7 +10,7 @@ import { decodeConntrackBatch } from '../../src/conntrack/decode.js';
 import type { ConntrackEvent } from '../../src/conntrack/types.js';
 import { decodeNflogBatch } from '../../src/nflog/decode.js';
 import type { NflogPacket } from '../../src/nflog/types.js';
-import type { TruthEntry } from '../../src/sim/truth.js';
+import type { TruthEntry } from '../../tooling/sim/truth.js';
 
 const dir = new URL('../fixtures/netlink/', import.meta.url);
 const bytes = (name: string) => readFileSync(new URL(name, dir));

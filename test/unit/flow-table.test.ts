@@ -8,7 +8,7 @@ import { tupleHash } from '../../src/flows/tuple-counts.js';
 import type { FlowRecord } from '../../src/format/record.js';
 import type { NflogPacket } from '../../src/nflog/types.js';
 import { roundTrip } from '../harness/baselines.js';
-import { conntrackEvent } from '../harness/conntrack-events.js';
+import { conntrackEvent, feedDump, feedEvents } from '../harness/conntrack-events.js';
 
 /** A fake endpoint lookup: a table of owners per IP with validity from a time on. */
 class FakeEndpoints implements EndpointLookup {
@@ -66,13 +66,13 @@ describe('flow table: allowed traffic from conntrack', () => {
 
   it('a long-lived connection reports its delta every interval and the deltas sum to the kernel total', () => {
     const t = table(eps());
-    t.onConntrack([ev('new', A)], 1_000);
-    t.applyDump([dump(ev('update', A, [10, 1000, 8, 5000]))], 2_000);
+    feedEvents(t, [ev('new', A)], 1_000);
+    feedDump(t, [dump(ev('update', A, [10, 1000, 8, 5000]))], 2_000);
     const r1 = t.flush(0, 2_000);
-    t.applyDump([dump(ev('update', A, [25, 2500, 20, 9000]))], 4_000);
+    feedDump(t, [dump(ev('update', A, [25, 2500, 20, 9000]))], 4_000);
     const r2 = t.flush(2_000, 4_000);
-    t.onConntrack([ev('destroy', A, [30, 2800, 24, 9900])], 5_000);
-    t.applyDump([], 6_000);
+    feedEvents(t, [ev('destroy', A, [30, 2800, 24, 9900])], 5_000);
+    feedDump(t, [], 6_000);
     const r3 = t.flush(4_000, 6_000);
     const src = [...r1, ...r2, ...r3].filter((r) => r.reporter === 'src');
     expect(src.map((r) => [r.packetsOut, r.bytesOut, r.packetsIn, r.bytesIn])).toEqual([
@@ -90,7 +90,7 @@ describe('flow table: allowed traffic from conntrack', () => {
 
   it('both ends local: two records with mirrored directions', () => {
     const t = table(eps());
-    t.onConntrack([ev('destroy', A, [3, 300, 2, 200])], 1_000);
+    feedEvents(t, [ev('destroy', A, [3, 300, 2, 200])], 1_000);
     const rs = t.flush(0, 2_000);
     const src = rs.find((r) => r.reporter === 'src')!;
     const dst = rs.find((r) => r.reporter === 'dst')!;
@@ -103,7 +103,8 @@ describe('flow table: allowed traffic from conntrack', () => {
       .add(A.src, 0, { name: 'client' })
       .add('10.244.9.9', 0, { name: 'backend-1' });
     const t = table(e);
-    t.onConntrack(
+    feedEvents(
+      t,
       [ev('destroy', { ...A, dst: '10.96.0.10', replySrc: '10.244.9.9' }, [1, 60, 1, 60])],
       1_000,
     );
@@ -119,7 +120,7 @@ describe('flow table: allowed traffic from conntrack', () => {
       .add(A.src, 0, { name: 'x', local: false })
       .add(A.dst, 0, { name: 'y', local: false });
     const t = table(e);
-    t.onConntrack([ev('destroy', A, [1, 1, 1, 1])], 1_000);
+    feedEvents(t, [ev('destroy', A, [1, 1, 1, 1])], 1_000);
     expect(t.flush(0, 2_000)).toEqual([]);
     expect(t.stats.ignoredNonLocal).toBe(1);
   });
@@ -130,10 +131,10 @@ describe('flow table: allowed traffic from conntrack', () => {
       .add(A.dst, 0, { name: 'old-pod', namespace: 'a' })
       .add(A.dst, 5_000, { name: 'new-pod', namespace: 'b' });
     const t = table(e);
-    t.onConntrack([ev('new', A, undefined, { id: 1 })], 1_000);
-    t.onConntrack([ev('destroy', A, [1, 1, 1, 1], { id: 1 })], 2_000);
-    t.onConntrack([ev('new', { ...A, sport: 40001, id: 2 }, undefined)], 6_000);
-    t.onConntrack([ev('destroy', { ...A, sport: 40001, id: 2 }, [1, 1, 1, 1])], 7_000);
+    feedEvents(t, [ev('new', A, undefined, { id: 1 })], 1_000);
+    feedEvents(t, [ev('destroy', A, [1, 1, 1, 1], { id: 1 })], 2_000);
+    feedEvents(t, [ev('new', { ...A, sport: 40001, id: 2 }, undefined)], 6_000);
+    feedEvents(t, [ev('destroy', { ...A, sport: 40001, id: 2 }, [1, 1, 1, 1])], 7_000);
     const rs = t.flush(0, 8_000).filter((r) => r.reporter === 'dst');
     expect(rs.map((r) => [r.srcPort, r.dstNamespace, r.dstName])).toEqual([
       [40000, 'a', 'old-pod'],
@@ -143,16 +144,16 @@ describe('flow table: allowed traffic from conntrack', () => {
 
   it('a connection that vanished from dumps without a DESTROY completes with its last counters; a late DESTROY adds only the rest', () => {
     const t = table(eps());
-    t.onConntrack([ev('new', A)], 1_000);
-    t.applyDump([dump(ev('update', A, [5, 500, 5, 500]))], 2_000);
+    feedEvents(t, [ev('new', A)], 1_000);
+    feedDump(t, [dump(ev('update', A, [5, 500, 5, 500]))], 2_000);
     t.flush(0, 2_000);
-    t.applyDump([], 4_000);
+    feedDump(t, [], 4_000);
     t.flush(2_000, 4_000);
-    t.applyDump([], 6_000); // gone twice: ended unseen
+    feedDump(t, [], 6_000); // gone twice: ended unseen
     const r = t.flush(4_000, 6_000).filter((x) => x.reporter === 'src');
     expect(r.map((x) => x.numFlowsCompleted)).toEqual([1]);
     expect(t.stats.vanished).toBe(1);
-    t.onConntrack([ev('destroy', A, [7, 640, 6, 560])], 7_000);
+    feedEvents(t, [ev('destroy', A, [7, 640, 6, 560])], 7_000);
     const late = t.flush(6_000, 8_000).filter((x) => x.reporter === 'src');
     expect(
       late.map((x) => [
@@ -168,33 +169,34 @@ describe('flow table: allowed traffic from conntrack', () => {
 
   it('a DESTROY whose NEW was lost still reports its counters as started and completed', () => {
     const t = table(eps());
-    t.onConntrack([ev('destroy', A, [2, 120, 2, 120])], 1_000);
+    feedEvents(t, [ev('destroy', A, [2, 120, 2, 120])], 1_000);
     const r = t.flush(0, 2_000).find((x) => x.reporter === 'src')!;
     expect([r.packetsOut, r.numFlowsStarted, r.numFlowsCompleted]).toEqual([2, 1, 1]);
   });
 
   it('connections found by the start-up dump are not counted as started', () => {
     const t = table(eps());
-    t.applyDump([dump(ev('update', A, [4, 400, 4, 400]))], 1_000);
+    feedDump(t, [dump(ev('update', A, [4, 400, 4, 400]))], 1_000);
     const r = t.flush(1_000, 2_000).find((x) => x.reporter === 'src')!;
     expect([r.packetsOut, r.numFlowsStarted]).toEqual([4, 0]);
   });
 
   it('restored baselines keep a restart from counting totals twice', () => {
     const before = table(eps());
-    before.applyDump([dump(ev('update', A, [10, 1000, 10, 1000]))], 1_000);
+    feedDump(before, [dump(ev('update', A, [10, 1000, 10, 1000]))], 1_000);
     before.flush(0, 1_000);
     const saved = roundTrip(before.exportBaselines());
     const after = table(eps());
     after.importBaselines(saved, 5_000);
-    after.applyDump([dump(ev('update', A, [12, 1100, 11, 1050]))], 5_000);
+    feedDump(after, [dump(ev('update', A, [12, 1100, 11, 1050]))], 5_000);
     const r = after.flush(5_000, 6_000).find((x) => x.reporter === 'src')!;
     expect([r.packetsOut, r.bytesOut, r.packetsIn, r.bytesIn]).toEqual([2, 100, 1, 50]);
   });
 
   it('sheds connections beyond maxFlows and counts them', () => {
     const t = table(eps(), { maxFlows: 2 });
-    t.onConntrack(
+    feedEvents(
+      t,
       [1, 2, 3, 4].map((i) => ev('new', { ...A, sport: 40000 + i, id: i })),
       1_000,
     );
@@ -212,15 +214,15 @@ describe('flow table: allowed traffic from conntrack', () => {
         fc.boolean(),
         (steps, destroyAtEnd) => {
           const t = table(eps());
-          t.onConntrack([ev('new', A)], 0);
+          feedEvents(t, [ev('new', A)], 0);
           const total = [0, 0, 0, 0] as [number, number, number, number];
           const out: FlowRecord[] = [];
           steps.forEach((s, i) => {
             for (let k = 0; k < 4; k++) total[k]! += s[k]!;
-            t.applyDump([dump(ev('update', A, [...total]))], (i + 1) * 1000);
+            feedDump(t, [dump(ev('update', A, [...total]))], (i + 1) * 1000);
             out.push(...t.flush(i * 1000, (i + 1) * 1000));
           });
-          if (destroyAtEnd) t.onConntrack([ev('destroy', A, [...total])], 99_000);
+          if (destroyAtEnd) feedEvents(t, [ev('destroy', A, [...total])], 99_000);
           out.push(...t.flush(90_000, 100_000));
           const src = out.filter((r) => r.reporter === 'src');
           expect([
@@ -331,7 +333,8 @@ describe('flow table: denied traffic and aggregation', () => {
         ],
         500,
       );
-      t.onConntrack(
+      feedEvents(
+        t,
         [
           closed('10.244.1.3', 1, 80, 1, 1),
           closed('10.244.1.4', 2, 80, 2, 2),
@@ -341,7 +344,7 @@ describe('flow table: denied traffic and aggregation', () => {
       );
       const first = t.flush(0, 2_000);
       // The next interval: the allow names were that interval's; this connection's NFLOG saw none.
-      t.onConntrack([closed('10.244.1.4', 4, 80, 4, 1)], 3_000);
+      feedEvents(t, [closed('10.244.1.4', 4, 80, 4, 1)], 3_000);
       return [...first, ...t.flush(2_000, 4_000)];
     };
     const on = run(true);
@@ -377,7 +380,8 @@ describe('flow table: denied traffic and aggregation', () => {
       aggregationKindForAllowed: AggregationKind.PrefixName,
       includeLabels: true,
     });
-    t.onConntrack(
+    feedEvents(
+      t,
       [
         closed('10.244.1.3', 1, 80, 1, 1),
         closed('10.244.1.4', 2, 80, 2, 2),
@@ -404,7 +408,8 @@ describe('flow table: denied traffic and aggregation', () => {
 
   it('kind 1 drops only the source port', () => {
     const t = table(e(), { aggregationKindForAllowed: AggregationKind.NoSourcePort });
-    t.onConntrack(
+    feedEvents(
+      t,
       [
         ev(
           'destroy',
@@ -436,7 +441,8 @@ describe('flow table: denied traffic and aggregation', () => {
       .add(b.src, 0, { name: 'client-2', aggregatedName: 'client-*' })
       .add(dst, 0, { name: 'web-1', aggregatedName: 'web-*' });
     const t = table(eps, { aggregationKindForAllowed: AggregationKind.PrefixName });
-    t.onConntrack(
+    feedEvents(
+      t,
       [
         ev('new', { src: a.src, dst, sport: a.sport, dport: 80, id: 1 }),
         ev('new', { src: b.src, dst, sport: b.sport, dport: 80, id: 2 }),
@@ -451,7 +457,8 @@ describe('flow table: denied traffic and aggregation', () => {
 
   it('ICMP records carry "-" for both ports', () => {
     const t = table(e());
-    t.onConntrack(
+    feedEvents(
+      t,
       [
         ev(
           'destroy',
@@ -519,21 +526,21 @@ describe('endpoint answers kept per connection', () => {
     });
     const srcOf = (rs: { reporter: string; srcLabels: string; srcName: string }[]) =>
       rs.filter((r) => r.reporter === 'src').map((r) => `${r.srcName} ${r.srcLabels}`);
-    t.applyDump([], 5);
-    t.applyDump([dump(1)], 100);
+    feedDump(t, [], 5);
+    feedDump(t, [dump(1)], 100);
     expect(srcOf(t.flush(0, 1_000))).toEqual(['web-0 [v=1]']);
     cache.upsertPod(pod('web-0', 'shop', { v: '2' }), 1_500);
-    t.applyDump([dump(2)], 1_900);
+    feedDump(t, [dump(2)], 1_900);
     expect(srcOf(t.flush(1_000, 2_000))).toEqual(['web-0 [v=2]']);
     // Its IP given to another pod later: the connection keeps the owner of its start.
     cache.deletePod({ namespace: 'shop', name: 'web-0' }, 2_500);
     cache.upsertPod(pod('job-1', 'batch', {}), 2_600);
-    t.applyDump([dump(3)], 2_900);
+    feedDump(t, [dump(3)], 2_900);
     expect(srcOf(t.flush(2_000, 3_000))).toEqual(['web-0 [v=2]']);
     // After the grace period the old owner is pruned: the cached answer is dropped
     // with it, and the cache now answers with the owner it still knows.
     cache.prune(10_000);
-    t.applyDump([dump(4)], 3_900);
+    feedDump(t, [dump(4)], 3_900);
     expect(srcOf(t.flush(3_000, 4_000))).toEqual(['job-1 -']);
   });
 });

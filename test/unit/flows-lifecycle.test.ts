@@ -13,7 +13,7 @@ import {
 import { AggregationKind, type BaselineSnapshot, FlowTable } from '../../src/flows/index.js';
 import type { FlowRecord } from '../../src/format/record.js';
 import { keyed, roundTrip } from '../harness/baselines.js';
-import { conntrackEvent } from '../harness/conntrack-events.js';
+import { conntrackEvent, feedDump, feedEvents } from '../harness/conntrack-events.js';
 
 /** Every 10.244.x.y address is a local pod named after its address. */
 class FakeLocalPods implements EndpointLookup {
@@ -115,20 +115,21 @@ describe('connection state: the flush decision per phase', () => {
 describe('flow table: connection lifecycle edges', () => {
   it('TIME_WAIT in a dump completes the connection; its later DESTROY adds nothing', () => {
     const t = table();
-    t.onConntrack([ev('new', 40000)], 500);
-    t.applyDump([dumpOf(40000, [6, 600, 5, 900], { tcpState: 7 })], 1_000);
+    feedEvents(t, [ev('new', 40000)], 500);
+    feedDump(t, [dumpOf(40000, [6, 600, 5, 900], { tcpState: 7 })], 1_000);
     const r1 = srcView(t.flush(0, 1_000), 40000);
     expect(r1.map((r) => [r.packetsOut, r.numFlowsStarted, r.numFlowsCompleted])).toEqual([
       [6, 1, 1],
     ]);
-    t.onConntrack([ev('destroy', 40000, [6, 600, 5, 900])], 1_500);
+    feedEvents(t, [ev('destroy', 40000, [6, 600, 5, 900])], 1_500);
     expect(t.flush(1_000, 2_000)).toEqual([]);
     expect(t.stats.tracked).toBe(0);
   });
 
   it('a DESTROY whose start timestamp is older than the interval is completed but not started', () => {
     const t = table();
-    t.onConntrack(
+    feedEvents(
+      t,
       [
         ev('destroy', 40000, [1, 60, 1, 60], {
           startNs: 500_000_000n,
@@ -147,7 +148,7 @@ describe('flow table: connection lifecycle edges', () => {
 
   it('record times are the interval bounds in Unix seconds', () => {
     const t = table();
-    t.onConntrack([ev('destroy', 40000, [1, 60, 1, 60])], 1_700_000_000_500);
+    feedEvents(t, [ev('destroy', 40000, [1, 60, 1, 60])], 1_700_000_000_500);
     const [r] = t.flush(1_700_000_000_000, 1_700_000_300_000);
     expect([r?.startTime, r?.endTime]).toEqual([1_700_000_000, 1_700_000_300]);
   });
@@ -162,7 +163,7 @@ describe('flow table: connection lifecycle edges', () => {
       egressGroup: 2,
       maxFlows: 1,
     });
-    t.onConntrack([ev('new', 1), ev('new', 2), ev('destroy', 3, [1, 1, 1, 1])], 100);
+    feedEvents(t, [ev('new', 1), ev('new', 2), ev('destroy', 3, [1, 1, 1, 1])], 100);
     expect([t.stats.tracked, t.stats.shed]).toEqual([1, 2]);
     const rs = t.flush(0, 1_000);
     expect(rs.map((r) => r.srcPort)).toEqual([1, 1]);
@@ -170,15 +171,15 @@ describe('flow table: connection lifecycle edges', () => {
 
   it('two connections sharing a CTA_ID (a hash) stay apart, and leave the table separately', () => {
     const t = table();
-    t.onConntrack([ev('new', 1, undefined, { id: 42 }), ev('new', 2, undefined, { id: 42 })], 100);
-    t.onConntrack([ev('destroy', 1, [1, 10, 1, 10], { id: 42 })], 200);
+    feedEvents(t, [ev('new', 1, undefined, { id: 42 }), ev('new', 2, undefined, { id: 42 })], 100);
+    feedEvents(t, [ev('destroy', 1, [1, 10, 1, 10], { id: 42 })], 200);
     const r1 = t.flush(0, 1_000).filter((r) => r.reporter === 'src');
     expect(r1.map((r) => [r.srcPort, r.numFlowsCompleted, r.packetsOut])).toEqual([
       [1, 1, 1],
       [2, 0, 0],
     ]);
     expect(t.stats.tracked).toBe(1);
-    t.onConntrack([ev('destroy', 2, [3, 30, 3, 30], { id: 42 })], 1_200);
+    feedEvents(t, [ev('destroy', 2, [3, 30, 3, 30], { id: 42 })], 1_200);
     const r2 = t.flush(1_000, 2_000).filter((r) => r.reporter === 'src');
     expect(r2.map((r) => [r.srcPort, r.numFlowsCompleted, r.packetsOut])).toEqual([[2, 1, 3]]);
     expect(t.stats.tracked).toBe(0);
@@ -186,35 +187,25 @@ describe('flow table: connection lifecycle edges', () => {
 
   it('two connections with the same 5-tuple (different CTA_ID) count as one flow', () => {
     const t = table();
-    t.onConntrack([ev('new', 1, undefined, { id: 1 }), ev('new', 1, undefined, { id: 2 })], 100);
-    t.applyDump([dumpOf(1, [1, 10, 1, 10], { id: 1 }), dumpOf(1, [2, 20, 2, 20], { id: 2 })], 900);
+    feedEvents(t, [ev('new', 1, undefined, { id: 1 }), ev('new', 1, undefined, { id: 2 })], 100);
+    feedDump(t, [dumpOf(1, [1, 10, 1, 10], { id: 1 }), dumpOf(1, [2, 20, 2, 20], { id: 2 })], 900);
     const [r] = t.flush(0, 1_000).filter((x) => x.reporter === 'src');
     expect([r?.numFlows, r?.numFlowsStarted, r?.packetsOut]).toEqual([1, 2, 3]);
   });
 
-  it('a dump fed in batches (beginDump, onDumpBatch, endDump) equals one applyDump', () => {
-    const whole = table();
-    const batched = table();
-    for (const t of [whole, batched]) {
-      t.onConntrack([ev('new', 1), ev('new', 2), ev('new', 3)], 100);
-      t.applyDump([dumpOf(1, [1, 1, 1, 1]), dumpOf(2, [2, 2, 2, 2]), dumpOf(3, [3, 3, 3, 3])], 900);
-    }
-    whole.applyDump([dumpOf(1, [4, 4, 4, 4]), dumpOf(3, [5, 5, 5, 5])], 1_900);
-    batched.beginDump();
-    batched.onDumpBatch([dumpOf(1, [4, 4, 4, 4])], 1_900);
-    batched.onDumpBatch([dumpOf(3, [5, 5, 5, 5])], 1_900);
-    batched.endDump(1_900);
-    whole.applyDump([dumpOf(1, [4, 4, 4, 4]), dumpOf(3, [5, 5, 5, 5])], 2_900);
-    batched.applyDump([dumpOf(1, [4, 4, 4, 4]), dumpOf(3, [5, 5, 5, 5])], 2_900);
-    expect(batched.flush(0, 3_000)).toEqual(whole.flush(0, 3_000));
-    expect(batched.stats).toEqual(whole.stats);
-    expect(whole.stats.vanished).toBe(1);
+  it('a connection two dumps in a row no longer list has vanished', () => {
+    const t = table();
+    feedEvents(t, [ev('new', 1), ev('new', 2), ev('new', 3)], 100);
+    feedDump(t, [dumpOf(1, [1, 1, 1, 1]), dumpOf(2, [2, 2, 2, 2]), dumpOf(3, [3, 3, 3, 3])], 900);
+    feedDump(t, [dumpOf(1, [4, 4, 4, 4]), dumpOf(3, [5, 5, 5, 5])], 1_900);
+    feedDump(t, [dumpOf(1, [4, 4, 4, 4]), dumpOf(3, [5, 5, 5, 5])], 2_900);
+    expect(t.stats.vanished).toBe(1);
   });
 
   it('the baseline snapshot survives JSON and covers open connections', () => {
     const t = table();
-    t.onConntrack([ev('new', 1), ev('new', 2)], 100);
-    t.applyDump([dumpOf(1, [1, 2, 3, 4]), dumpOf(2, [5, 6, 7, 8])], 900);
+    feedEvents(t, [ev('new', 1), ev('new', 2)], 100);
+    feedDump(t, [dumpOf(1, [1, 2, 3, 4]), dumpOf(2, [5, 6, 7, 8])], 900);
     t.flush(0, 1_000);
     const snap: BaselineSnapshot = roundTrip(t.exportBaselines());
     expect(Object.values(keyed(snap).connections).sort()).toEqual([
@@ -271,7 +262,8 @@ describe('flow table: exact sums under loss and restarts', () => {
             k.lastDumped = [...k.c];
             k.everDumped = true;
           }
-          t.applyDump(
+          feedDump(
+            t,
             live.map((k) => dumpOf(k.sport, [...k.c])),
             now,
           );
@@ -284,14 +276,15 @@ describe('flow table: exact sums under loss and restarts', () => {
             t = table();
             t.importBaselines(snap, now);
             now += 10;
-            t.applyDump(
+            feedDump(
+              t,
               live.map((k) => dumpOf(k.sport, [...k.c])),
               now,
             );
           }
         };
         // The agent's start-up dump (empty kernel).
-        t.applyDump([], now);
+        feedDump(t, [], now);
         for (const o of ops) {
           now += 10;
           if (o.op === 'new') {
@@ -305,7 +298,7 @@ describe('flow table: exact sums under loss and restarts', () => {
               everDumped: false,
             };
             conns.push(k);
-            if (!o.lost) t.onConntrack([ev('new', k.sport)], now);
+            if (!o.lost) feedEvents(t, [ev('new', k.sport)], now);
           } else if (o.op === 'traffic') {
             const k = conns[o.conn];
             if (k?.alive) for (let i = 0; i < 4; i++) k.c[i]! += o.d[i]!;
@@ -314,7 +307,7 @@ describe('flow table: exact sums under loss and restarts', () => {
             if (k?.alive) {
               k.alive = false;
               k.destroyLost = o.lost;
-              if (!o.lost) t.onConntrack([ev('destroy', k.sport, [...k.c])], now);
+              if (!o.lost) feedEvents(t, [ev('destroy', k.sport, [...k.c])], now);
             }
           } else cycle(o.restart);
         }
@@ -349,20 +342,20 @@ describe('restart while a completed connection lingers in TIME_WAIT', () => {
   it('is not reported again after the restart, whichever way it completed', () => {
     for (const via of ['dump', 'destroy-lost-then-dump', 'new-lost'] as const) {
       const t = table();
-      t.applyDump([], 0);
-      if (via !== 'new-lost') t.onConntrack([ev('new', 7)], 10);
+      feedDump(t, [], 0);
+      if (via !== 'new-lost') feedEvents(t, [ev('new', 7)], 10);
       // Closed: the flush dump sees it in TIME_WAIT with its final counters.
-      t.applyDump([dumpOf(7, [5, 270, 3, 164], { tcpState: 7 })], 900);
+      feedDump(t, [dumpOf(7, [5, 270, 3, 164], { tcpState: 7 })], 900);
       const first = t.flush(0, 1_000);
       expect(first.filter((r) => r.srcPort === 7)).toHaveLength(2);
       const snap = roundTrip(t.exportBaselines());
       const t2 = table();
       t2.importBaselines(snap, 1_000);
       // The restarted agent's start-up dump still lists it (TIME_WAIT outlives the restart).
-      t2.applyDump([dumpOf(7, [5, 270, 3, 164], { tcpState: 7 })], 1_500);
+      feedDump(t2, [dumpOf(7, [5, 270, 3, 164], { tcpState: 7 })], 1_500);
       const again = t2.flush(1_000, 2_000).filter((r) => r.srcPort === 7);
       expect({ via, again }).toEqual({ via, again: [] });
-      t2.onConntrack([ev('destroy', 7, [5, 270, 3, 164])], 2_100);
+      feedEvents(t2, [ev('destroy', 7, [5, 270, 3, 164])], 2_100);
       expect({ via, late: t2.flush(2_000, 3_000).filter((r) => r.srcPort === 7) }).toEqual({
         via,
         late: [],
@@ -374,19 +367,19 @@ describe('restart while a completed connection lingers in TIME_WAIT', () => {
 describe('a NEW read after a dump already completed its connection', () => {
   it('is stale and ignored; a NEW with another start time on the same key is a new connection', () => {
     const t = table();
-    t.applyDump([], 0);
+    feedDump(t, [], 0);
     const start = { startNs: 500_000_000n, startMs: 500 };
     // The connection lived and closed inside the interval; the flush dump sees TIME_WAIT.
-    t.applyDump([dumpOf(9, [5, 270, 3, 164], { tcpState: 7, ...start })], 900);
+    feedDump(t, [dumpOf(9, [5, 270, 3, 164], { tcpState: 7, ...start })], 900);
     expect(t.flush(0, 1_000).filter((r) => r.srcPort === 9)).toHaveLength(2);
     // Its NEW, queued on the event socket, is read only now.
-    t.onConntrack([ev('new', 9, undefined, start)], 1_010);
-    t.applyDump([dumpOf(9, [5, 270, 3, 164], { tcpState: 7, ...start })], 1_900);
+    feedEvents(t, [ev('new', 9, undefined, start)], 1_010);
+    feedDump(t, [dumpOf(9, [5, 270, 3, 164], { tcpState: 7, ...start })], 1_900);
     expect(t.flush(1_000, 2_000).filter((r) => r.srcPort === 9)).toEqual([]);
     expect(t.stats.staleNews).toBe(1);
     // Same key, later start: a new connection, counted.
-    t.onConntrack([ev('new', 9, undefined, { startNs: 2_500_000_000n, startMs: 2_500 })], 2_500);
-    t.applyDump([dumpOf(9, [1, 60, 1, 60], { startNs: 2_500_000_000n, startMs: 2_500 })], 2_900);
+    feedEvents(t, [ev('new', 9, undefined, { startNs: 2_500_000_000n, startMs: 2_500 })], 2_500);
+    feedDump(t, [dumpOf(9, [1, 60, 1, 60], { startNs: 2_500_000_000n, startMs: 2_500 })], 2_900);
     const next = t.flush(2_000, 3_000).filter((r) => r.srcPort === 9 && r.reporter === 'src');
     expect(next.map((r) => [r.numFlowsStarted, r.packetsOut, r.bytesOut])).toEqual([[1, 1, 60]]);
   });
@@ -395,16 +388,17 @@ describe('a NEW read after a dump already completed its connection', () => {
 describe('a completed connection that leaves the kernel without a DESTROY', () => {
   it('is counted once as destroysMissed (a lost DESTROY), and not when its DESTROY came', () => {
     const t = table();
-    t.applyDump([], 0);
-    t.onConntrack([ev('new', 11), ev('new', 12)], 10);
-    t.applyDump(
+    feedDump(t, [], 0);
+    feedEvents(t, [ev('new', 11), ev('new', 12)], 10);
+    feedDump(
+      t,
       [dumpOf(11, [1, 60, 1, 60], { tcpState: 7 }), dumpOf(12, [1, 60, 1, 60], { tcpState: 7 })],
       900,
     );
     t.flush(0, 1_000);
-    t.onConntrack([ev('destroy', 12, [1, 60, 1, 60])], 1_100); // 11's DESTROY is lost
-    t.applyDump([], 1_900);
-    t.applyDump([], 2_900);
+    feedEvents(t, [ev('destroy', 12, [1, 60, 1, 60])], 1_100); // 11's DESTROY is lost
+    feedDump(t, [], 1_900);
+    feedDump(t, [], 2_900);
     expect(t.stats.destroysMissed).toBe(1);
     expect(t.flush(1_000, 3_000).filter((r) => r.srcPort === 11 || r.srcPort === 12)).toEqual([]);
   });
@@ -413,12 +407,12 @@ describe('a completed connection that leaves the kernel without a DESTROY', () =
 describe('destroysMissed counts only DESTROYs that never came', () => {
   it('a connection completed by its DESTROY is not counted when it leaves the dumps', () => {
     const t = table();
-    t.applyDump([], 0);
-    t.onConntrack([ev('new', 21)], 10);
-    t.onConntrack([ev('destroy', 21, [2, 120, 2, 120])], 20);
+    feedDump(t, [], 0);
+    feedEvents(t, [ev('new', 21)], 10);
+    feedEvents(t, [ev('destroy', 21, [2, 120, 2, 120])], 20);
     t.flush(0, 1_000);
-    t.applyDump([], 1_900);
-    t.applyDump([], 2_900);
+    feedDump(t, [], 1_900);
+    feedDump(t, [], 2_900);
     expect(t.stats.destroysMissed).toBe(0);
   });
 });
@@ -427,7 +421,8 @@ describe('the start-up dump and lost NEWs', () => {
   it('counts as found-in-dump only the unknown connections begun after the event socket opened', () => {
     const t = table();
     t.markListening(1_000);
-    t.applyDump(
+    feedDump(
+      t,
       [
         dumpOf(31, [1, 60, 1, 60], { startMs: 500 }), // older than the listener: not a lost NEW
         dumpOf(32, [1, 60, 1, 60], { startMs: 1_200 }), // begun while we listened: its NEW was lost
@@ -441,14 +436,14 @@ describe('the start-up dump and lost NEWs', () => {
 
 describe('completed connections are remembered for a bounded time', () => {
   const closed = (t: FlowTable, sport: number, atMs: number) => {
-    t.onConntrack([ev('new', sport)], atMs - 100);
-    t.applyDump([dumpOf(sport, [5, 270, 3, 164], { tcpState: 7 })], atMs);
+    feedEvents(t, [ev('new', sport)], atMs - 100);
+    feedDump(t, [dumpOf(sport, [5, 270, 3, 164], { tcpState: 7 })], atMs);
   };
   const completedKeys = (t: FlowTable) => Object.keys(keyed(t.exportBaselines()).completed);
 
   it('restarts do not extend the memory of a completed connection (its expiry is saved)', () => {
     let t = table();
-    t.applyDump([], 0);
+    feedDump(t, [], 0);
     closed(t, 21, 900);
     t.flush(0, 1_000);
     // Kill and restart every few minutes while the kernel keeps listing it (TIME_WAIT).
@@ -459,7 +454,7 @@ describe('completed connections are remembered for a bounded time', () => {
       now += 4 * 60_000;
       t = table();
       t.importBaselines(snap, now);
-      t.applyDump([dumpOf(21, [5, 270, 3, 164], { tcpState: 7 })], now);
+      feedDump(t, [dumpOf(21, [5, 270, 3, 164], { tcpState: 7 })], now);
       expect(t.flush(now - 1_000, now)).toEqual([]);
     }
     // 12 minutes after completion: past the 10 minutes, forgotten although restarts kept coming.
@@ -468,16 +463,16 @@ describe('completed connections are remembered for a bounded time', () => {
 
   it('is forgotten a minute after the kernel stopped listing it, and not saved meanwhile', () => {
     const t = table();
-    t.applyDump([], 0);
+    feedDump(t, [], 0);
     closed(t, 22, 900);
     t.flush(0, 1_000);
     expect(completedKeys(t)).toHaveLength(1);
     // Gone from the kernel: not saved (nothing can bring it back after a restart).
-    t.applyDump([], 1_900);
+    feedDump(t, [], 1_900);
     t.flush(1_000, 2_000);
     expect(completedKeys(t)).toEqual([]);
     // Its DESTROY, read late but within the minute, still adds only the remainder (none).
-    t.onConntrack([ev('destroy', 22, [5, 270, 3, 164])], 30_000);
+    feedEvents(t, [ev('destroy', 22, [5, 270, 3, 164])], 30_000);
     expect(t.flush(2_000, 31_000)).toEqual([]);
     expect(t.stats.lateDestroys).toBe(1);
   });
@@ -540,10 +535,10 @@ describe('completed connections survive a restart whatever their protocol and fa
       ingressGroup: 1,
       egressGroup: 2,
     });
-    t.applyDump([], 0);
-    t.onConntrack([icmp('new', false), v6('new', false)], 10);
+    feedDump(t, [], 0);
+    feedEvents(t, [icmp('new', false), v6('new', false)], 10);
     // ICMP has no TIME_WAIT: open (ended only by its DESTROY); IPv6 TCP completed in TIME_WAIT.
-    t.applyDump(all([5, 270, 3, 164]), 900);
+    feedDump(t, all([5, 270, 3, 164]), 900);
     expect(t.flush(0, 1_000)).toHaveLength(4);
     const snap = roundTrip(t.exportBaselines());
     expect(Object.keys(keyed(snap).connections)).toEqual(['4242|0|1|10.244.1.2|10.244.1.3|8|77']);
@@ -551,7 +546,7 @@ describe('completed connections survive a restart whatever their protocol and fa
     const t2 = table();
     t2.importBaselines(snap, 1_000);
     // Still listed by the kernel after the restart: known, not counted again.
-    t2.applyDump(all([5, 270, 3, 164]), 1_500);
+    feedDump(t2, all([5, 270, 3, 164]), 1_500);
     expect(t2.flush(1_000, 2_000)).toEqual([]);
     expect(t2.stats.tracked).toBe(1);
     const again = roundTrip(t2.exportBaselines());
@@ -570,32 +565,32 @@ describe('a 5-tuple the kernel reuses under the same conntrack id (same slab slo
 
   it('a second connection is counted in full, its NEW read long after the first completed', () => {
     const t = table();
-    t.applyDump([], 0);
-    t.onConntrack([ev('new', 31)], 100);
-    t.applyDump([dumpOf(31, [5, 270, 3, 164], { tcpState: 7, ...t1 })], 900);
+    feedDump(t, [], 0);
+    feedEvents(t, [ev('new', 31)], 100);
+    feedDump(t, [dumpOf(31, [5, 270, 3, 164], { tcpState: 7, ...t1 })], 900);
     expect(srcRecords(t.flush(0, 1_000))).toEqual([[1, 1, 5, 270]]);
-    t.onConntrack([ev('destroy', 31, [5, 270, 3, 164], t1)], 15_000);
-    t.applyDump([], 15_900);
+    feedEvents(t, [ev('destroy', 31, [5, 270, 3, 164], t1)], 15_000);
+    feedDump(t, [], 15_900);
     expect(srcRecords(t.flush(1_000, 16_000))).toEqual([]);
     // 44 s later the same slot holds the same 5-tuple again: same id, same key.
-    t.onConntrack([ev('new', 31)], 60_000);
-    t.applyDump([dumpOf(31, [7, 400, 4, 200], { tcpState: 7, ...t2 })], 60_900);
+    feedEvents(t, [ev('new', 31)], 60_000);
+    feedDump(t, [dumpOf(31, [7, 400, 4, 200], { tcpState: 7, ...t2 })], 60_900);
     expect(srcRecords(t.flush(16_000, 61_000))).toEqual([[1, 1, 7, 400]]);
-    t.onConntrack([ev('destroy', 31, [7, 400, 4, 200], t2)], 75_000);
-    t.applyDump([], 75_900);
+    feedEvents(t, [ev('destroy', 31, [7, 400, 4, 200], t2)], 75_000);
+    feedDump(t, [], 75_900);
     expect(srcRecords(t.flush(61_000, 76_000))).toEqual([]);
     expect(t.stats.staleNews).toBe(0);
   });
 
   it('a second DESTROY on the key (its NEW lost) is another connection, counted from its totals', () => {
     const t = table();
-    t.applyDump([], 0);
-    t.onConntrack([ev('new', 31)], 100);
-    t.onConntrack([ev('destroy', 31, [5, 270, 3, 164], t1)], 500);
-    t.applyDump([], 900);
+    feedDump(t, [], 0);
+    feedEvents(t, [ev('new', 31)], 100);
+    feedEvents(t, [ev('destroy', 31, [5, 270, 3, 164], t1)], 500);
+    feedDump(t, [], 900);
     expect(srcRecords(t.flush(0, 1_000))).toEqual([[1, 1, 5, 270]]);
-    t.onConntrack([ev('destroy', 31, [2, 120, 1, 60], t2)], 60_500);
-    t.applyDump([], 60_900);
+    feedEvents(t, [ev('destroy', 31, [2, 120, 1, 60], t2)], 60_500);
+    feedDump(t, [], 60_900);
     // Started (its kernel start falls in the interval) and completed, with its own totals.
     expect(srcRecords(t.flush(1_000, 61_000))).toEqual([[1, 1, 2, 120]]);
     expect(t.stats.unknownDestroys).toBe(1);
@@ -603,12 +598,12 @@ describe('a 5-tuple the kernel reuses under the same conntrack id (same slab slo
 
   it('a dump entry with another start time than the completed connection is a new one', () => {
     const t = table();
-    t.applyDump([], 0);
-    t.onConntrack([ev('new', 31)], 100);
-    t.applyDump([dumpOf(31, [5, 270, 3, 164], { tcpState: 7, ...t1 })], 900);
+    feedDump(t, [], 0);
+    feedEvents(t, [ev('new', 31)], 100);
+    feedDump(t, [dumpOf(31, [5, 270, 3, 164], { tcpState: 7, ...t1 })], 900);
     t.flush(0, 1_000);
     // Its NEW lost, the second connection shows up first in a dump, with its own start.
-    t.applyDump([dumpOf(31, [3, 180, 2, 100], { ...t2 })], 60_900);
+    feedDump(t, [dumpOf(31, [3, 180, 2, 100], { ...t2 })], 60_900);
     expect(srcRecords(t.flush(1_000, 61_000))).toEqual([[1, 0, 3, 180]]);
     expect(t.stats.foundInDump).toBe(1);
   });
@@ -617,9 +612,10 @@ describe('a 5-tuple the kernel reuses under the same conntrack id (same slab slo
 describe('completed connections restored after a restart, in the overrun arithmetic', () => {
   const completedBefore = () => {
     const t = table();
-    t.applyDump([], 0);
-    t.onConntrack([ev('new', 41), ev('new', 42)], 10);
-    t.applyDump(
+    feedDump(t, [], 0);
+    feedEvents(t, [ev('new', 41), ev('new', 42)], 10);
+    feedDump(
+      t,
       [
         dumpOf(41, [5, 270, 3, 164], { tcpState: 7 }),
         dumpOf(42, [5, 270, 3, 164], { tcpState: 7 }),
@@ -635,16 +631,16 @@ describe('completed connections restored after a restart, in the overrun arithme
   it('one still listed at the start-up dump whose DESTROY never comes is a missed DESTROY', () => {
     const t = completedBefore();
     // 41 still in TIME_WAIT at the restart; 42 left the table while no agent ran.
-    t.applyDump([dumpOf(41, [5, 270, 3, 164], { tcpState: 7 })], 1_500);
-    t.applyDump([], 2_500);
+    feedDump(t, [dumpOf(41, [5, 270, 3, 164], { tcpState: 7 })], 1_500);
+    feedDump(t, [], 2_500);
     expect(t.stats.destroysMissed).toBe(1);
   });
 
   it('one whose DESTROY comes is not', () => {
     const t = completedBefore();
-    t.applyDump([dumpOf(41, [5, 270, 3, 164], { tcpState: 7 })], 1_500);
-    t.onConntrack([ev('destroy', 41, [5, 270, 3, 164])], 2_000);
-    t.applyDump([], 2_500);
+    feedDump(t, [dumpOf(41, [5, 270, 3, 164], { tcpState: 7 })], 1_500);
+    feedEvents(t, [ev('destroy', 41, [5, 270, 3, 164])], 2_000);
+    feedDump(t, [], 2_500);
     expect(t.stats.destroysMissed).toBe(0);
     expect(t.flush(1_000, 3_000)).toEqual([]);
   });

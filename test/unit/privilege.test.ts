@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { errnoName, hasNetAdmin } from '../../src/netlink/privilege.js';
+import { errnoName, hasNetAdmin } from '../../src/capture/privilege.js';
 
 describe('netlink privilege', () => {
   it('reads CAP_NET_ADMIN (bit 12) from the CapEff line of /proc/self/status', () => {

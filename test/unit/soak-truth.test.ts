@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { parseConntrackList } from '../../src/sim/truth.js';
-import { lifetimesOf, parseEventLine } from '../../src/soak/truth-log.js';
+import { parseConntrackList } from '../../tooling/sim/truth.js';
+import { lifetimesOf, parseEventLine } from '../../tooling/soak/truth-log.js';
 
 // Lines as `conntrack -E -o extended,timestamp,id` and `conntrack -L -o extended,id` print them.
 const tuple = 'src=10.244.8.2 dst=10.244.8.4 sport=38130 dport=8080';

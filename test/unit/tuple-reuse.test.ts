@@ -20,7 +20,7 @@ import type { Endpoint, EndpointLookup } from '../../src/endpoints/types.js';
 import { AggregationKind, type BaselineSnapshot, FlowTable } from '../../src/flows/index.js';
 import type { FlowRecord } from '../../src/format/record.js';
 import { roundTrip } from '../harness/baselines.js';
-import { conntrackEvent } from '../harness/conntrack-events.js';
+import { conntrackEvent, feedDump } from '../harness/conntrack-events.js';
 
 class LocalPods implements EndpointLookup {
   lookup(ip: string): Endpoint {
@@ -111,7 +111,7 @@ class World {
 
   constructor(private readonly withStart: boolean) {
     this.t.markListening(this.now);
-    this.t.applyDump([], this.now);
+    feedDump(this.t, [], this.now);
   }
 
   private tick(): void {
@@ -380,11 +380,11 @@ describe('counters the table cannot reconcile', () => {
       ...conntrackEvent('update', id, c, { tcpState: TCP_ESTABLISHED }),
       fromDump: true,
     });
-    t.applyDump([], 0);
+    feedDump(t, [], 0);
     t.onConntrackEvent(conntrackEvent('new', id), 10);
-    t.applyDump([listed([10, 1000, 8, 800])], 900);
+    feedDump(t, [listed([10, 1000, 8, 800])], 900);
     t.flush(0, 1_000);
-    t.applyDump([listed([3, 180, 2, 120])], 1_900);
+    feedDump(t, [listed([3, 180, 2, 120])], 1_900);
     const rs = t.flush(1_000, 2_000);
     expect(t.stats.inconsistent).toBe(1);
     expect(rs.every((r) => r.packetsIn >= 0 && r.packetsOut >= 0)).toBe(true);

@@ -108,6 +108,23 @@ export interface CloudWatchLogsSinkStats {
   recordsNotSpooled: number;
 }
 
+/** What the sink reports about delivery, spool included: the agent's self-metrics read this. */
+export interface DeliveryStats {
+  recordsSent: number;
+  bytesSent: number;
+  requests: number;
+  failedRequests: number;
+  /** Events CloudWatch rejected in rejectedLogEventsInfo. */
+  rejected: number;
+  /** Events dropped before sending (outside the accepted time window). */
+  dropped: number;
+  spoolDepth: number;
+  spoolBytes: number;
+  /** Records the spool dropped (full) or lost (damaged bytes). */
+  spoolDropped: number;
+  lastPutLatencySeconds: number;
+}
+
 class CloudWatchLogsSink implements Sink {
   readonly name = 'cloudwatch';
   readonly stats: CloudWatchLogsSinkStats = {
@@ -476,6 +493,24 @@ class CloudWatchLogsSink implements Sink {
     }
     this.spool?.close();
     this.client.destroy();
+  }
+
+  /** Delivery and spool counters in one reading. */
+  readStats(): DeliveryStats {
+    const st = this.stats;
+    const spool = this.spool?.stats;
+    return {
+      recordsSent: st.recordsSent,
+      bytesSent: st.bytesSent,
+      requests: st.requests,
+      failedRequests: st.failedRequests,
+      rejected: st.rejectedTooOld + st.rejectedTooNew + st.rejectedExpired,
+      dropped: st.droppedTooOld + st.droppedTooNew,
+      spoolDepth: spool?.depth ?? 0,
+      spoolBytes: spool?.bytes ?? 0,
+      spoolDropped: (spool?.droppedFull ?? 0) + (spool?.droppedCorrupt ?? 0),
+      lastPutLatencySeconds: (st.lastPutLatencyMs ?? 0) / 1000,
+    };
   }
 
   health(): SinkHealth {

@@ -11,7 +11,7 @@
  * baselines) and connections born and dead inside a reported overrun window
  * (no dump ever saw them; the agent counts them as HiddenConnections).
  */
-import type { FlowRecord } from '../format/record.js';
+import type { FlowRecord } from '../../src/format/record.js';
 import type { TruthConnection } from './truth-log.js';
 
 export interface TimeWindow {

@@ -6,20 +6,27 @@
  * delivers is decoded in one go: each event goes to `onEvent` as a reused
  * view (no allocation per event: the agent's hot path), and/or the batch goes
  * to `onEvents` as an array of stable events. When the socket overran
- * (ENOBUFS: the kernel dropped events), the listener reports the overrun and
- * runs a resync dump, so no open connection stays unknown.
+ * (ENOBUFS: the kernel dropped events), the listener reports the overrun;
+ * with `onResync` it also runs a resync dump itself, so no open connection
+ * stays unknown (the capture command). The agent passes none: its core takes
+ * the resync dump, one dump at a time with the others (src/agent/core.ts).
  */
 
-import { errnoName, NEEDS_NET_ADMIN } from '../netlink/privilege.js';
-import { NetlinkError, NetlinkSocket } from '../netlink/socket.js';
-import type { DecodeError } from '../util/errors.js';
 import {
   type ConntrackEventView,
   decodeConntrackBatch,
   decodeConntrackBatchView,
-} from './decode.js';
-import { buildDumpRequest, CT_GROUP_DESTROY, CT_GROUP_NEW, CT_GROUP_UPDATE } from './request.js';
-import type { ConntrackEvent } from './types.js';
+} from '../conntrack/decode.js';
+import {
+  buildDumpRequest,
+  CT_GROUP_DESTROY,
+  CT_GROUP_NEW,
+  CT_GROUP_UPDATE,
+} from '../conntrack/request.js';
+import type { ConntrackEvent } from '../conntrack/types.js';
+import type { DecodeError } from '../util/errors.js';
+import { NetlinkError, NetlinkSocket } from './netlink-socket.js';
+import { errnoName, NEEDS_NET_ADMIN } from './privilege.js';
 
 export interface ConntrackListenerStats {
   new: number;
@@ -55,7 +62,7 @@ export interface ConntrackListenerOptions {
   /** Each batch as an array of events the callee may keep (one object per event). */
   onEvents?(events: ConntrackEvent[]): void;
   onOverrun?(info: OverrunInfo): void;
-  /** The resync dump that follows an overrun. */
+  /** The resync dump that follows an overrun; without it, the listener takes none. */
   onResync?(events: ConntrackEvent[], info: OverrunInfo): void;
   onDecodeError?(err: DecodeError): void;
   onError?(err: Error): void;
@@ -276,6 +283,7 @@ export class ConntrackListener {
     this.stats.overruns += count;
     const info = { count, atMs: this.now() };
     this.options.onOverrun?.(info);
+    if (!this.options.onResync) return;
     // One resync at a time. An overrun during a resync may have lost events
     // the running dump already walked past: run one more after it.
     if (this.resyncing) {
@@ -333,6 +341,12 @@ export class ConntrackListener {
     return n;
   }
 
+  /** The listener's counters, with the messages the kernel dropped on its socket (sk_drops). */
+  readStats(): Readonly<ConntrackListenerStats> & { kernelDrops: number } {
+    return { ...this.stats, kernelDrops: this.socket?.stats().kernelDrops ?? 0 };
+  }
+
+  /** The addon's own counters (recv calls, datagrams, bytes), for diagnostics. */
   nativeStats() {
     return this.socket?.stats();
   }

@@ -4,13 +4,14 @@
  * bind a group, so a group held by another process (another flowtrail, or
  * ulogd) is reported with its number instead of failing obscurely.
  */
-import { errnoName, hasNetAdmin, NEEDS_NET_ADMIN } from '../netlink/privilege.js';
-import { NetlinkError, NetlinkSocket } from '../netlink/socket.js';
+
+import { decodeNflogBatch } from '../nflog/decode.js';
+import { buildNflogBindRequests, buildNflogUnbindRequest } from '../nflog/request.js';
+import type { NflogPacket } from '../nflog/types.js';
 import type { DecodeError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
-import { decodeNflogBatch } from './decode.js';
-import { buildNflogBindRequests, buildNflogUnbindRequest } from './request.js';
-import type { NflogPacket } from './types.js';
+import { NetlinkError, NetlinkSocket } from './netlink-socket.js';
+import { errnoName, hasNetAdmin, NEEDS_NET_ADMIN } from './privilege.js';
 
 export interface NflogListenerStats {
   packets: number;
@@ -172,6 +173,12 @@ export class NflogListener {
     );
   }
 
+  /** The listener's counters, with the messages the kernel dropped on its socket (sk_drops). */
+  readStats(): Readonly<NflogListenerStats> & { kernelDrops: number } {
+    return { ...this.stats, kernelDrops: this.socket?.stats().kernelDrops ?? 0 };
+  }
+
+  /** The addon's own counters (recv calls, datagrams, bytes), for diagnostics. */
   nativeStats() {
     return this.socket?.stats();
   }

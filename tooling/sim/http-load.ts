@@ -7,8 +7,8 @@
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { run } from './netns.js';
-import type { SimNode, SimPod } from './simnode.js';
+import { run } from '../../src/sim/netns.js';
+import type { SimNode, SimPod } from '../../src/sim/simnode.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

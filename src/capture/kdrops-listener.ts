@@ -6,12 +6,12 @@
  */
 import { statSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { decodeKdropBatch } from '../kdrops/decode.js';
+import { ReasonTable } from '../kdrops/reasons.js';
+import type { KernelDrop } from '../kdrops/types.js';
 import type { DecodeError } from '../util/errors.js';
 import { FlowtrailError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
-import { decodeKdropBatch } from './decode.js';
-import { ReasonTable } from './reasons.js';
-import type { KernelDrop } from './types.js';
 
 /** What the kernel's BTF says: its drop reasons, and whether the kfree_skb tracepoint is there. */
 export interface KernelBtf {
@@ -128,6 +128,8 @@ export class KernelDropListener {
   private native: KdropsAddon | undefined;
   private reasons: ReasonTable | undefined;
   private closed = false;
+  /** Ring buffer losses as last read from the program (kept after close). */
+  private lost = 0;
 
   constructor(private readonly o: KernelDropListenerOptions) {}
 
@@ -181,14 +183,19 @@ export class KernelDropListener {
     if (drops.length > 0) this.o.onDrops(drops);
   }
 
-  nativeStats(): KdropsNativeStats | undefined {
-    return this.handle && this.native ? this.native.stats(this.handle) : undefined;
+  /** The listener's counters, with the drops the ring buffer had no room for (still read after close). */
+  readStats(): Readonly<KernelDropListenerStats> & { lost: number } {
+    if (this.handle && this.native && !this.closed) this.lost = this.native.stats(this.handle).lost;
+    return { ...this.stats, lost: this.lost };
   }
 
   /** Detaches the program. Idempotent. */
   close(): void {
     if (this.closed) return;
+    if (this.handle && this.native) {
+      this.lost = this.native.stats(this.handle).lost;
+      this.native.close(this.handle);
+    }
     this.closed = true;
-    if (this.handle && this.native) this.native.close(this.handle);
   }
 }

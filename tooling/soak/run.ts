@@ -5,7 +5,7 @@
  * proxy (outages, throttling, resets, the endpoint down), kill -9 and
  * restarts at random moments, and overrun storms (a small receive buffer
  * and bursts of connections). At the end every 5-tuple's totals in
- * CloudWatch are checked against the kernel's counters (src/soak/checks.ts)
+ * CloudWatch are checked against the kernel's counters (tooling/soak/checks.ts)
  * and the agent's RSS and file descriptors over time are reported.
  *
  * Needs root (namespaces, iptables, conntrack) and moto; `npm run soak`.
@@ -15,12 +15,11 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { decodeRecord } from '../format/codec.js';
-import { reuseClientPorts, runAb, startNginx } from '../sim/http-load.js';
-import { type Moto, readLogEvents, startMoto } from '../sim/moto.js';
-import { stopProcess } from '../sim/netns.js';
-import { Policy } from '../sim/policy.js';
-import { SimNode, type SimPod } from '../sim/simnode.js';
+import { decodeRecord } from '../../src/format/codec.js';
+import { type Moto, readLogEvents, startMoto } from '../../src/sim/moto.js';
+import { stopProcess } from '../../src/sim/netns.js';
+import { Policy } from '../../src/sim/policy.js';
+import { SimNode, type SimPod } from '../../src/sim/simnode.js';
 import {
   openTcpConnection,
   ping,
@@ -30,7 +29,8 @@ import {
   tcpMany,
   tcpTransfer,
   udpSend,
-} from '../sim/traffic.js';
+} from '../../src/sim/traffic.js';
+import { reuseClientPorts, runAb, startNginx } from '../sim/http-load.js';
 import { type CheckResult, checkSoak, dedupe, type Tenancy, type TimeWindow } from './checks.js';
 import { TruthLog } from './truth-log.js';
 

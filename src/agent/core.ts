@@ -10,12 +10,12 @@
  * through the narrow interfaces below, which keeps this file testable without
  * root and free of I/O of its own.
  */
-import type { ConntrackEvent } from './conntrack/types.js';
+import type { ConntrackEvent } from '../conntrack/types.js';
+import type { FlowRecord } from '../format/record.js';
+import type { NflogPacket } from '../nflog/types.js';
+import type { EncodedRecord, Sink } from '../sinks/types.js';
+import type { Logger } from '../util/log.js';
 import { FlushClock, type FlushInterval } from './flush-clock.js';
-import type { FlowRecord } from './format/record.js';
-import type { NflogPacket } from './nflog/types.js';
-import type { EncodedRecord, Sink } from './sinks/types.js';
-import type { Logger } from './util/log.js';
 
 export interface FlowTablePort {
   /** One conntrack event; the table keeps nothing of `ev` (it may be a reused decoder view). */
@@ -38,6 +38,8 @@ export interface CapturePort {
      */
     conntrackEvent(ev: ConntrackEvent): void;
     nflog(packets: readonly NflogPacket[]): void;
+    /** The conntrack event socket overran (ENOBUFS): events were lost, the core resyncs. */
+    overrun(): void;
   }): Promise<void>;
   /**
    * A conntrack dump streamed entry by entry (reused views); resolves with
@@ -126,6 +128,7 @@ export class AgentCore {
         table.onNflog(packets, now());
         this.o.onPackets?.(packets);
       },
+      overrun: () => this.resync(),
     });
     // Connections that existed before the listener never emit NEW: seed them.
     const connections = await this.exclusive(() => this.dumpIntoTable());
@@ -150,8 +153,9 @@ export class AgentCore {
    * A dump after the event socket overran (events were lost): open
    * connections it missed are found, and those that ended unseen are ended.
    * One dump at a time; an overrun during one asks for another after it.
+   * Before the start-up dump there is nothing to do: that dump covers it.
    */
-  resync(): void {
+  private resync(): void {
     if (this.stopped || !this.clock) return;
     if (this.resyncQueued) return;
     this.resyncQueued = true;

@@ -24,7 +24,7 @@
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { crc32 } from 'node:zlib';
-import { type BaselineSnapshot, fromKeyedSnapshot, RI, RN } from './flows/baseline-snapshot.js';
+import { type BaselineSnapshot, fromKeyedSnapshot, RI, RN } from '../flows/baseline-snapshot.js';
 
 export const BASELINES_FILE = 'baselines.bin';
 /** What versions before the binary rows wrote, read once after an upgrade. */

@@ -86,6 +86,8 @@ export interface NetlinkSocketOptions {
 
 export class NetlinkSocket {
   private closed = false;
+  /** The counters as read at close: the addon's handle is gone after it. */
+  private final: NativeStats | undefined;
 
   private constructor(
     private readonly native: NativeAddon,
@@ -146,13 +148,15 @@ export class NetlinkSocket {
     }
   }
 
+  /** The addon's counters; after close, as they were when it closed. */
   stats(): NativeStats {
-    return this.native.stats(this.handle);
+    return this.final ?? this.native.stats(this.handle);
   }
 
   /** Idempotent; no callback runs after it returns. */
   close(): void {
     if (this.closed) return;
+    this.final = this.native.stats(this.handle);
     this.closed = true;
     this.native.close(this.handle);
   }

@@ -13,7 +13,7 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import type { SimNode } from '../sim/simnode.js';
+import type { SimNode } from '../../src/sim/simnode.js';
 import { parseConntrackList, type TruthEntry } from '../sim/truth.js';
 
 export interface TruthConnection {
@@ -59,7 +59,7 @@ export function parseEventLine(line: string):
  * Consecutive listings that showed one key: first and last time (µs, when
  * the listing had been read), the counters then. A key reopened between two
  * listings may be two connections in one run: its first and last entries
- * each go to the connection open at that time (src/soak below).
+ * each go to the connection open at that time (tooling/soak below).
  */
 interface ListingRun {
   firstUs: number;

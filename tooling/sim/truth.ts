@@ -3,7 +3,7 @@
  * `conntrack -L` prints it, parsed into typed entries with their counters.
  * Tests compare flowtrail's records with these numbers, exactly.
  */
-import type { SimNode } from './simnode.js';
+import type { SimNode } from '../../src/sim/simnode.js';
 
 export interface TruthTuple {
   src: string;

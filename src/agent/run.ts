@@ -1,44 +1,44 @@
 /**
  * `flowtrail agent`: wires the validated config to the parts — endpoint
- * source, flow table, netlink listeners, sinks — and runs the flush loop
- * (src/agent-core.ts) until SIGTERM/SIGINT, then flushes the partial interval.
+ * source, flow table, capture (src/capture/), sinks — and runs the flush loop
+ * (src/agent/core.ts) until SIGTERM/SIGINT, then flushes the partial interval.
  */
 import { join } from 'node:path';
-import { AgentCore, type CapturePort } from './agent-core.js';
-import { baselinesPath, loadBaselines, saveBaselines } from './baselines.js';
+import { KernelDropListener, KernelDropsUnavailable } from '../capture/kdrops-listener.js';
+import { netlinkCapture } from '../capture/netlink-capture.js';
 import {
   type Config,
   defaultEventsStreamName,
   defaultLogGroupName,
   defaultLogStreamName,
-} from './config.js';
-import { ConntrackListener } from './conntrack/listener.js';
-import type { ConntrackEvent } from './conntrack/types.js';
-import { EndpointCache } from './endpoints/cache.js';
-import { startFileSource } from './endpoints/file-source.js';
-import { FlowTable } from './flows/flow-table.js';
-import { VolumeControl } from './flows/volume.js';
-import { encodeRecord } from './format/codec.js';
-import { KernelDropListener, KernelDropsUnavailable } from './kdrops/listener.js';
-import { NetworkPolicyNamer, policyStoreFromFiles } from './kdrops/policy-namer.js';
-import { DenyRouter, type DenySource } from './kdrops/router.js';
-import type { KernelDrop } from './kdrops/types.js';
-import { encodeLossEvent, LOSS_KINDS, type LossKind, LossLedger } from './loss/ledger.js';
-import { LossWatch } from './loss/watch.js';
-import { MetricsPublisher } from './metrics/cloudwatch-metrics.js';
-import { evaluateHealth } from './metrics/health.js';
-import { startHttpServer } from './metrics/http-server.js';
-import { fileJournal } from './metrics/points-journal.js';
-import { createPutLatencyHistogram, createSelfMetrics } from './metrics/self-metrics.js';
-import { NflogListener } from './nflog/listener.js';
-import type { NflogPacket } from './nflog/types.js';
-import { type CloudWatchLogsSink, createCloudWatchLogsSink } from './sinks/cloudwatch-logs/sink.js';
-import { createFileSink, createStdoutSink } from './sinks/file-sink.js';
-import { prepareSpoolDir } from './sinks/spool/spool-dir.js';
-import type { Sink } from './sinks/types.js';
-import { AGENT_REGION_REQUIRED, resolveRegion } from './util/aws-region.js';
-import { ConfigError, FlowtrailError } from './util/errors.js';
-import type { Logger } from './util/log.js';
+} from '../config.js';
+import { EndpointCache } from '../endpoints/cache.js';
+import { startFileSource } from '../endpoints/file-source.js';
+import { FlowTable } from '../flows/flow-table.js';
+import { VolumeControl } from '../flows/volume.js';
+import { encodeRecord } from '../format/codec.js';
+import { NetworkPolicyNamer, policyStoreFromFiles } from '../kdrops/policy-namer.js';
+import { DenyRouter, type DenySource } from '../kdrops/router.js';
+import type { KernelDrop } from '../kdrops/types.js';
+import { encodeLossEvent, LOSS_KINDS, type LossKind, LossLedger } from '../loss/ledger.js';
+import { LossWatch } from '../loss/watch.js';
+import { MetricsPublisher } from '../metrics/cloudwatch-metrics.js';
+import { evaluateHealth } from '../metrics/health.js';
+import { startHttpServer } from '../metrics/http-server.js';
+import { fileJournal } from '../metrics/points-journal.js';
+import { createPutLatencyHistogram, createSelfMetrics } from '../metrics/self-metrics.js';
+import {
+  type CloudWatchLogsSink,
+  createCloudWatchLogsSink,
+} from '../sinks/cloudwatch-logs/sink.js';
+import { createFileSink, createStdoutSink } from '../sinks/file-sink.js';
+import { prepareSpoolDir } from '../sinks/spool/spool-dir.js';
+import type { Sink } from '../sinks/types.js';
+import { AGENT_REGION_REQUIRED, resolveRegion } from '../util/aws-region.js';
+import { ConfigError, FlowtrailError } from '../util/errors.js';
+import type { Logger } from '../util/log.js';
+import { baselinesPath, loadBaselines, saveBaselines } from './baselines.js';
+import { AgentCore } from './core.js';
 
 export interface RunAgentDeps {
   logger: Logger;
@@ -116,71 +116,6 @@ function buildEventsSink(config: Config, logger: Logger, now: () => number): Sin
   });
 }
 
-/** Netlink capture as the agent core sees it; `onOverrun` asks the core for a resync dump. */
-function netlinkCapture(
-  config: Config,
-  logger: Logger,
-  table: FlowTable,
-  now: () => number,
-  onOverrun: () => void,
-): CapturePort & {
-  conntrack: ConntrackListener;
-  nflog: NflogListener;
-} {
-  let handlers:
-    | { conntrackEvent(e: ConntrackEvent): void; nflog(p: readonly NflogPacket[]): void }
-    | undefined;
-  const conntrack = new ConntrackListener({
-    subscribeUpdates: config.conntrack.subscribeUpdates,
-    rcvbufBytes: config.conntrack.receiveBufferBytes,
-    tickMs: config.conntrack.tickMs,
-    now,
-    // Views, not copies: the flow table reads each event during the call.
-    onEvent: (ev) => handlers?.conntrackEvent(ev),
-    onOverrun: (info) => {
-      logger.warn(
-        { count: info.count, setting: 'conntrack.receiveBufferBytes' },
-        'conntrack socket overran: events lost, resyncing with a dump',
-      );
-      onOverrun();
-    },
-    onDecodeError: (err) =>
-      logger.debug({ code: err.code, ...err.context }, 'conntrack message skipped'),
-    onError: (err) => logger.error({ err: err.message }, 'conntrack listener error'),
-  });
-  const groups = [config.nflog.ingressGroup, config.nflog.egressGroup];
-  const nflog = new NflogListener({
-    groups,
-    rcvbufBytes: config.nflog.receiveBufferBytes,
-    tickMs: config.nflog.tickMs,
-    logger,
-    onPackets: (packets) => handlers?.nflog(packets),
-    onOverrun: (count) =>
-      logger.warn(
-        { count, setting: 'nflog.receiveBufferBytes' },
-        'NFLOG socket overran: denied packets lost',
-      ),
-    onDecodeError: (err) =>
-      logger.debug({ code: err.code, ...err.context }, 'NFLOG message skipped'),
-    onError: (err) => logger.error({ err: err.message }, 'NFLOG listener error'),
-  });
-  return {
-    conntrack,
-    nflog,
-    async start(h) {
-      handlers = h;
-      conntrack.start();
-      table.markListening(now());
-      await nflog.start();
-    },
-    dumpInto: (onEvent) => conntrack.dumpInto(onEvent),
-    async close() {
-      await conntrack.close();
-      await nflog.close();
-    },
-  };
-}
-
 /**
  * The NetworkPolicy evaluator that names the policy behind kernel drops:
  * fed by informers with endpoints.kubernetes, by denies.networkPoliciesFile
@@ -201,7 +136,7 @@ async function startPolicyNaming(
     return { namer: new NetworkPolicyNamer(store, cache), close: async () => {} };
   }
   if (!config.endpoints.kubernetes) return undefined;
-  const { PolicyStore, startPolicySource } = await import('./policy/index.js');
+  const { PolicyStore, startPolicySource } = await import('../policy/index.js');
   const store = new PolicyStore();
   try {
     const source = await startPolicySource({
@@ -297,7 +232,7 @@ export async function runAgent(config: Config, deps: RunAgentDeps): Promise<void
   if (config.endpoints.file) {
     source = await startFileSource({ path: config.endpoints.file, cache, logger, now });
   } else if (config.endpoints.kubernetes) {
-    const { startKubernetesSource } = await import('./endpoints/kubernetes-source.js');
+    const { startKubernetesSource } = await import('../endpoints/kubernetes-source.js');
     source = await startKubernetesSource({
       cache,
       logger,
@@ -333,12 +268,10 @@ export async function runAgent(config: Config, deps: RunAgentDeps): Promise<void
   const ledger = new LossLedger();
   const sinks = buildSinks(config, logger, now, (seconds) => putLatency.observe(seconds), ledger);
   const eventsSink = buildEventsSink(config, logger, now);
-  // Overruns ask the core (made below) for a resync dump; before it, the start-up dump covers them.
-  let resync = (): void => {};
-  const capture = netlinkCapture(config, logger, table, now, () => resync());
+  const capture = netlinkCapture(config, logger, now, (atMs) => table.markListening(atMs));
   const losses = new LossWatch(ledger, {
-    conntrackDrops: () => capture.conntrack.nativeStats()?.kernelDrops ?? 0,
-    nflogDrops: () => capture.nflog.nativeStats()?.kernelDrops ?? 0,
+    conntrackDrops: () => capture.readStats().conntrack.kernelDrops,
+    nflogDrops: () => capture.readStats().nflog.kernelDrops,
     flowsShed: () => table.stats.shed,
     foundInDump: () => table.stats.foundInDump,
     unknownDestroys: () => table.stats.unknownDestroys,
@@ -424,8 +357,6 @@ export async function runAgent(config: Config, deps: RunAgentDeps): Promise<void
       cache.prune(now());
     },
   });
-  let kernelLostAtClose = 0;
-  resync = () => core.resync();
   let captureOpen = false;
   const health = () =>
     evaluateHealth(
@@ -442,13 +373,15 @@ export async function runAgent(config: Config, deps: RunAgentDeps): Promise<void
   const cw = sinks.find((k): k is CloudWatchLogsSink => k.name === 'cloudwatch');
   const registry = createSelfMetrics(
     {
-      conntrackEvents: (kind) => capture.conntrack.stats[kind],
-      nflogPackets: () => capture.nflog.stats.packets,
-      overruns: (src) =>
-        src === 'conntrack' ? capture.conntrack.stats.overruns : capture.nflog.stats.overruns,
+      conntrackEvents: (kind) => capture.readStats().conntrack[kind],
+      nflogPackets: () => capture.readStats().nflog.packets,
+      overruns: (src) => capture.readStats()[src].overruns,
       resyncs: () => core.stats.resyncs,
-      decodeErrors: () => capture.conntrack.stats.decodeErrors + capture.nflog.stats.decodeErrors,
-      unparsedPrefixes: () => capture.nflog.stats.unparsedPrefixes,
+      decodeErrors: () => {
+        const { conntrack, nflog } = capture.readStats();
+        return conntrack.decodeErrors + nflog.decodeErrors;
+      },
+      unparsedPrefixes: () => capture.readStats().nflog.unparsedPrefixes,
       flowsTracked: () => table.stats.tracked,
       flowsShed: () => table.stats.shed,
       connectionsReopened: () => table.stats.reopened,
@@ -456,7 +389,7 @@ export async function runAgent(config: Config, deps: RunAgentDeps): Promise<void
       ...(kernel.listener
         ? {
             kernelDrops: () => router.counts.all(),
-            kernelDropsLost: () => kernel.listener?.nativeStats()?.lost ?? kernelLostAtClose,
+            kernelDropsLost: () => kernel.listener?.readStats().lost ?? 0,
             kernelDropsMatched: () => router.join.stats.matched,
           }
         : {}),
@@ -465,24 +398,7 @@ export async function runAgent(config: Config, deps: RunAgentDeps): Promise<void
       lost: (kind) => ledger.total(kind),
       recordsFiltered: () => volume.stats.filteredByNamespace,
       recordsFolded: () => volume.stats.folded,
-      ...(cw
-        ? {
-            sink: {
-              recordsSent: () => cw.stats.recordsSent,
-              bytesSent: () => cw.stats.bytesSent,
-              requests: () => cw.stats.requests,
-              failedRequests: () => cw.stats.failedRequests,
-              rejected: () =>
-                cw.stats.rejectedTooOld + cw.stats.rejectedTooNew + cw.stats.rejectedExpired,
-              dropped: () => cw.stats.droppedTooOld + cw.stats.droppedTooNew,
-              spoolDepth: () => cw.spool?.stats.depth ?? 0,
-              spoolBytes: () => cw.spool?.stats.bytes ?? 0,
-              spoolDropped: () =>
-                (cw.spool?.stats.droppedFull ?? 0) + (cw.spool?.stats.droppedCorrupt ?? 0),
-              lastPutLatencySeconds: () => (cw.stats.lastPutLatencyMs ?? 0) / 1000,
-            },
-          }
-        : {}),
+      ...(cw ? { sink: () => cw.readStats() } : {}),
     },
     [putLatency],
   );
@@ -547,7 +463,6 @@ export async function runAgent(config: Config, deps: RunAgentDeps): Promise<void
       'NFLOG/kernel drop matching',
     );
   }
-  kernelLostAtClose = kernel.listener?.nativeStats()?.lost ?? 0;
   kernel.listener?.close();
   await eventsSink?.close();
   // The last push reports health as it was while running: a rolling restart is not an unhealthy node.
