@@ -14,6 +14,7 @@
 import type { ConntrackEvent } from '../conntrack/types.js';
 import { formatIPv4 } from '../netlink/ip.js';
 import { hasPorts } from '../util/ip-proto.js';
+import type { Counters } from './connection-state.js';
 
 // --- doubles per row -----------------------------------------------------------
 export const R_PO = 0;
@@ -156,6 +157,21 @@ export function rowIdentity(
     dst4,
     a: i[k + R_A]!,
     b: i[k + R_B]!,
+  };
+}
+
+/** Row `r`'s numbers: whether it is a completed connection, its baseline, its times. */
+export function rowBaseline(
+  s: BaselineSnapshot,
+  r: number,
+): { completed: boolean; counters: Counters; kernelStartMs: number; untilMs: number } {
+  const n = s.nums;
+  const rn = r * RN;
+  return {
+    completed: (s.ints[r * RI + R_FLAGS]! & R_COMPLETED) !== 0,
+    counters: { po: n[rn + R_PO]!, bo: n[rn + R_BO]!, pr: n[rn + R_PR]!, br: n[rn + R_BR]! },
+    kernelStartMs: n[rn + R_KSTART]!,
+    untilMs: n[rn + R_UNTIL]!,
   };
 }
 

@@ -1,14 +1,24 @@
 /**
- * One tracked connection's reporting lifecycle, as a union instead of flags.
+ * A connection slot's reporting lifecycle, as one small integer (Phase): the
+ * ConnStore keeps it in its numeric arrays, not as an object per connection,
+ * and the flow table and the tests use the same numbers.
  *
- *   starting ──flush──▶ open ──DESTROY / vanished / TIME_WAIT──▶ ended ──flush──▶ (removed)
- *      └──────────────DESTROY before the first flush──────────────▶ ended{fromStart}
- *   remainder: a late DESTROY of a connection already completed (its
+ *   Starting ──flush──▶ Open ──DESTROY / vanished / TIME_WAIT──▶ Ended ──flush──▶ Tomb, or freed if destroyed
+ *      └───────────────the same, before the first flush───────────▶ EndedStartPending ──flush──▶ (as Ended)
+ *   Remainder: a late DESTROY of a connection already completed (its
  *              tombstone says what was reported): only the rest is reported,
- *              neither started nor completed again; removed after that flush.
+ *              neither started nor completed again; freed after that flush.
+ *   Tomb ◀──▶ TombGone: a completed connection remembered; gone once a dump
+ *              no longer lists it while its DESTROY has not come (restored
+ *              ones start gone, and are not once the start-up dump lists
+ *              them); freed at its expiry, a while after it is gone, or when
+ *              its late DESTROY makes it a Remainder.
  *
- * Pure functions; the flow table keeps each connection's phase as a
- * PhaseKind number in its ConnStore.
+ * Which of a connection's events were read (its NEW, its DESTROY) are facts
+ * beside the phase, not phases (ConnStore's HEARD_* bits): they decide which
+ * slot a later event belongs to, not what a flush reports.
+ *
+ * Pure functions.
  */
 
 /** Packets/bytes per direction (o = original, r = reply). */
@@ -19,83 +29,59 @@ export interface Counters {
   readonly br: number;
 }
 
-export const ZERO_COUNTERS: Counters = Object.freeze({ po: 0, bo: 0, pr: 0, br: 0 });
-
-export type ConnPhase =
+/** The phases as small integers; Free (0) is a slot holding nothing (arrays start zeroed). */
+export const Phase = {
+  Free: 0,
   /** Open; its start has not been reported yet (it began while we listened). */
-  | { readonly kind: 'starting' }
+  Starting: 1,
   /** Open; its start was reported, or it began before we listened. */
-  | { readonly kind: 'open' }
+  Open: 2,
   /** Ended (DESTROY, vanished from a dump, or TIME_WAIT/CLOSE); not reported as completed yet. */
-  | { readonly kind: 'ended'; readonly atMs: number; readonly startPending: boolean }
+  Ended: 3,
+  /** Ended before its start was reported: the next flush reports both. */
+  EndedStartPending: 4,
   /** A late DESTROY after the connection was already completed: report only what is left. */
-  | { readonly kind: 'remainder'; readonly atMs: number };
+  Remainder: 5,
+  /** Completed and reported; remembered (its baseline) for late events and restarts. */
+  Tomb: 6,
+  /** A tombstone the kernel no longer lists whose DESTROY has not reached us. */
+  TombGone: 7,
+} as const;
+export type Phase = (typeof Phase)[keyof typeof Phase];
 
-/** What one flush reports for a connection, and the phase it moves to. */
-export interface FlushStep {
-  readonly delta: Counters;
-  readonly started: boolean;
-  readonly completed: boolean;
-  /** Whether anything is reported for this connection in this interval. */
-  readonly report: boolean;
-  /** undefined: the connection leaves the table after this flush. */
-  readonly next: ConnPhase | undefined;
+/** Starting and open phases are open (their traffic still counts); the others are not. */
+export function isOpenPhase(p: Phase): boolean {
+  return p === Phase.Starting || p === Phase.Open;
 }
 
-export const OPEN: ConnPhase = Object.freeze({ kind: 'open' });
-export const STARTING: ConnPhase = Object.freeze({ kind: 'starting' });
-
-/** The phase after the connection ended at `atMs` (idempotent for ended phases). */
-export function endPhase(p: ConnPhase, atMs: number): ConnPhase {
-  if (!isOpen(p)) return p;
-  return { kind: 'ended', atMs, startPending: p.kind === 'starting' };
+export function isTombPhase(p: Phase): boolean {
+  return p >= Phase.Tomb;
 }
 
-export function isOpen(p: ConnPhase): boolean {
-  return isOpenKind(phaseKindOf(p));
-}
-
-/** Starting and open phases are open (their traffic still counts); ended and remainder ones are not. */
-export function isOpenKind(kind: PhaseKind): boolean {
-  return kind <= PhaseKind.Open;
-}
-
-function hasTraffic(d: Counters): boolean {
-  return d.po > 0 || d.bo > 0 || d.pr > 0 || d.br > 0;
+/** The phase once the connection ended (the same phase when it is not open). */
+export function endedPhase(p: Phase): Phase {
+  if (p === Phase.Starting) return Phase.EndedStartPending;
+  if (p === Phase.Open) return Phase.Ended;
+  return p;
 }
 
 /**
- * The phase kinds as small integers: the flow table keeps a connection's
- * phase in its numeric arrays (kind, the end time, whether its start is
- * still to report), not as an object per connection.
+ * What one flush reports for a connection: the caller owns one and lets
+ * decideFlush overwrite it (no allocation per connection; read it before
+ * the next call).
  */
-export const PhaseKind = { Starting: 0, Open: 1, Ended: 2, Remainder: 3 } as const;
-export type PhaseKind = (typeof PhaseKind)[keyof typeof PhaseKind];
-
-export function phaseKindOf(p: ConnPhase): PhaseKind {
-  switch (p.kind) {
-    case 'starting':
-      return PhaseKind.Starting;
-    case 'open':
-      return PhaseKind.Open;
-    case 'ended':
-      return PhaseKind.Ended;
-    case 'remainder':
-      return PhaseKind.Remainder;
-  }
-}
-
-/** A flush decision the caller owns and lets flushStepInto overwrite (the per-connection flush path). */
-export interface MutableFlushStep {
+export interface FlushStep {
+  /** The interval's traffic (current − reported), set by the caller before decideFlush. */
   delta: { po: number; bo: number; pr: number; br: number };
   started: boolean;
   completed: boolean;
+  /** Whether anything is reported for this connection in this interval. */
   report: boolean;
   /** false: the connection leaves the table after this flush; true: it stays, open. */
   stays: boolean;
 }
 
-export function newFlushStep(): MutableFlushStep {
+export function newFlushStep(): FlushStep {
   return {
     delta: { po: 0, bo: 0, pr: 0, br: 0 },
     started: false,
@@ -105,82 +91,47 @@ export function newFlushStep(): MutableFlushStep {
   };
 }
 
-/**
- * The flush decision for one connection in the interval starting at
- * `intervalStartMs`. A start is counted only when it falls in the interval
- * (a connection the start-up dump found is older). Only connections with a
- * delta, a start or an end in the interval are reported: an idle open
- * connection produces no record (it would carry zeros).
- */
-export function flushStep(
-  phase: ConnPhase,
-  startMs: number,
-  current: Counters,
-  reported: Counters,
-  intervalStartMs: number,
-): FlushStep {
-  const s = flushStepInto(
-    newFlushStep(),
-    phaseKindOf(phase),
-    phase.kind === 'ended' && phase.startPending,
-    startMs,
-    intervalStartMs,
-    current.po - reported.po,
-    current.bo - reported.bo,
-    current.pr - reported.pr,
-    current.br - reported.br,
-  );
-  return {
-    delta: s.delta,
-    started: s.started,
-    completed: s.completed,
-    report: s.report,
-    next: s.stays ? OPEN : undefined,
-  };
+function hasTraffic(d: Counters): boolean {
+  return d.po > 0 || d.bo > 0 || d.pr > 0 || d.br > 0;
 }
 
 /**
- * flushStep for a phase given as its kind (and, when ended, whether its
- * start is still to report), from the delta (current − reported), written
- * into `out` (read it before the next call): no allocation per connection.
+ * The flush decision for a connection in `phase` (not free, not a
+ * tombstone) begun at `startMs`, in the interval starting at
+ * `intervalStartMs`, from `out.delta`. A start is counted only when it falls
+ * in the interval (a connection the start-up dump found is older). Only
+ * connections with a delta, a start or an end in the interval are reported:
+ * an idle open connection produces no record (it would carry zeros).
  */
-export function flushStepInto(
-  out: MutableFlushStep,
-  kind: PhaseKind,
-  startPending: boolean,
+export function decideFlush(
+  out: FlushStep,
+  phase: Phase,
   startMs: number,
   intervalStartMs: number,
-  dpo: number,
-  dbo: number,
-  dpr: number,
-  dbr: number,
-): MutableFlushStep {
-  const d = out.delta;
-  d.po = dpo;
-  d.bo = dbo;
-  d.pr = dpr;
-  d.br = dbr;
-  const traffic = hasTraffic(d);
-  switch (kind) {
-    case PhaseKind.Starting:
+): FlushStep {
+  const traffic = hasTraffic(out.delta);
+  switch (phase) {
+    case Phase.Starting:
       out.started = startMs >= intervalStartMs;
       out.completed = false;
       out.report = traffic || out.started;
       out.stays = true;
       break;
-    case PhaseKind.Open:
+    case Phase.Open:
       out.started = false;
       out.completed = false;
       out.report = traffic;
       out.stays = true;
       break;
-    case PhaseKind.Ended:
-      out.started = startPending && startMs >= intervalStartMs;
+    case Phase.Ended:
+    case Phase.EndedStartPending:
+      out.started = phase === Phase.EndedStartPending && startMs >= intervalStartMs;
       out.completed = true;
       out.report = true;
       out.stays = false;
       break;
-    case PhaseKind.Remainder:
+    default:
+      // Remainder (tombstones and free slots are never flushed).
       out.started = false;
       out.completed = false;
       out.report = traffic;

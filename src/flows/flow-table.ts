@@ -38,12 +38,13 @@
  * already reported (JSON-serialisable); importBaselines() before the start-up
  * dump makes that dump yield deltas, not totals counted twice.
  *
- * The lifecycle of a connection is a union (connection-state.ts); connections
- * and tombstones are slots of a struct of arrays (conn-store.ts); denied
- * counting lives in deny-counter.ts; record building in aggregation.ts.
+ * A connection's lifecycle is its Phase (connection-state.ts); connections
+ * and tombstones are slots of the ConnStore (conn-store.ts), changed through
+ * its named transitions; restart baselines are rows (baseline-snapshot.ts);
+ * denied counting lives in deny-counter.ts; record building in aggregation.ts.
  */
 import type { ConntrackEvent, ConntrackTuple } from '../conntrack/types.js';
-import { type Endpoint, type EndpointLookup, NO_ENDPOINT } from '../endpoints/types.js';
+import { type EndpointLookup, NO_ENDPOINT } from '../endpoints/types.js';
 import type { FlowRecord } from '../format/record.js';
 import type { KernelDrop } from '../kdrops/types.js';
 import type { NflogPacket } from '../nflog/types.js';
@@ -53,81 +54,27 @@ import {
   BaselineRows,
   type BaselineSnapshot,
   connectionKey,
-  R_A,
-  R_B,
-  R_BO,
-  R_BR,
-  R_COMPLETED,
-  R_DST4,
-  R_FLAGS,
-  R_ID,
-  R_KSTART,
-  R_PO,
-  R_PR,
-  R_PROTO,
-  R_SRC4,
-  R_UNTIL,
-  R_V4,
-  R_ZONE,
-  RI,
-  RN,
+  rowBaseline,
   rowIdentity,
   rowKey,
 } from './baseline-snapshot.js';
 import {
-  A,
-  ABSENT_SINCE,
-  B,
-  BO,
-  BR,
   ConnStore,
-  DPORT,
-  DST4,
-  DUMP_GEN,
-  DW,
-  EP_VERSION,
-  F_DESTROYED,
-  F_DST_LOCAL,
-  F_GONE,
-  F_LIVE,
-  F_PREEXISTING,
-  F_RDST4,
-  F_SAW_NEW,
-  F_SRC_LOCAL,
-  F_START_PENDING,
-  F_TOMB,
-  F_V4,
-  FLAGS,
-  ID,
-  IW,
-  KSTART,
-  MEMO_DST,
-  MEMO_SRC,
-  MEMO_W,
-  PHASE,
-  PO,
-  PR,
-  PROTO,
+  HEARD_DESTROY,
+  HEARD_NEW,
+  LOCAL_DST,
+  LOCAL_SRC,
+  type NewSlot,
+  NO_NEW_COMING,
   portA,
   portB,
-  RBO,
-  RBR,
-  RDST4,
-  RPO,
-  RPR,
-  type SlotIdentity,
-  SRC4,
-  START,
-  TUPLE_HASH,
-  UNTIL,
-  ZONE,
 } from './conn-store.js';
 import {
   type Counters,
-  flushStepInto,
-  isOpenKind,
+  type FlushStep,
+  isTombPhase,
   newFlushStep,
-  PhaseKind,
+  Phase,
 } from './connection-state.js';
 import { DenyCounter, tupleKey } from './deny-counter.js';
 import { EndpointByAddress, hasSpans, Ipv4TextCache } from './ipv4-caches.js';
@@ -168,7 +115,7 @@ export interface FlowTableOptions {
 type Slot = number;
 // A completed connection's identity and what it reported (its baseline), kept
 // for late DESTROYs, stale NEWs and dump entries of a connection in TIME_WAIT,
-// is a tombstone: the connection's own slot, flagged F_TOMB (see ConnStore).
+// is a tombstone: the connection's own slot, in phase Tomb (see ConnStore).
 
 export interface FlowTableStats {
   /** Connections tracked now. */
@@ -221,92 +168,15 @@ const RESUME_WITHIN_MS = 24 * 3600_000;
 const TCP_TIME_WAIT = 7;
 const TCP_CLOSE = 8;
 
-/**
- * Raises a connection's counters (slot `b` of `n`) to the event's: kernel
- * counters only grow, a stale reading never moves them back. Returns
- * whether the event's counters were below the connection's (the table took
- * two connections for one: counted as inconsistent). Each getter may
- * allocate: read each once.
- */
-function raiseCounters(n: Float64Array, b: number, ev: ConntrackEvent): boolean {
-  const o = ev.countersOrig;
-  const r = ev.countersReply;
-  let below = false;
-  if (o !== undefined) {
-    if (o.packets > n[b + PO]!) n[b + PO] = o.packets;
-    else if (o.packets < n[b + PO]!) below = true;
-    if (o.bytes > n[b + BO]!) n[b + BO] = o.bytes;
-    else if (o.bytes < n[b + BO]!) below = true;
-  }
-  if (r !== undefined) {
-    if (r.packets > n[b + PR]!) n[b + PR] = r.packets;
-    else if (r.packets < n[b + PR]!) below = true;
-    if (r.bytes > n[b + BR]!) n[b + BR] = r.bytes;
-    else if (r.bytes < n[b + BR]!) below = true;
-  }
-  return below;
-}
-
-/** Keeps the kernel's start time once an event gives it. */
-function learnStart(n: Float64Array, b: number, ev: ConntrackEvent): void {
-  if (Number.isNaN(n[b + KSTART]!)) {
-    const start = ev.startMs;
-    if (start !== undefined) n[b + KSTART] = start;
-  }
-}
-
-/** Sets what a connection (slot `b` of `n`) has reported: its baseline. */
-function setReported(n: Float64Array, b: number, c: Counters): void {
-  n[b + RPO] = c.po;
-  n[b + RBO] = c.bo;
-  n[b + RPR] = c.pr;
-  n[b + RBR] = c.br;
-}
-
-/** The source port, undefined for protocols without ports (A is then the ICMP type). */
-function sportOf(st: ConnStore, s: Slot): number | undefined {
-  const ib = s * IW;
-  return hasPorts(st.i[ib + PROTO]!) ? st.i[ib + A]! : undefined;
-}
-
-/** One reporter's share: what it sent is Out, what it received is In. */
-function reportAs(
-  out: Aggregator,
-  c: Mutable<Contribution>,
-  reporter: 'src' | 'dst',
-  memo: Int32Array,
-  at: number,
-  sentPackets: number,
-  sentBytes: number,
-  receivedPackets: number,
-  receivedBytes: number,
-): void {
+/** One reporter's share of a connection's traffic: what it sent is Out, what it received is In. */
+function shareAs(c: Mutable<Contribution>, reporter: 'src' | 'dst', d: Counters): void {
+  // The source sent the original direction; the destination the reply.
+  const src = reporter === 'src';
   c.reporter = reporter;
-  c.packetsOut = sentPackets;
-  c.bytesOut = sentBytes;
-  c.packetsIn = receivedPackets;
-  c.bytesIn = receivedBytes;
-  out.add(c, memo, at);
-}
-
-/** Whether slot `s` is open (starting or open), not ended. */
-function isOpenSlot(st: ConnStore, s: Slot): boolean {
-  return isOpenKind(st.i[s * IW + PHASE] as PhaseKind);
-}
-
-/** A slot's baseline (what it reported) as Counters. */
-function reportedOf(st: ConnStore, s: Slot): Counters {
-  const b = s * DW;
-  return { po: st.d[b + RPO]!, bo: st.d[b + RBO]!, pr: st.d[b + RPR]!, br: st.d[b + RBR]! };
-}
-
-/** Ends slot `s` as endPhase() ends a phase (an ended or remainder slot stays as it is). */
-function endSlot(st: ConnStore, s: Slot): void {
-  const ib = s * IW;
-  const kind = st.i[ib + PHASE] as PhaseKind;
-  if (!isOpenKind(kind)) return;
-  st.i[ib + PHASE] = PhaseKind.Ended;
-  if (kind === PhaseKind.Starting) st.setFlags(s, F_START_PENDING);
+  c.packetsOut = src ? d.po : d.pr;
+  c.bytesOut = src ? d.bo : d.br;
+  c.packetsIn = src ? d.pr : d.po;
+  c.bytesIn = src ? d.br : d.bo;
 }
 
 export class FlowTable {
@@ -317,8 +187,8 @@ export class FlowTable {
   /** Restored baselines by key, with the kernel start time they belong to (NaN: unknown). */
   private readonly pendingBaselines = new Map<string, { counters: Counters; kstart: number }>();
   private readonly step = newFlushStep();
-  /** The scratch identity of the connection being created (the store copies it). */
-  private readonly identity: SlotIdentity = {
+  /** The scratch of the connection being created (the store copies it). */
+  private readonly newSlot: NewSlot = {
     id: 0,
     zone: 0,
     proto: 0,
@@ -332,6 +202,10 @@ export class FlowTable {
     dst4: -1,
     dport: -1,
     tupleHash: 0,
+    phase: Phase.Starting,
+    startMs: 0,
+    kernelStartMs: Number.NaN,
+    gen: 0,
   };
   private readonly scratch: Mutable<Contribution> = {
     src: NO_ENDPOINT,
@@ -429,7 +303,7 @@ export class FlowTable {
   }
 
   /** A new connection's slot (-1 when shed): in `phase` (Starting, Open or Remainder). */
-  private create(ev: ConntrackEvent, startMs: number, phase: PhaseKind): Slot {
+  private create(ev: ConntrackEvent, startMs: number, phase: Phase): Slot {
     if (this.conns.size >= this.o.maxFlows) {
       this.stats.shed++;
       return -1;
@@ -450,7 +324,7 @@ export class FlowTable {
         }
       }
     }
-    const id = this.identity;
+    const id = this.newSlot;
     id.id = ev.id;
     id.zone = ev.zone;
     id.proto = o.proto;
@@ -474,18 +348,13 @@ export class FlowTable {
       id.origSrc4 >= 0 && id.dst4 >= 0
         ? tupleHash4(o.proto, id.origSrc4, id.dst4, sport, id.dport)
         : tupleHash(o.proto, id.origSrc, id.dst, sport, id.dport);
-    const s = this.conns.add(id);
-    const d = this.conns.d;
-    const db = s * DW;
-    d[db + START] = startMs;
-    const kstart = ev.startMs;
-    if (kstart !== undefined) d[db + KSTART] = kstart;
-    if (restored !== undefined) setReported(d, db, restored);
-    const ib = s * IW;
     // A restored connection was already reported as started before the restart.
-    this.conns.i[ib + PHASE] =
-      restored !== undefined && phase === PhaseKind.Starting ? PhaseKind.Open : phase;
-    this.conns.i[ib + DUMP_GEN] = this.dumpGen;
+    id.phase = restored !== undefined && phase === Phase.Starting ? Phase.Open : phase;
+    id.startMs = startMs;
+    id.kernelStartMs = ev.startMs ?? Number.NaN;
+    id.gen = this.dumpGen;
+    const s = this.conns.add(id);
+    if (restored !== undefined) this.conns.setReported(s, restored);
     this.tupleCounts.add(id.tupleHash);
     this.stats.tracked = this.conns.size;
     return s;
@@ -500,12 +369,6 @@ export class FlowTable {
       this.ipv4Text.set(n, text);
     }
     return text;
-  }
-
-  /** The slots (connections and tombstones) with the event's identity, into conns.hits; how many. */
-  private gather(ev: ConntrackEvent): number {
-    const ports = hasPorts(ev.orig.proto);
-    return this.conns.gather(ev, portA(ev, ports), portB(ev, ports));
   }
 
   /*
@@ -523,24 +386,24 @@ export class FlowTable {
 
   private onNew(ev: ConntrackEvent, nowMs: number): void {
     const st = this.conns;
-    const n = this.gather(ev);
+    const n = this.conns.gather(ev);
     if (n > 0) {
       const hits = st.hits;
       let stale = -1;
       for (let k = 0; k < n; k++) {
         const s = hits[k]!;
         // Its NEW was read, it was destroyed, or the kernel never sends it: not its NEW.
-        if (st.hasFlag(s, F_SAW_NEW | F_DESTROYED | F_PREEXISTING)) continue;
+        if (st.heard(s, HEARD_NEW | HEARD_DESTROY | NO_NEW_COMING)) continue;
         if (!st.isTomb(s)) {
           // A dump listed it while this NEW was still queued: its NEW.
-          st.setFlags(s, F_SAW_NEW);
+          st.hear(s, HEARD_NEW);
           return;
         }
         // A dump completed it (TIME_WAIT) before this NEW, still queued, was read: stale.
-        if (nowMs - (st.d[s * DW + UNTIL]! - this.o.tombstoneMs) <= STALE_NEW_MS) stale = s;
+        if (nowMs - (st.tombUntil(s) - this.o.tombstoneMs) <= STALE_NEW_MS) stale = s;
       }
       if (stale >= 0) {
-        st.setFlags(stale, F_SAW_NEW);
+        st.hear(stale, HEARD_NEW);
         this.stats.staleNews++;
         return;
       }
@@ -548,8 +411,8 @@ export class FlowTable {
       this.stats.reopened++;
       this.supersede(n);
     }
-    const s = this.create(ev, ev.startMs ?? nowMs, PhaseKind.Starting);
-    if (s >= 0) this.conns.setFlags(s, F_SAW_NEW);
+    const s = this.create(ev, ev.startMs ?? nowMs, Phase.Starting);
+    if (s >= 0) this.conns.hear(s, HEARD_NEW);
   }
 
   /**
@@ -561,10 +424,7 @@ export class FlowTable {
     const st = this.conns;
     for (let k = 0; k < n; k++) {
       const s = st.hits[k]!;
-      if (!st.isTomb(s) && isOpenSlot(st, s)) {
-        endSlot(st, s);
-        this.stats.vanished++;
-      }
+      if (st.end(s)) this.stats.vanished++;
     }
   }
 
@@ -575,16 +435,15 @@ export class FlowTable {
    */
   private destroyedOne(ev: ConntrackEvent, n: number): Slot {
     const st = this.conns;
-    const d = st.d;
     const start = ev.startMs;
     let oldest = -1;
     for (let k = 0; k < n; k++) {
       const s = st.hits[k]!;
-      if (st.hasFlag(s, F_DESTROYED)) continue;
-      const kstart = d[s * DW + KSTART]!;
+      if (st.heard(s, HEARD_DESTROY)) continue;
+      const kstart = st.kernelStartMs(s);
       if (start !== undefined && kstart === start) return s;
       if (start !== undefined && !Number.isNaN(kstart)) continue; // another connection's
-      if (oldest < 0 || d[s * DW + START]! < d[oldest * DW + START]!) oldest = s;
+      if (oldest < 0 || st.firstSeenMs(s) < st.firstSeenMs(oldest)) oldest = s;
     }
     return oldest;
   }
@@ -597,78 +456,72 @@ export class FlowTable {
    */
   private listedOne(ev: ConntrackEvent, n: number): Slot {
     const st = this.conns;
-    const d = st.d;
     const start = ev.startMs;
     let conn = -1;
     let tomb = -1;
     for (let k = 0; k < n; k++) {
       const s = st.hits[k]!;
-      const kstart = d[s * DW + KSTART]!;
+      const kstart = st.kernelStartMs(s);
       if (start !== undefined && kstart === start) return s;
-      if (st.hasFlag(s, F_DESTROYED)) continue;
+      if (st.heard(s, HEARD_DESTROY)) continue;
       if (start !== undefined && !Number.isNaN(kstart)) continue; // another connection's
       if (st.isTomb(s)) tomb = s;
-      else if (conn < 0 || d[s * DW + START]! > d[conn * DW + START]!) conn = s;
+      else if (conn < 0 || st.firstSeenMs(s) > st.firstSeenMs(conn)) conn = s;
     }
     return conn >= 0 ? conn : tomb;
   }
 
   private onUpdate(ev: ConntrackEvent): void {
-    const n = this.gather(ev);
+    const n = this.conns.gather(ev);
     const s = n > 0 ? this.listedOne(ev, n) : -1;
-    if (s >= 0 && !this.conns.isTomb(s) && isOpenSlot(this.conns, s)) {
-      this.raise(s, ev);
-    }
+    if (s >= 0 && this.conns.isOpen(s)) this.raise(s, ev);
   }
 
   /** Raises slot `s`'s counters to the event's, counting a reading below them. */
   private raise(s: Slot, ev: ConntrackEvent): void {
-    if (raiseCounters(this.conns.d, s * DW, ev)) this.stats.inconsistent++;
+    if (this.conns.raise(s, ev)) this.stats.inconsistent++;
   }
 
   private onDestroy(ev: ConntrackEvent, nowMs: number): void {
     const st = this.conns;
-    const n = this.gather(ev);
+    const n = this.conns.gather(ev);
     let s = n > 0 ? this.destroyedOne(ev, n) : -1;
     if (s >= 0 && st.isTomb(s)) {
       // Completed earlier (TIME_WAIT in a dump, or vanished): report only the remainder.
       this.stats.lateDestroys++;
-      const reported = reportedOf(st, s);
+      const reported = st.reported(s);
       st.remove(s);
-      s = this.create(ev, ev.startMs ?? nowMs, PhaseKind.Remainder);
+      s = this.create(ev, ev.startMs ?? nowMs, Phase.Remainder);
       if (s < 0) return;
-      setReported(st.d, s * DW, reported);
+      st.setReported(s, reported);
     } else if (s < 0) {
       // Its NEW was lost (or came before we listened): started and completed
       // now, unless its start timestamp is older than the interval.
       this.stats.unknownDestroys++;
       if (n > 0) this.supersede(n);
-      s = this.create(ev, ev.startMs ?? nowMs, PhaseKind.Starting);
+      s = this.create(ev, ev.startMs ?? nowMs, Phase.Starting);
       if (s < 0) return;
     }
     this.raise(s, ev);
-    learnStart(st.d, s * DW, ev);
+    st.learnStart(s, ev);
     // Its NEW, if it ever comes, came first: the socket keeps a connection's events in order.
-    endSlot(st, s);
-    st.setFlags(s, F_SAW_NEW | F_DESTROYED);
+    st.end(s);
+    st.hear(s, HEARD_NEW | HEARD_DESTROY);
   }
 
   private dumpEntry(ev: ConntrackEvent, nowMs: number): void {
     const st = this.conns;
-    const n = this.gather(ev);
+    const n = this.conns.gather(ev);
     let s = n > 0 ? this.listedOne(ev, n) : -1;
     if (s >= 0 && st.isTomb(s)) {
       // Already completed, still in the kernel's table (TIME_WAIT). One restored
       // after a restart and still listed sends its DESTROY to this run: a lost
       // one is this run's loss (the overrun arithmetic, src/loss/).
-      const ib = s * IW;
-      if (st.i[ib + DUMP_GEN] === 0 && !st.hasFlag(s, F_DESTROYED)) st.clearFlags(s, F_GONE);
-      st.i[ib + DUMP_GEN] = this.dumpGen;
-      st.d[s * DW + ABSENT_SINCE] = Number.NaN;
+      st.tombListed(s, this.dumpGen);
       return;
     }
     // A listing older than the DESTROY already read: nothing new.
-    if (s >= 0 && st.hasFlag(s, F_DESTROYED)) return;
+    if (s >= 0 && st.heard(s, HEARD_DESTROY)) return;
     if (s < 0) {
       if (n > 0) {
         // The kernel reopened the 5-tuple; this listing shows the new connection.
@@ -678,13 +531,13 @@ export class FlowTable {
       s = this.createListed(ev, nowMs);
       if (s < 0) return;
     }
-    st.i[s * IW + DUMP_GEN] = this.dumpGen;
-    if (isOpenSlot(st, s)) this.raise(s, ev);
-    learnStart(st.d, s * DW, ev);
+    st.listed(s, this.dumpGen);
+    if (st.isOpen(s)) this.raise(s, ev);
+    st.learnStart(s, ev);
     // TIME_WAIT/CLOSE: no more traffic, the counters are final; the DESTROY
     // may lag by the TIME_WAIT timeout and the conntrack GC.
     if (ev.tcpState !== undefined && ev.tcpState >= TCP_TIME_WAIT && ev.tcpState <= TCP_CLOSE) {
-      endSlot(st, s);
+      st.end(s);
     }
   }
 
@@ -697,17 +550,16 @@ export class FlowTable {
    */
   private createListed(ev: ConntrackEvent, nowMs: number): Slot {
     const start = ev.startMs;
-    let phase: PhaseKind;
+    let phase: Phase;
     const preexisting = this.dumpGen <= 1 && (start === undefined || start < this.listeningSinceMs);
     if (preexisting) {
-      phase =
-        start !== undefined && start >= this.reportedUntilMs ? PhaseKind.Starting : PhaseKind.Open;
+      phase = start !== undefined && start >= this.reportedUntilMs ? Phase.Starting : Phase.Open;
     } else {
       this.stats.foundInDump++;
-      phase = start === undefined ? PhaseKind.Open : PhaseKind.Starting;
+      phase = start === undefined ? Phase.Open : Phase.Starting;
     }
     const s = this.create(ev, start ?? nowMs, phase);
-    if (s >= 0 && preexisting) this.conns.setFlags(s, F_PREEXISTING);
+    if (s >= 0 && preexisting) this.conns.hear(s, NO_NEW_COMING);
     return s;
   }
 
@@ -743,21 +595,15 @@ export class FlowTable {
     const gen = this.dumpGen;
     const st = this.conns;
     for (let s = 0; s < st.extent; s++) {
-      const flags = st.i[s * IW + FLAGS]!;
-      if ((flags & F_LIVE) === 0) continue;
-      const listedGen = st.i[s * IW + DUMP_GEN]!;
-      if ((flags & F_TOMB) !== 0) {
+      const phase = st.phase(s);
+      if (phase === Phase.Free) continue;
+      const listedGen = st.listedGen(s);
+      if (isTombPhase(phase)) {
         // Completed connections the dump no longer lists were destroyed; if their
         // DESTROY has not come, it was lost (the overrun arithmetic, src/loss/).
-        if (listedGen >= gen) continue;
-        if (Number.isNaN(st.d[s * DW + ABSENT_SINCE]!)) st.d[s * DW + ABSENT_SINCE] = nowMs;
-        if ((flags & F_GONE) === 0) {
-          st.setFlags(s, F_GONE);
-          this.stats.destroysMissed++;
-        }
-      } else if (isOpenSlot(st, s) && listedGen < gen - 1) {
+        if (listedGen < gen && st.tombUnlisted(s, nowMs)) this.stats.destroysMissed++;
+      } else if (listedGen < gen - 1 && st.end(s)) {
         // A NEW that raced the dump request is not "vanished": it was created this generation.
-        endSlot(st, s);
         this.stats.vanished++;
       }
     }
@@ -788,11 +634,8 @@ export class FlowTable {
   /** Whether the kernel dropped this interval's packets of the slot's 5-tuple (deny path). */
   private kernelDenied(s: Slot): boolean {
     const st = this.conns;
-    const ib = s * IW;
-    const proto = st.i[ib + PROTO]!;
-    const dport = st.i[ib + DPORT]! >= 0 ? st.i[ib + DPORT]! : undefined;
     return this.denies.kernelDeniedTuple(
-      tupleKey(proto, st.origSrc[s]!, st.dst[s]!, sportOf(st, s), dport),
+      tupleKey(st.proto(s), st.src(s), st.realDst(s), st.sport(s), st.dport(s)),
     );
   }
 
@@ -811,67 +654,38 @@ export class FlowTable {
     allowed.begin({ startTime, endTime });
     const done: Slot[] = [];
     const st = this.conns;
-    // Nothing below allocates a slot, so the arrays stay the same.
-    const n = st.d;
-    const ints = st.i;
     const step = this.step;
     const goneBefore = endMs - this.o.goneTombstoneMs;
     for (let s = 0; s < st.extent; s++) {
-      const ib = s * IW;
-      const flags = ints[ib + FLAGS]!;
-      if (flags === 0) continue; // a free slot
-      const b = s * DW;
-      if ((flags & F_TOMB) !== 0) {
-        // Forgotten at its expiry, or a while after the kernel stopped listing it (NaN: listed).
-        if (n[b + UNTIL]! < endMs || n[b + ABSENT_SINCE]! < goneBefore) st.remove(s);
+      const phase = st.phase(s);
+      if (phase === Phase.Free) continue;
+      if (isTombPhase(phase)) {
+        // Forgotten at its expiry, or a while after the kernel stopped listing it.
+        if (st.tombExpired(s, endMs, goneBefore)) st.remove(s);
         continue;
       }
-      let dpo = n[b + PO]! - n[b + RPO]!;
-      let dbo = n[b + BO]! - n[b + RBO]!;
-      let dpr = n[b + PR]! - n[b + RPR]!;
-      let dbr = n[b + BR]! - n[b + RBR]!;
-      if (dpo < 0 || dbo < 0 || dpr < 0 || dbr < 0) {
-        // Below what it reported: never negative counts; the baseline stays.
-        this.stats.inconsistent++;
-        dpo = Math.max(0, dpo);
-        dbo = Math.max(0, dbo);
-        dpr = Math.max(0, dpr);
-        dbr = Math.max(0, dbr);
-      }
-      flushStepInto(
-        step,
-        ints[ib + PHASE] as PhaseKind,
-        (flags & F_START_PENDING) !== 0,
-        n[b + START]!,
-        startMs,
-        dpo,
-        dbo,
-        dpr,
-        dbr,
-      );
+      // Below what it reported: never negative counts; the baseline stays.
+      if (st.flushStep(s, startMs, step)) this.stats.inconsistent++;
       if (step.report) {
         // Never answered and dropped by the kernel after conntrack counted it (a TC
         // drop on the way to the pod): denied traffic, reported as such, not allowed.
-        if (n[b + PR] === 0 && this.denies.kernelDenied > 0 && this.kernelDenied(s)) {
+        if (st.unanswered(s) && this.denies.kernelDenied > 0 && this.kernelDenied(s)) {
           this.stats.kernelDeniedConnections++;
         } else {
-          this.contribute(s, step.delta, step.started, step.completed, allowed);
+          this.contribute(s, step, allowed);
         }
-        n[b + RPO] = n[b + RPO]! + dpo;
-        n[b + RBO] = n[b + RBO]! + dbo;
-        n[b + RPR] = n[b + RPR]! + dpr;
-        n[b + RBR] = n[b + RBR]! + dbr;
+        st.addReported(s, step.delta);
       }
-      if (step.stays) ints[ib + PHASE] = PhaseKind.Open;
+      if (step.stays) st.setPhase(s, Phase.Open);
       else done.push(s);
     }
     // After every contribution: a 5-tuple shared with a completed connection
     // counts as shared for the whole flush.
     for (const s of done) {
-      this.tupleCounts.release(ints[s * IW + TUPLE_HASH]!);
+      this.tupleCounts.release(st.tupleHash(s));
       // Destroyed: the kernel sends nothing more of it, and no later dump
       // lists it (each is generated after this flush): nothing to remember.
-      if (st.hasFlag(s, F_DESTROYED)) st.remove(s);
+      if (st.heard(s, HEARD_DESTROY)) st.remove(s);
       else st.entomb(s, endMs + this.o.tombstoneMs, this.dumpGen, false);
     }
     this.stats.tracked = this.conns.size;
@@ -895,86 +709,64 @@ export class FlowTable {
     return [...allowedRecords, ...deniedRecords];
   }
 
-  private contribute(
-    s: Slot,
-    d: Counters,
-    started: boolean,
-    completed: boolean,
-    out: Aggregator,
-  ): void {
+  private contribute(s: Slot, step: FlushStep, out: Aggregator): void {
     const st = this.conns;
-    const ib = s * IW;
     // The owners at the connection's start, not at flush time (IP reuse);
     // kept on the connection while the cache has not changed.
     const version = this.o.endpoints.version;
-    let src: Endpoint;
-    let dst: Endpoint;
-    // Which ends are local, kept in the flags with the answers: reading it from
-    // the endpoint objects (10,000 pods) costs a cache miss per connection.
-    let local: number;
-    if (version !== undefined && st.d[s * DW + EP_VERSION] === version) {
-      src = st.srcEp[s]!;
-      dst = st.dstEp[s]!;
-      local = st.i[ib + FLAGS]! & (F_SRC_LOCAL | F_DST_LOCAL);
-    } else {
-      const startMs = st.d[s * DW + START]!;
-      const flags = st.i[ib + FLAGS]!;
+    let local = st.locality(s, version);
+    if (local < 0) {
+      const startMs = st.firstSeenMs(s);
       const byAddress = version !== undefined ? this.byAddress : undefined;
-      src =
-        byAddress !== undefined && (flags & F_V4) !== 0
-          ? byAddress.lookup(st.i[ib + SRC4]!, st.origSrc[s]!, startMs, version!)
-          : this.o.endpoints.lookup(st.origSrc[s]!, startMs);
-      dst =
-        byAddress !== undefined && (flags & F_RDST4) !== 0
-          ? byAddress.lookup(st.i[ib + RDST4]!, st.dst[s]!, startMs, version!)
-          : this.o.endpoints.lookup(st.dst[s]!, startMs);
-      // Its buckets' memo holds for the endpoints it was made for.
-      if (src !== st.srcEp[s] || dst !== st.dstEp[s]) {
-        st.memo.fill(0, s * MEMO_W, s * MEMO_W + MEMO_W);
-      }
-      st.srcEp[s] = src;
-      st.dstEp[s] = dst;
-      if (version !== undefined) st.d[s * DW + EP_VERSION] = version;
-      local = (src.local ? F_SRC_LOCAL : 0) | (dst.local ? F_DST_LOCAL : 0);
-      st.clearFlags(s, F_SRC_LOCAL | F_DST_LOCAL);
-      st.setFlags(s, local);
+      const src =
+        byAddress !== undefined && st.hasSrc4(s)
+          ? byAddress.lookup(st.src4(s), st.src(s), startMs, version!)
+          : this.o.endpoints.lookup(st.src(s), startMs);
+      const dst =
+        byAddress !== undefined && st.hasRealDst4(s)
+          ? byAddress.lookup(st.realDst4(s), st.realDst(s), startMs, version!)
+          : this.o.endpoints.lookup(st.realDst(s), startMs);
+      local = st.setEndpoints(s, src, dst, version);
     }
     if (local === 0) {
       this.stats.ignoredNonLocal++;
       return;
     }
-    const shared = this.tupleCounts.shared(st.i[ib + TUPLE_HASH]!);
-    const proto = st.i[ib + PROTO]!;
-    const sport = sportOf(st, s);
-    const dport = st.i[ib + DPORT]! >= 0 ? st.i[ib + DPORT]! : undefined;
-    let tuple = st.tuple[s];
+    const shared = this.tupleCounts.shared(st.tupleHash(s));
+    const proto = st.proto(s);
+    const sport = st.sport(s);
+    const dport = st.dport(s);
+    let tuple = st.tupleText(s);
     // Allow-policy names come from NFLOG allow rules, which many engines do not log: with
     // none this interval, no connection needs its 5-tuple key (a string kept per connection).
     const withPolicies = this.o.includePolicies && this.denies.hasAllowPolicies;
     if ((shared || withPolicies) && tuple === undefined) {
-      tuple = tupleKey(proto, st.origSrc[s]!, st.dst[s]!, sport, dport);
-      st.tuple[s] = tuple;
+      tuple = tupleKey(proto, st.src(s), st.realDst(s), sport, dport);
+      st.setTupleText(s, tuple);
     }
     const policies = withPolicies ? this.denies.policiesFor(tuple!) : undefined;
     // One scratch contribution for every call: the aggregator copies what it keeps.
     const c = this.scratch;
-    c.src = src;
-    c.dst = dst;
-    c.srcIP = st.origSrc[s]!;
-    c.dstIP = st.dst[s]!;
+    c.src = st.srcEndpoint(s);
+    c.dst = st.dstEndpoint(s);
+    c.srcIP = st.src(s);
+    c.dstIP = st.realDst(s);
     c.proto = proto;
     c.srcPort = sport;
     c.dstPort = dport;
-    c.started = started;
-    c.completed = completed;
+    c.started = step.started;
+    c.completed = step.completed;
     c.policies = policies;
     c.tuple = tuple;
     c.tupleShared = shared;
-    // The source sent the original direction; the destination the reply.
-    if ((local & F_SRC_LOCAL) !== 0)
-      reportAs(out, c, 'src', st.memo, s * MEMO_W + MEMO_SRC, d.po, d.bo, d.pr, d.br);
-    if ((local & F_DST_LOCAL) !== 0)
-      reportAs(out, c, 'dst', st.memo, s * MEMO_W + MEMO_DST, d.pr, d.br, d.po, d.bo);
+    if ((local & LOCAL_SRC) !== 0) {
+      shareAs(c, 'src', step.delta);
+      out.add(c, st.memoCells, st.memoAt(s, 'src'));
+    }
+    if ((local & LOCAL_DST) !== 0) {
+      shareAs(c, 'dst', step.delta);
+      out.add(c, st.memoCells, st.memoAt(s, 'dst'));
+    }
   }
 
   // --- restart continuity -----------------------------------------------------
@@ -987,37 +779,9 @@ export class FlowTable {
   exportBaselines(): BaselineSnapshot {
     const rows = new BaselineRows();
     const st = this.conns;
-    const d = st.d;
-    const i = st.i;
     for (let s = 0; s < st.extent; s++) {
-      const flags = i[s * IW + FLAGS]!;
-      if ((flags & F_LIVE) === 0) continue;
-      const b = s * DW;
-      const tomb = (flags & F_TOMB) !== 0;
       // Of the completed, only what the kernel may still list can come back after a restart.
-      if (tomb && ((flags & F_DESTROYED) !== 0 || !Number.isNaN(d[b + ABSENT_SINCE]!))) continue;
-      const r = rows.add();
-      const n = rows.numbers;
-      const k = rows.integers;
-      const rn = r * RN;
-      n[rn + R_PO] = d[b + RPO]!;
-      n[rn + R_BO] = d[b + RBO]!;
-      n[rn + R_PR] = d[b + RPR]!;
-      n[rn + R_BR] = d[b + RBR]!;
-      n[rn + R_KSTART] = d[b + KSTART]!;
-      n[rn + R_UNTIL] = tomb ? d[b + UNTIL]! : Number.NaN;
-      const ri = r * RI;
-      const ib = s * IW;
-      k[ri + R_ID] = i[ib + ID]!;
-      k[ri + R_ZONE] = i[ib + ZONE]!;
-      k[ri + R_PROTO] = i[ib + PROTO]!;
-      k[ri + R_A] = i[ib + A]!;
-      k[ri + R_B] = i[ib + B]!;
-      const v4 = (flags & F_V4) !== 0;
-      k[ri + R_SRC4] = i[ib + SRC4]!;
-      k[ri + R_DST4] = i[ib + DST4]!;
-      k[ri + R_FLAGS] = (tomb ? R_COMPLETED : 0) | (v4 ? R_V4 : 0);
-      if (!v4) rows.setText(r, st.origSrc[s]!, st.origDst[s]!);
+      if (st.isLive(s) && st.mayOutliveRestart(s)) st.saveRow(s, rows);
     }
     return rows.snapshot(Number.isNaN(this.flushedUntilMs) ? undefined : this.flushedUntilMs);
   }
@@ -1029,26 +793,20 @@ export class FlowTable {
     if (until !== undefined && until <= nowMs && nowMs - until <= RESUME_WITHIN_MS) {
       this.reportedUntilMs = until;
     }
-    const n = snapshot.nums;
     const st = this.conns;
     for (let r = 0; r < snapshot.count; r++) {
-      const rn = r * RN;
-      const counters = {
-        po: n[rn + R_PO]!,
-        bo: n[rn + R_BO]!,
-        pr: n[rn + R_PR]!,
-        br: n[rn + R_BR]!,
-      };
-      const kstart = n[rn + R_KSTART]!;
-      if ((snapshot.ints[r * RI + R_FLAGS]! & R_COMPLETED) === 0) {
-        this.pendingBaselines.set(rowKey(snapshot, r), { counters, kstart });
+      const row = rowBaseline(snapshot, r);
+      if (!row.completed) {
+        this.pendingBaselines.set(rowKey(snapshot, r), {
+          counters: row.counters,
+          kstart: row.kernelStartMs,
+        });
         continue;
       }
       // Completed before the restart: tombstones again, so a lingering dump entry or
       // a late DESTROY reports only traffic after the completion (normally none).
       const x = rowIdentity(snapshot, r);
-      const until = n[rn + R_UNTIL]!;
-      const s = st.addTomb(
+      st.restoreTomb(
         {
           id: x.id,
           zone: x.zone,
@@ -1063,16 +821,16 @@ export class FlowTable {
           dst4: -1,
           dport: -1,
           tupleHash: 0,
+          phase: Phase.Ended,
+          startMs: 0,
+          kernelStartMs: Number.NaN,
+          gen: 0,
         },
         // The expiry it had: restarts every few minutes must not keep it forever.
-        Number.isNaN(until) ? nowMs + this.o.tombstoneMs : until,
-        // Not this run's to account for in the overrun arithmetic.
-        true,
+        Number.isNaN(row.untilMs) ? nowMs + this.o.tombstoneMs : row.untilMs,
+        row.counters,
+        row.kernelStartMs,
       );
-      setReported(st.d, s * DW, counters);
-      st.d[s * DW + KSTART] = kstart;
-      // Its NEW came before the restart; its DESTROY may still come (TIME_WAIT).
-      st.setFlags(s, F_SAW_NEW);
     }
   }
 }

@@ -1,7 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { ConntrackEvent } from '../../src/conntrack/types.js';
-import { ConnStore, DW, KSTART, PO, RBR, START } from '../../src/flows/conn-store.js';
+import { ConnStore, type NewSlot } from '../../src/flows/conn-store.js';
+import { Phase } from '../../src/flows/connection-state.js';
 import { HashCells, mix } from '../../src/flows/hash-cells.js';
 import { ipv4Number, TupleCounts, tupleHash, tupleHash4 } from '../../src/flows/tuple-counts.js';
 
@@ -65,7 +66,7 @@ describe('ConnStore: connections and tombstones in slots, found by identity', ()
   });
   type Identity = { id: number; src: number; dst: number; sport: number; numbers: boolean };
   const keyOf = (x: Identity) => `${x.id}|${x.src}|${x.dst}|${x.sport}`;
-  const slotIdentity = (x: Identity) => ({
+  const slotIdentity = (x: Identity, more: Partial<NewSlot> = {}): NewSlot => ({
     id: x.id,
     zone: 0,
     proto: 6,
@@ -79,6 +80,11 @@ describe('ConnStore: connections and tombstones in slots, found by identity', ()
     dst4: x.numbers ? (10 << 24) + x.dst : -1,
     dport: 80,
     tupleHash: 0,
+    phase: Phase.Starting,
+    startMs: 0,
+    kernelStartMs: Number.NaN,
+    gen: 0,
+    ...more,
   });
   const eventOf = (x: Identity, numbers: boolean) =>
     ({
@@ -130,8 +136,8 @@ describe('ConnStore: connections and tombstones in slots, found by identity', ()
             const k = keyOf(x);
             for (const numbers of [true, false]) {
               const ev = eventOf(x, numbers);
-              expect(st.find(ev, x.sport, 80, false)).toBe(conns.get(k) ?? -1);
-              expect(st.find(ev, x.sport, 80, true)).toBe(tombs.get(k) ?? -1);
+              expect(st.find(ev, false)).toBe(conns.get(k) ?? -1);
+              expect(st.find(ev, true)).toBe(tombs.get(k) ?? -1);
             }
           }
           // A slot's twin: the other kind's entry with its identity (never itself).
@@ -153,12 +159,17 @@ describe('ConnStore: connections and tombstones in slots, found by identity', ()
     const first = st.add(slotIdentity(x));
     st.entomb(first, 1_000, 1, false);
     // The same identity again, completed: as text only (a restored snapshot key) and as numbers.
-    const restored = st.addTomb(slotIdentity({ ...x, numbers: false }), 2_000, true);
+    const restored = st.restoreTomb(
+      slotIdentity({ ...x, numbers: false }, { phase: Phase.Ended }),
+      2_000,
+      { po: 0, bo: 0, pr: 0, br: 0 },
+      Number.NaN,
+    );
     expect([st.tombs, st.isLive(first)]).toEqual([1, false]);
     const again = st.add(slotIdentity(x));
     st.entomb(again, 3_000, 2, false);
     expect([st.tombs, st.isLive(restored)]).toEqual([1, false]);
-    expect(st.find(eventOf(x, true), 9, 80, true)).toBe(again);
+    expect(st.find(eventOf(x, true), true)).toBe(again);
   });
 
   it('keeps one tombstone per identity whichever of two slots with one CTA_ID is entombed first', () => {
@@ -172,7 +183,7 @@ describe('ConnStore: connections and tombstones in slots, found by identity', ()
       const slots = [st.add(slotIdentity(x)), st.add(slotIdentity(x))];
       for (const k of order) st.entomb(slots[k]!, 1_000, 1, false);
       expect(st.tombs).toBe(1);
-      expect(st.find(eventOf(x, true), 9, 80, true)).toBe(slots[order[1]!]);
+      expect(st.find(eventOf(x, true), true)).toBe(slots[order[1]!]);
     }
   });
 
@@ -184,12 +195,13 @@ describe('ConnStore: connections and tombstones in slots, found by identity', ()
     ]) {
       const st = new ConnStore();
       const x = { id: 7, src: 1, dst: 2, sport: 9, numbers: true };
-      const slots = [st.add(slotIdentity(x)), st.add(slotIdentity(x))];
-      st.d[slots[0]! * DW + KSTART] = 100;
-      st.d[slots[1]! * DW + KSTART] = 200;
+      const slots = [
+        st.add(slotIdentity(x, { kernelStartMs: 100 })),
+        st.add(slotIdentity(x, { kernelStartMs: 200 })),
+      ];
       for (const k of order) st.entomb(slots[k]!, 1_000, 1, false);
       expect(st.tombs).toBe(1);
-      expect(st.find(eventOf(x, true), 9, 80, true)).toBe(slots[1]);
+      expect(st.find(eventOf(x, true), true)).toBe(slots[1]);
       expect(st.isLive(slots[0]!)).toBe(false);
     }
   });
@@ -202,13 +214,13 @@ describe('ConnStore: connections and tombstones in slots, found by identity', ()
     const st = new ConnStore(1024);
     const slots = ids.map((id) => st.add(slotIdentity(x(id))));
     st.remove(slots[1]!);
-    expect(ids.map((id) => st.find(eventOf(x(id), false), 9, 80, false))).toEqual([
+    expect(ids.map((id) => st.find(eventOf(x(id), false), false))).toEqual([
       slots[0],
       -1,
       slots[2],
     ]);
     st.remove(slots[0]!);
-    expect(st.find(eventOf(x(ids[2]!), false), 9, 80, false)).toBe(slots[2]);
+    expect(st.find(eventOf(x(ids[2]!), false), false)).toBe(slots[2]);
   });
 
   const manyAt = (i: number) => ({
@@ -224,23 +236,22 @@ describe('ConnStore: connections and tombstones in slots, found by identity', ()
     const slots: number[] = [];
     for (let i = 0; i < 5_000; i++) {
       const x = manyAt(i);
-      const s = st.add(slotIdentity(x));
-      st.d[s * DW + PO] = i;
-      st.d[s * DW + START] = 1_700_000_000_000 + i;
+      const s = st.add(slotIdentity(x, { startMs: 1_700_000_000_000 + i }));
+      st.raise(s, { countersOrig: { packets: i, bytes: 0 } } as unknown as ConntrackEvent);
       slots.push(s);
     }
     expect(new Set(slots).size).toBe(5_000);
     slots.forEach((s, i) => {
-      expect(st.d[s * DW + PO]).toBe(i);
-      expect(st.d[s * DW + START]).toBe(1_700_000_000_000 + i);
+      expect(st.counters(s).po).toBe(i);
+      expect(st.firstSeenMs(s)).toBe(1_700_000_000_000 + i);
       const x = manyAt(i);
-      expect(st.find(eventOf(x, true), x.sport, 80, false)).toBe(s);
+      expect(st.find(eventOf(x, true), false)).toBe(s);
     });
-    st.d[slots[7]! * DW + RBR] = 99;
+    st.setReported(slots[7]!, { po: 0, bo: 0, pr: 0, br: 99 });
     st.remove(slots[7]!);
     const again = st.add(slotIdentity({ id: 3, src: 1, dst: 2, sport: 9, numbers: false }));
     expect(again).toBe(slots[7]);
-    expect(st.d[again * DW + RBR]).toBe(0);
+    expect(st.reported(again).br).toBe(0);
     expect(st.size).toBe(5_000);
   });
 });

@@ -3,12 +3,11 @@ import { describe, expect, it } from 'vitest';
 import type { ConntrackEvent, ConntrackEventType } from '../../src/conntrack/types.js';
 import type { Endpoint, EndpointLookup } from '../../src/endpoints/types.js';
 import {
-  type ConnPhase,
-  endPhase,
-  flushStep,
-  OPEN,
-  STARTING,
-  ZERO_COUNTERS,
+  type Counters,
+  decideFlush,
+  endedPhase,
+  newFlushStep,
+  Phase,
 } from '../../src/flows/connection-state.js';
 import { AggregationKind, type BaselineSnapshot, FlowTable } from '../../src/flows/index.js';
 import type { FlowRecord } from '../../src/format/record.js';
@@ -66,48 +65,65 @@ const srcView = (rs: FlowRecord[], sport: number) =>
 
 describe('connection state: the flush decision per phase', () => {
   const c = { po: 5, bo: 500, pr: 4, br: 400 };
+  const zero = { po: 0, bo: 0, pr: 0, br: 0 };
+  /** The decision for a connection in `phase` begun at `startMs`, as the store makes it. */
+  const flush = (
+    phase: Phase,
+    startMs: number,
+    current: Counters,
+    reported: Counters,
+    intervalStartMs: number,
+  ) => {
+    const step = newFlushStep();
+    step.delta.po = current.po - reported.po;
+    step.delta.bo = current.bo - reported.bo;
+    step.delta.pr = current.pr - reported.pr;
+    step.delta.br = current.br - reported.br;
+    return decideFlush(step, phase, startMs, intervalStartMs);
+  };
 
   it('a starting connection reports its start once and becomes open', () => {
-    const s = flushStep(STARTING, 1_000, c, ZERO_COUNTERS, 0);
-    expect([s.started, s.completed, s.report, s.next]).toEqual([true, false, true, OPEN]);
+    const s = flush(Phase.Starting, 1_000, c, zero, 0);
+    expect([s.started, s.completed, s.report, s.stays]).toEqual([true, false, true, true]);
     expect(s.delta).toEqual(c);
   });
 
   it('a connection that started before the interval is not counted as started', () => {
-    const s = flushStep(STARTING, 1_000, ZERO_COUNTERS, ZERO_COUNTERS, 2_000);
-    expect([s.started, s.report, s.next]).toEqual([false, false, OPEN]);
+    const s = flush(Phase.Starting, 1_000, zero, zero, 2_000);
+    expect([s.started, s.report, s.stays]).toEqual([false, false, true]);
   });
 
   it('an idle open connection produces no report and stays open', () => {
-    const s = flushStep(OPEN, 0, c, c, 2_000);
-    expect([s.report, s.next]).toEqual([false, OPEN]);
+    const s = flush(Phase.Open, 0, c, c, 2_000);
+    expect([s.report, s.stays]).toEqual([false, true]);
   });
 
   it('an ended connection is reported as completed even without traffic, then leaves', () => {
-    const s = flushStep(endPhase(OPEN, 3_000), 0, c, c, 2_000);
-    expect([s.started, s.completed, s.report, s.next]).toEqual([false, true, true, undefined]);
+    const s = flush(endedPhase(Phase.Open), 0, c, c, 2_000);
+    expect([s.started, s.completed, s.report, s.stays]).toEqual([false, true, true, false]);
   });
 
   it('a connection that started and ended in the interval counts both', () => {
-    const s = flushStep(endPhase(STARTING, 3_000), 2_500, c, ZERO_COUNTERS, 2_000);
+    const s = flush(endedPhase(Phase.Starting), 2_500, c, zero, 2_000);
     expect([s.started, s.completed]).toEqual([true, true]);
   });
 
-  it('ending twice keeps the first end', () => {
-    const once = endPhase(OPEN, 3_000);
-    expect(endPhase(once, 9_000)).toBe(once);
-    const rem: ConnPhase = { kind: 'remainder', atMs: 1 };
-    expect(endPhase(rem, 9_000)).toBe(rem);
+  it('ending twice keeps the first end; remainders and tombstones do not end', () => {
+    for (const open of [Phase.Starting, Phase.Open]) {
+      const once = endedPhase(open);
+      expect(endedPhase(once)).toBe(once);
+    }
+    for (const p of [Phase.Remainder, Phase.Tomb, Phase.TombGone]) expect(endedPhase(p)).toBe(p);
   });
 
   it('a late remainder reports only new traffic and is neither started nor completed', () => {
-    const s = flushStep({ kind: 'remainder', atMs: 1 }, 0, c, { ...c, po: 3 }, 0);
-    expect([s.delta.po, s.started, s.completed, s.report, s.next]).toEqual([
+    const s = flush(Phase.Remainder, 0, c, { ...c, po: 3 }, 0);
+    expect([s.delta.po, s.started, s.completed, s.report, s.stays]).toEqual([
       2,
       false,
       false,
       true,
-      undefined,
+      false,
     ]);
   });
 });
